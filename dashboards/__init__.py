@@ -1,0 +1,1 @@
+"""Analysis of stored responses: tallies, perception-gap statistics, charts and exports."""

@@ -1,0 +1,113 @@
+"""The application factory: mounts every package's routes, applies guards and middleware."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from litestar import Litestar, Router
+from litestar.config.csrf import CSRFConfig
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.middleware.session.client_side import CookieBackendConfig
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.static_files import create_static_files_router
+from litestar.template import TemplateConfig
+from piccolo.engine.postgres import PostgresEngine
+from surveys.catalog_controllers import CATALOG_CONTROLLERS
+from surveys.clock import Clock, system_clock
+from surveys.tables import Department
+
+import surveys
+from listening.auth import PrincipalMiddleware, admin_guard
+from listening.csrf import SessionCSRFMiddleware
+from listening.errors import EXCEPTION_HANDLERS
+from listening.health import health
+from listening.login import LoginController
+from listening.settings import Settings, get_settings
+
+PACKAGE_DIRS = [Path(surveys.__file__).parent, Path(__file__).parent]
+
+
+def _session_config(settings: Settings) -> CookieBackendConfig:
+    # The session cookie is encrypted with a key derived from the secret key (AES-GCM).
+    secret = hashlib.sha256(b"session:" + settings.secret_key.encode()).digest()
+    return CookieBackendConfig(
+        secret=secret,
+        key="lp_session",
+        max_age=8 * 3600,
+        httponly=True,
+        samesite="lax",
+        secure=settings.secure_cookies,
+    )
+
+
+def _csrf_config(settings: Settings) -> CSRFConfig:
+    return CSRFConfig(
+        secret=settings.secret_key,
+        cookie_name="lp_csrf",
+        cookie_httponly=True,
+        cookie_secure=settings.secure_cookies,
+        cookie_samesite="lax",
+    )
+
+
+@asynccontextmanager
+async def _database_pool(app: Litestar) -> AsyncIterator[None]:
+    # Piccolo's PostgreSQL engine opens a connection per query unless a pool runs.
+    engine = Department._meta.db
+    if isinstance(engine, PostgresEngine):
+        await engine.start_connection_pool(max_size=20)
+    try:
+        yield
+    finally:
+        if isinstance(engine, PostgresEngine):
+            await engine.close_connection_pool()
+
+
+def create_app(
+    settings: Settings | None = None, *, clock: Clock = system_clock, manage_pool: bool = True
+) -> Litestar:
+    """Build the Listening Post application.
+
+    `manage_pool=False` leaves the PostgreSQL connection pool to the caller (the tests run the
+    app in their own event loop and own the pool there).
+    """
+    settings = settings or get_settings()
+    template_dirs = [d / "templates" for d in PACKAGE_DIRS if (d / "templates").is_dir()]
+    static_routers = [
+        create_static_files_router(
+            path=f"/static/{d.name}", directories=[d / "static"], include_in_schema=False
+        )
+        for d in PACKAGE_DIRS
+        if (d / "static").is_dir()
+    ]
+    admin_api = Router(path="/api", guards=[admin_guard], route_handlers=list(CATALOG_CONTROLLERS))
+    session_config = _session_config(settings)
+    return Litestar(
+        route_handlers=[health, LoginController, admin_api, *static_routers],
+        dependencies={
+            "clock": Provide(lambda: clock, use_cache=True, sync_to_thread=False),
+            "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
+        },
+        middleware=[
+            DefineMiddleware(SessionCSRFMiddleware, config=_csrf_config(settings)),
+            session_config.middleware,
+            DefineMiddleware(PrincipalMiddleware),
+        ],
+        template_config=TemplateConfig(directory=template_dirs, engine=JinjaTemplateEngine),
+        openapi_config=OpenAPIConfig(
+            title="Listening Post",
+            version="0.1.0",
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin()],
+        ),
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=[_database_pool] if manage_pool else [],
+        request_max_body_size=settings.max_body_bytes,
+        state={"settings": settings},
+    )

@@ -1,0 +1,104 @@
+"""How refusals reach clients: JSON naming the field for the API, a page for people."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, NotAuthorizedException
+from litestar.response import Redirect, Template
+from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_500_INTERNAL_SERVER_ERROR
+from surveys.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+TITLES = {
+    400: "Something is wrong with that request",
+    401: "Please log in",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Not allowed",
+    409: "Already done",
+    410: "This link has expired",
+    413: "Too large",
+    422: "Please check your answers",
+    429: "Too many requests",
+    500: "Something went wrong on our side",
+}
+
+
+def wants_html(request: Request) -> bool:
+    """Pages answer people with HTML; the API and machine clients get JSON."""
+    path = request.url.path
+    if path.startswith(("/api/", "/schema", "/health")):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+def _page(request: Request, status: int, message: str, headers: dict[str, str] | None = None) -> Any:
+    if status == 401 and request.method == "GET":
+        return Redirect(path=f"/login?next={request.url.path}")
+    return Template(
+        "error.html",
+        context={"title": TITLES.get(status, "Error"), "message": message},
+        status_code=status,
+        headers=headers,
+    )
+
+
+def domain_error_handler(request: Request, exc: DomainError) -> Any:
+    """A DomainError becomes its status with {"detail", "field", "errors"}."""
+    if wants_html(request):
+        return _page(request, exc.status_code, exc.message)
+    body: dict[str, Any] = {"status_code": exc.status_code, "detail": exc.message}
+    if exc.field:
+        body["field"] = exc.field
+    if exc.errors:
+        body["errors"] = [{"field": f, "message": m} for f, m in exc.errors.items()]
+    return Response(body, status_code=exc.status_code, media_type=MediaType.JSON)
+
+
+def http_error_handler(request: Request, exc: HTTPException) -> Any:
+    """Litestar's HTTP errors keep their JSON shape (with `extra` naming fields); pages get HTML."""
+    headers = dict(exc.headers or {})
+    if wants_html(request):
+        return _page(request, exc.status_code, str(exc.detail), headers)
+    body: dict[str, Any] = {"status_code": exc.status_code, "detail": exc.detail}
+    if exc.extra:
+        body["extra"] = exc.extra
+        if isinstance(exc.extra, list) and exc.extra and isinstance(exc.extra[0], dict):
+            key = exc.extra[0].get("key")
+            if key:
+                body["field"] = key
+    if isinstance(exc, NotAuthorizedException):
+        headers.setdefault("WWW-Authenticate", "Bearer")
+    return Response(body, status_code=exc.status_code, headers=headers, media_type=MediaType.JSON)
+
+
+def bad_encoding_handler(request: Request, exc: Exception) -> Response:
+    """Invalid UTF-8 or absurdly nested JSON is the client's error, not ours."""
+    reason = "body is not valid UTF-8" if isinstance(exc, UnicodeDecodeError) else "body nests too deeply"
+    return Response(
+        {"status_code": HTTP_400_BAD_REQUEST, "detail": reason, "field": "body"},
+        status_code=HTTP_400_BAD_REQUEST,
+    )
+
+
+def internal_error_handler(request: Request, exc: Exception) -> Any:
+    """Log the bug, tell the client nothing about internals."""
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    if wants_html(request):
+        return _page(request, 500, "Please try again in a moment.")
+    return Response(
+        {"status_code": 500, "detail": "internal error"}, status_code=HTTP_500_INTERNAL_SERVER_ERROR
+    )
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    DomainError: domain_error_handler,
+    HTTPException: http_error_handler,
+    UnicodeDecodeError: bad_encoding_handler,
+    RecursionError: bad_encoding_handler,
+    HTTP_500_INTERNAL_SERVER_ERROR: internal_error_handler,
+}

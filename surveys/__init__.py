@@ -1,0 +1,1 @@
+"""The domain: organisation, journeys, surveys, people, invitations and answers."""

@@ -1,0 +1,208 @@
+"""Test harness: one suite, two engines.
+
+`LISTENING_TEST_ENGINE=sqlite` (default) runs on a fresh SQLite file; `=postgresql` creates a
+database of its own on the server named by `LISTENING_TEST_POSTGRES_URL` (default the local
+server) and drops it at the end. The environment is set here, before the app is imported,
+because Piccolo binds tables to the engine on first use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+ENGINE = os.environ.get("LISTENING_TEST_ENGINE", "sqlite")
+ADMIN_URL = os.environ.get(
+    "LISTENING_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+_TMP = Path(tempfile.mkdtemp(prefix="listening-tests-"))
+_PG_DB = f"lp_test_{os.getpid()}_{secrets.token_hex(3)}"
+
+
+def _pg_url(database: str) -> str:
+    parsed = urlparse(ADMIN_URL)
+    return parsed._replace(path=f"/{database}").geturl()
+
+
+async def _pg_admin(sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(ADMIN_URL, timeout=5)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Point the app at this run's own database before anything imports it."""
+    os.environ["LISTENING_SECRET_KEY"] = "test-secret-" + "k" * 40
+    os.environ.pop("LISTENING_BASE_URL", None)
+    os.environ.pop("LISTENING_REDIS_URL", None)
+    os.environ.pop("LISTENING_SMTP_HOST", None)
+    if ENGINE == "postgresql":
+        try:
+            asyncio.run(_pg_admin(f'CREATE DATABASE "{_PG_DB}"'))
+        except (OSError, asyncio.TimeoutError) as exc:
+            pytest.exit(
+                f"PostgreSQL pass skipped: no server at {ADMIN_URL} ({exc}). "
+                "Start PostgreSQL or set LISTENING_TEST_POSTGRES_URL.",
+                returncode=3,
+            )
+        os.environ["LISTENING_DATABASE_URL"] = _pg_url(_PG_DB)
+    elif ENGINE == "sqlite":
+        os.environ["LISTENING_DATABASE_URL"] = f"sqlite:///{_TMP / 'test.db'}"
+    else:
+        raise pytest.UsageError(f"LISTENING_TEST_ENGINE must be sqlite or postgresql, not {ENGINE}")
+    os.environ["PICCOLO_CONF"] = "listening.piccolo_conf"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Drop this run's PostgreSQL database."""
+    if ENGINE == "postgresql" and os.environ.get("LISTENING_DATABASE_URL", "").endswith(_PG_DB):
+        try:
+            asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{_PG_DB}" WITH (FORCE)'))
+        except OSError:
+            pass
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Say which engine this run uses."""
+    return f"listening engine: {ENGINE} ({os.environ.get('LISTENING_DATABASE_URL')})"
+
+
+@pytest.fixture(scope="session")
+def engine_name() -> str:
+    """'sqlite' or 'postgresql'."""
+    return ENGINE
+
+
+@pytest.fixture(scope="session")
+def tmp_root() -> Path:
+    """A folder for this run's files."""
+    return _TMP
+
+
+@pytest.fixture(scope="session")
+async def schema() -> AsyncIterator[None]:
+    """Apply the migrations once per run."""
+    from listening.migrate import migrate
+
+    from piccolo.engine.postgres import PostgresEngine
+    from surveys.tables import Department
+
+    await migrate()
+    engine = Department._meta.db
+    if isinstance(engine, PostgresEngine):
+        await engine.start_connection_pool(max_size=30)
+    yield
+    if isinstance(engine, PostgresEngine):
+        await engine.close_connection_pool()
+
+
+def all_tables() -> list:
+    """Every table of the project, parents before children."""
+    from piccolo.conf.apps import Finder
+    from piccolo.table import sort_table_classes
+
+    return sort_table_classes(Finder().get_table_classes())
+
+
+@pytest.fixture
+async def db(schema: None) -> AsyncIterator[None]:
+    """An empty database for each test."""
+    tables = all_tables()
+    engine = tables[0]._meta.db
+    if ENGINE == "postgresql":
+        names = ", ".join(f'"{t._meta.tablename}"' for t in tables)
+        await engine.run_ddl(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    else:
+        for table in reversed(tables):
+            await engine.run_ddl(f'DELETE FROM "{table._meta.tablename}"')
+    yield
+
+
+@pytest.fixture
+def settings(db: None):
+    """The settings the app under test runs with."""
+    from listening.settings import load_settings
+
+    return load_settings()
+
+
+@pytest.fixture
+async def app(settings):
+    """A fresh application on the test database."""
+    from listening.app import create_app
+
+    return create_app(settings, manage_pool=False)
+
+
+@pytest.fixture
+async def client(app) -> AsyncIterator:
+    """An HTTP client talking to the app in-process, in the test's own event loop."""
+    import httpx
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as c:
+        yield c
+
+
+async def login(client, email: str, password: str) -> None:
+    """Log a test client in through the real form, CSRF token included."""
+    page = await client.get("/login")
+    assert page.status_code == 200
+    token = client.cookies.get("lp_csrf")
+    response = await client.post(
+        "/login",
+        data={"email": email, "password": password, "_csrf_token": token, "next": "/"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    # JSON requests of a session carry the token in a header.
+    client.headers["x-csrftoken"] = client.cookies.get("lp_csrf")
+
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+async def admin_user(db: None):
+    """An admin account."""
+    from surveys.accounts import create_user
+
+    return await create_user(
+        email="admin@example.com", name="Ada Admin", roles=["admin"], password=PASSWORD
+    )
+
+
+@pytest.fixture
+async def admin_client(client, admin_user):
+    """The test client, logged in as the admin."""
+    await login(client, admin_user.email, PASSWORD)
+    return client
+
+
+@pytest.fixture
+async def admin_key(db: None) -> str:
+    """An API key of scope admin."""
+    from listening.apikeys import create_key
+
+    _, key = await create_key("automation", "admin")
+    return key
+
+
+@pytest.fixture
+async def ingest_key(db: None) -> str:
+    """An API key of scope ingest."""
+    from listening.apikeys import create_key
+
+    _, key = await create_key("helpdesk", "ingest")
+    return key
