@@ -6,10 +6,9 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
+from listening.tables import ApiKey
 from surveys.clock import Clock, system_clock
 from surveys.errors import Invalid, NotFound
-
-from listening.tables import ApiKey
 
 SCOPES = ("ingest", "admin")
 KEY_PREFIX = "lp_"

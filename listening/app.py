@@ -9,18 +9,15 @@ from pathlib import Path
 
 from litestar import Litestar, Router
 from litestar.config.csrf import CSRFConfig
-from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.middleware.session.client_side import CookieBackendConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 from piccolo.engine.postgres import PostgresEngine
-from surveys.catalog_controllers import CATALOG_CONTROLLERS
-from surveys.clock import Clock, system_clock
-from surveys.tables import Department
 
 import surveys
 from listening.auth import PrincipalMiddleware, admin_guard
@@ -29,6 +26,9 @@ from listening.errors import EXCEPTION_HANDLERS
 from listening.health import health
 from listening.login import LoginController
 from listening.settings import Settings, get_settings
+from surveys.catalog_controllers import CATALOG_CONTROLLERS
+from surveys.clock import Clock, system_clock
+from surveys.tables import Department
 
 PACKAGE_DIRS = [Path(surveys.__file__).parent, Path(__file__).parent]
 

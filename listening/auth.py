@@ -9,9 +9,9 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
-from surveys.accounts import Account, get_account
 
 from listening.apikeys import KeyIdentity, identify
+from surveys.accounts import Account, get_account
 
 SESSION_USER_KEY = "user_id"
 

@@ -9,6 +9,7 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_500_INTERNAL_SERVER_ERROR
+
 from surveys.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,9 @@ def wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
-def _page(request: Request, status: int, message: str, headers: dict[str, str] | None = None) -> Any:
+def _page(
+    request: Request, status: int, message: str, headers: dict[str, str] | None = None
+) -> Any:
     if status == 401 and request.method == "GET":
         return Redirect(path=f"/login?next={request.url.path}")
     return Template(
@@ -78,7 +81,11 @@ def http_error_handler(request: Request, exc: HTTPException) -> Any:
 
 def bad_encoding_handler(request: Request, exc: Exception) -> Response:
     """Invalid UTF-8 or absurdly nested JSON is the client's error, not ours."""
-    reason = "body is not valid UTF-8" if isinstance(exc, UnicodeDecodeError) else "body nests too deeply"
+    reason = (
+        "body is not valid UTF-8"
+        if isinstance(exc, UnicodeDecodeError)
+        else "body nests too deeply"
+    )
     return Response(
         {"status_code": HTTP_400_BAD_REQUEST, "detail": reason, "field": "body"},
         status_code=HTTP_400_BAD_REQUEST,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from litestar import get
 from litestar.response import Response
-from surveys.tables import Department
 
 from listening.db import engine_name
+from surveys.tables import Department
 
 
 @get("/health", tags=["system"], summary="Liveness and database check")
@@ -17,7 +17,11 @@ async def health() -> Response[dict[str, str]]:
         await engine.run_ddl("SELECT 1")
     except Exception as exc:  # any driver error means the database is unreachable
         return Response(
-            {"status": "unavailable", "database": engine_name(engine), "detail": type(exc).__name__},
+            {
+                "status": "unavailable",
+                "database": engine_name(engine),
+                "detail": type(exc).__name__,
+            },
             status_code=503,
         )
     return Response({"status": "ok", "database": engine_name(engine)})

@@ -10,9 +10,9 @@ from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Template
 from litestar.utils.scope.state import ScopeState
 from msgspec import Struct
-from surveys.accounts import authenticate
 
 from listening.auth import SESSION_USER_KEY, principal_of
+from surveys.accounts import authenticate
 
 
 class LoginForm(Struct):
@@ -63,14 +63,19 @@ class LoginController(Controller):
         if account is None:
             return Template(
                 "listening/login.html",
-                context={"next": _safe_next(data.next), "error": "Wrong email or password.",
-                         "email": data.email},
+                context={
+                    "next": _safe_next(data.next),
+                    "error": "Wrong email or password.",
+                    "email": data.email,
+                },
                 status_code=401,
             )
         request.clear_session()
         request.set_session({SESSION_USER_KEY: account.id})
         target = _safe_next(data.next)
-        return Redirect(path=landing_page(account.roles) if target == "/" else target, status_code=303)
+        return Redirect(
+            path=landing_page(account.roles) if target == "/" else target, status_code=303
+        )
 
     @post("/logout", include_in_schema=False, status_code=303)
     async def logout(self, request: Request) -> Redirect:

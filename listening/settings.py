@@ -158,7 +158,9 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     threshold = _int(env, "LISTENING_ANONYMITY_THRESHOLD", 5, minimum=3)
     comment_threshold = _int(env, "LISTENING_COMMENT_THRESHOLD", 10, minimum=threshold)
     retention = env.get("LISTENING_RETENTION_DAYS")
-    proxies = tuple(p.strip() for p in env.get("LISTENING_TRUSTED_PROXIES", "").split(",") if p.strip())
+    proxies = tuple(
+        p.strip() for p in env.get("LISTENING_TRUSTED_PROXIES", "").split(",") if p.strip()
+    )
     return Settings(
         database=database,
         secret_key=_secret_key(env, database),

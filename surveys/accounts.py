@@ -83,7 +83,9 @@ async def create_user(
         raise Invalid(f"at least {MIN_PASSWORD_LENGTH} characters", field="password")
     department_id = None
     if department_key:
-        department = await Department.select(Department.id).where(Department.key == department_key).first()
+        department = (
+            await Department.select(Department.id).where(Department.key == department_key).first()
+        )
         if department is None:
             raise NotFound(f"no department {department_key!r}", field="department")
         department_id = department["id"]

@@ -8,7 +8,9 @@ class DomainError(Exception):
 
     status_code = 400
 
-    def __init__(self, message: str, *, field: str | None = None, errors: dict[str, str] | None = None):
+    def __init__(
+        self, message: str, *, field: str | None = None, errors: dict[str, str] | None = None
+    ):
         super().__init__(message)
         self.message = message
         self.field = field

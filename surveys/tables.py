@@ -283,12 +283,12 @@ class Tally(Table):
 # Composite unique keys, created as unique indexes by the migrations (SQLite cannot add table
 # constraints after the fact); the schema test checks each one exists.
 UNIQUE_INDEXES: dict[str, tuple[str, ...]] = {
-    "survey_unique_step_version": ('step', 'version'),
-    "question_unique_survey_key": ('survey', 'key'),
-    "response_segment_unique_response_name": ('response', 'name'),
-    "round_department_unique_round_department": ('round', 'department'),
-    "round_invitee_unique_round_user": ('round', 'user'),
-    "self_rating_unique_round_step_employee": ('round', 'step', 'employee'),
-    "self_rating_score_unique_rating_question": ('rating', 'question'),
-    "tally_unique_cell": ('question', 'source', 'round_id', 'day', 'level'),
+    "survey_unique_step_version": ("step", "version"),
+    "question_unique_survey_key": ("survey", "key"),
+    "response_segment_unique_response_name": ("response", "name"),
+    "round_department_unique_round_department": ("round", "department"),
+    "round_invitee_unique_round_user": ("round", "user"),
+    "self_rating_unique_round_step_employee": ("round", "step", "employee"),
+    "self_rating_score_unique_rating_question": ("rating", "question"),
+    "tally_unique_cell": ("question", "source", "round_id", "day", "level"),
 }

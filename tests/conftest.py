@@ -50,7 +50,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if ENGINE == "postgresql":
         try:
             asyncio.run(_pg_admin(f'CREATE DATABASE "{_PG_DB}"'))
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             pytest.exit(
                 f"PostgreSQL pass skipped: no server at {ADMIN_URL} ({exc}). "
                 "Start PostgreSQL or set LISTENING_TEST_POSTGRES_URL.",
@@ -93,9 +93,9 @@ def tmp_root() -> Path:
 @pytest.fixture(scope="session")
 async def schema() -> AsyncIterator[None]:
     """Apply the migrations once per run."""
-    from listening.migrate import migrate
-
     from piccolo.engine.postgres import PostgresEngine
+
+    from listening.migrate import migrate
     from surveys.tables import Department
 
     await migrate()

@@ -22,7 +22,11 @@ async def test_login_with_wrong_password_is_refused(client, admin_user):
     await client.get("/login")
     response = await client.post(
         "/login",
-        data={"email": admin_user.email, "password": "wrong", "_csrf_token": client.cookies.get("lp_csrf")},
+        data={
+            "email": admin_user.email,
+            "password": "wrong",
+            "_csrf_token": client.cookies.get("lp_csrf"),
+        },
     )
     assert response.status_code == 401
     assert "Wrong email or password" in response.text
@@ -39,10 +43,16 @@ async def test_session_cookie_is_httponly_and_samesite(client, admin_user):
     await client.get("/login")
     response = await client.post(
         "/login",
-        data={"email": admin_user.email, "password": PASSWORD, "_csrf_token": client.cookies.get("lp_csrf")},
+        data={
+            "email": admin_user.email,
+            "password": PASSWORD,
+            "_csrf_token": client.cookies.get("lp_csrf"),
+        },
         follow_redirects=False,
     )
-    cookie = next(v for k, v in response.headers.multi_items() if k == "set-cookie" and "lp_session" in v)
+    cookie = next(
+        v for k, v in response.headers.multi_items() if k == "set-cookie" and "lp_session" in v
+    )
     assert "HttpOnly" in cookie
     assert "SameSite=lax" in cookie.replace("samesite", "SameSite")
 
@@ -62,13 +72,19 @@ async def test_revoked_api_key_is_401(client, db):
     from listening.apikeys import create_key, revoke_key
 
     key_id, key = await create_key("old", "admin")
-    assert (await client.get("/api/departments", headers={"Authorization": f"Bearer {key}"})).status_code == 200
+    assert (
+        await client.get("/api/departments", headers={"Authorization": f"Bearer {key}"})
+    ).status_code == 200
     await revoke_key(key_id)
-    assert (await client.get("/api/departments", headers={"Authorization": f"Bearer {key}"})).status_code == 401
+    assert (
+        await client.get("/api/departments", headers={"Authorization": f"Bearer {key}"})
+    ).status_code == 401
 
 
 async def test_ingest_key_cannot_use_admin_api(client, ingest_key):
-    response = await client.get("/api/departments", headers={"Authorization": f"Bearer {ingest_key}"})
+    response = await client.get(
+        "/api/departments", headers={"Authorization": f"Bearer {ingest_key}"}
+    )
     assert response.status_code == 403
 
 

@@ -34,29 +34,17 @@ DESCRIPTION = "True"
 
 
 async def forwards():
-    manager = MigrationManager(
-        migration_id=ID, app_name="listening", description=DESCRIPTION
-    )
+    manager = MigrationManager(migration_id=ID, app_name="listening", description=DESCRIPTION)
 
-    manager.add_table(
-        class_name="Message", tablename="message", schema=None, columns=None
-    )
+    manager.add_table(class_name="Message", tablename="message", schema=None, columns=None)
 
-    manager.add_table(
-        class_name="Setting", tablename="app_setting", schema=None, columns=None
-    )
+    manager.add_table(class_name="Setting", tablename="app_setting", schema=None, columns=None)
 
-    manager.add_table(
-        class_name="Event", tablename="event", schema=None, columns=None
-    )
+    manager.add_table(class_name="Event", tablename="event", schema=None, columns=None)
 
-    manager.add_table(
-        class_name="Trigger", tablename="trigger", schema=None, columns=None
-    )
+    manager.add_table(class_name="Trigger", tablename="trigger", schema=None, columns=None)
 
-    manager.add_table(
-        class_name="ApiKey", tablename="api_key", schema=None, columns=None
-    )
+    manager.add_table(class_name="ApiKey", tablename="api_key", schema=None, columns=None)
 
     manager.add_column(
         table_class_name="Message",

@@ -166,9 +166,7 @@ DESCRIPTION = "True"
 
 
 async def forwards():
-    manager = MigrationManager(
-        migration_id=ID, app_name="surveys", description=DESCRIPTION
-    )
+    manager = MigrationManager(migration_id=ID, app_name="surveys", description=DESCRIPTION)
 
     manager.add_table(
         class_name="Suppression",
@@ -177,17 +175,11 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(
-        class_name="Invitation", tablename="invitation", schema=None, columns=None
-    )
+    manager.add_table(class_name="Invitation", tablename="invitation", schema=None, columns=None)
 
-    manager.add_table(
-        class_name="Step", tablename="step", schema=None, columns=None
-    )
+    manager.add_table(class_name="Step", tablename="step", schema=None, columns=None)
 
-    manager.add_table(
-        class_name="Survey", tablename="survey", schema=None, columns=None
-    )
+    manager.add_table(class_name="Survey", tablename="survey", schema=None, columns=None)
 
     manager.add_table(
         class_name="SelfRatingScore",
@@ -203,9 +195,7 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(
-        class_name="Journey", tablename="journey", schema=None, columns=None
-    )
+    manager.add_table(class_name="Journey", tablename="journey", schema=None, columns=None)
 
     manager.add_table(
         class_name="PasswordToken",
@@ -214,21 +204,13 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(
-        class_name="Department", tablename="department", schema=None, columns=None
-    )
+    manager.add_table(class_name="Department", tablename="department", schema=None, columns=None)
 
-    manager.add_table(
-        class_name="Tally", tablename="tally", schema=None, columns=None
-    )
+    manager.add_table(class_name="Tally", tablename="tally", schema=None, columns=None)
 
-    manager.add_table(
-        class_name="Question", tablename="question", schema=None, columns=None
-    )
+    manager.add_table(class_name="Question", tablename="question", schema=None, columns=None)
 
-    manager.add_table(
-        class_name="Round", tablename="rating_round", schema=None, columns=None
-    )
+    manager.add_table(class_name="Round", tablename="rating_round", schema=None, columns=None)
 
     manager.add_table(
         class_name="ResponseSegment",
@@ -237,13 +219,9 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(
-        class_name="FollowUp", tablename="follow_up", schema=None, columns=None
-    )
+    manager.add_table(class_name="FollowUp", tablename="follow_up", schema=None, columns=None)
 
-    manager.add_table(
-        class_name="User", tablename="app_user", schema=None, columns=None
-    )
+    manager.add_table(class_name="User", tablename="app_user", schema=None, columns=None)
 
     manager.add_table(
         class_name="SelfRating",
@@ -252,17 +230,11 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(
-        class_name="Answer", tablename="answer", schema=None, columns=None
-    )
+    manager.add_table(class_name="Answer", tablename="answer", schema=None, columns=None)
 
-    manager.add_table(
-        class_name="Customer", tablename="customer", schema=None, columns=None
-    )
+    manager.add_table(class_name="Customer", tablename="customer", schema=None, columns=None)
 
-    manager.add_table(
-        class_name="Response", tablename="response", schema=None, columns=None
-    )
+    manager.add_table(class_name="Response", tablename="response", schema=None, columns=None)
 
     manager.add_table(
         class_name="RoundInvitee",
@@ -3269,14 +3241,5 @@ async def forwards():
         },
         schema=None,
     )
-
-
-
-
-
-
-
-
-
 
     return manager

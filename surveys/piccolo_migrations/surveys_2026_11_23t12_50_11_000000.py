@@ -8,14 +8,14 @@ VERSION = "1.38.0"
 DESCRIPTION = "unique indexes"
 
 STATEMENTS = (
-    "CREATE UNIQUE INDEX IF NOT EXISTS survey_unique_step_version ON survey (\"step\", \"version\")",
-    "CREATE UNIQUE INDEX IF NOT EXISTS self_rating_score_unique_rating_question ON self_rating_score (\"rating\", \"question\")",
-    "CREATE UNIQUE INDEX IF NOT EXISTS round_department_unique_round_department ON round_department (\"round\", \"department\")",
-    "CREATE UNIQUE INDEX IF NOT EXISTS tally_unique_cell ON tally (\"question\", \"source\", \"round_id\", \"day\", \"level\")",
-    "CREATE UNIQUE INDEX IF NOT EXISTS question_unique_survey_key ON question (\"survey\", \"key\")",
-    "CREATE UNIQUE INDEX IF NOT EXISTS response_segment_unique_response_name ON response_segment (\"response\", \"name\")",
-    "CREATE UNIQUE INDEX IF NOT EXISTS self_rating_unique_round_step_employee ON self_rating (\"round\", \"step\", \"employee\")",
-    "CREATE UNIQUE INDEX IF NOT EXISTS round_invitee_unique_round_user ON round_invitee (\"round\", \"user\")",
+    'CREATE UNIQUE INDEX IF NOT EXISTS survey_unique_step_version ON survey ("step", "version")',
+    'CREATE UNIQUE INDEX IF NOT EXISTS self_rating_score_unique_rating_question ON self_rating_score ("rating", "question")',
+    'CREATE UNIQUE INDEX IF NOT EXISTS round_department_unique_round_department ON round_department ("round", "department")',
+    'CREATE UNIQUE INDEX IF NOT EXISTS tally_unique_cell ON tally ("question", "source", "round_id", "day", "level")',
+    'CREATE UNIQUE INDEX IF NOT EXISTS question_unique_survey_key ON question ("survey", "key")',
+    'CREATE UNIQUE INDEX IF NOT EXISTS response_segment_unique_response_name ON response_segment ("response", "name")',
+    'CREATE UNIQUE INDEX IF NOT EXISTS self_rating_unique_round_step_employee ON self_rating ("round", "step", "employee")',
+    'CREATE UNIQUE INDEX IF NOT EXISTS round_invitee_unique_round_user ON round_invitee ("round", "user")',
 )
 
 

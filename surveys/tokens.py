@@ -1,0 +1,22 @@
+"""Survey-link tokens: an HMAC of the invitation's uid under the secret key.
+
+Only a SHA-256 of the token is stored, so a copy of the database alone cannot produce working
+links, while the server can show the same link again (for a duplicate event, the worker, admins).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+
+def invitation_token(secret_key: str, uid: str) -> str:
+    """The URL-safe token (256 bits) of the invitation with this uid."""
+    digest = hmac.new(secret_key.encode(), b"invitation:" + uid.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def token_hash(token: str) -> str:
+    """The stored look-up form of a token."""
+    return hashlib.sha256(token.encode()).hexdigest()
