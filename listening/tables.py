@@ -56,23 +56,3 @@ class Setting(Table, tablename="app_setting"):
 
     key = Varchar(length=100, unique=True)
     value = Text()
-
-
-class Message(Table):
-    """An outbox row for anything sent that is not a survey invitation (rounds, follow-ups)."""
-
-    uid = Varchar(length=36, unique=True)  # the stable Message-ID / delivery id
-    kind = Varchar(length=30)
-    channel = Varchar(length=10)  # email | webhook
-    recipient = Varchar(length=2000)
-    subject = Varchar(length=300, default="")
-    body_text = Text(default="")
-    body_html = Text(default="")
-    payload = JSON(default="{}")
-    status = Varchar(length=10, index=True)  # queued | sent | failed
-    attempts = Integer(default=0)
-    next_attempt_at = Timestamptz(index=True)
-    claimed_until = Timestamptz(null=True, default=None)
-    last_error = Text(null=True, default=None)
-    created_at = Timestamptz()
-    sent_at = Timestamptz(null=True, default=None)

@@ -209,6 +209,30 @@ class FollowUp(Table):
     closed_at = Timestamptz(null=True, default=None)
 
 
+class Message(Table):
+    """An outbox row for a message that is not a survey invitation (rounds, follow-ups, links).
+
+    Services write it in the same transaction as the change it reports; listening's worker
+    delivers it, so nothing is announced that was not stored, nor stored and never announced.
+    """
+
+    uid = Varchar(length=36, unique=True)  # the stable Message-ID / delivery id
+    kind = Varchar(length=30)
+    channel = Varchar(length=10)  # email | webhook
+    recipient = Varchar(length=2000)
+    subject = Varchar(length=300, default="")
+    body_text = Text(default="")
+    body_html = Text(default="")
+    payload = JSON(default="{}")
+    status = Varchar(length=10, index=True)  # queued | sent | failed
+    attempts = Integer(default=0)
+    next_attempt_at = Timestamptz(index=True)
+    claimed_until = Timestamptz(null=True, default=None)
+    last_error = Text(null=True, default=None)
+    created_at = Timestamptz()
+    sent_at = Timestamptz(null=True, default=None)
+
+
 # --- employee self-ratings -------------------------------------------------------------------
 
 

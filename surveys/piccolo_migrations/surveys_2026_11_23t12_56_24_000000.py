@@ -3,7 +3,7 @@
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 from piccolo.engine import engine_finder
 
-ID = "2026-11-23T12:50:11:000000"
+ID = "2026-11-23T12:56:24:000000"
 VERSION = "1.38.0"
 DESCRIPTION = "unique indexes"
 
