@@ -70,12 +70,19 @@ async def _database_pool(app: Litestar) -> AsyncIterator[None]:
 
 
 def create_app(
-    settings: Settings | None = None, *, clock: Clock = system_clock, manage_pool: bool = True
+    settings: Settings | None = None,
+    *,
+    clock: Clock = system_clock,
+    manage_pool: bool = True,
+    run_worker: bool = False,
+    listen_url: str | None = None,
 ) -> Litestar:
     """Build the Listening Post application.
 
     `manage_pool=False` leaves the PostgreSQL connection pool to the caller (the tests run the
-    app in their own event loop and own the pool there).
+    app in their own event loop and own the pool there). `run_worker=True` runs the delivery
+    worker in the app's lifespan (what `listening serve` does); `listen_url` is the address the
+    server listens on, used for links in messages when LISTENING_BASE_URL is unset.
     """
     settings = settings or get_settings()
     template_dirs = [d / "templates" for d in PACKAGE_DIRS if (d / "templates").is_dir()]
@@ -109,5 +116,5 @@ def create_app(
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[_database_pool] if manage_pool else [],
         request_max_body_size=settings.max_body_bytes,
-        state={"settings": settings},
+        state={"settings": settings, "run_worker": run_worker, "listen_url": listen_url},
     )

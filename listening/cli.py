@@ -1,0 +1,226 @@
+"""The `listening` command line: serve, worker, migrate, load, users, API keys, demo."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import click
+
+from listening.settings import SettingsError, get_settings
+
+DEMO_PASSWORD = "listening-demo"
+
+
+def _run(coro: Coroutine[Any, Any, Any]) -> Any:
+    return asyncio.run(coro)
+
+
+def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn settings and domain errors into one clear line and exit status 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from surveys.errors import DomainError
+
+        try:
+            return func(*args, **kwargs)
+        except SettingsError as exc:
+            raise click.ClickException(f"configuration: {exc}") from None
+        except DomainError as exc:
+            where = f" ({exc.field})" if exc.field and exc.field not in exc.message else ""
+            raise click.ClickException(f"{exc.message}{where}") from None
+
+    return wrapper
+
+
+@click.group()
+@click.version_option(package_name="listening-post")
+def main() -> None:
+    """Listening Post: measure the gap between how employees and customers rate each step."""
+
+
+@main.command()
+@friendly_errors
+def migrate() -> None:
+    """Apply pending database migrations (LISTENING_DATABASE_URL)."""
+    from listening.migrate import migrate as run_migrations
+
+    settings = get_settings()
+    _run(run_migrations())
+    click.echo(f"database schema is up to date ({settings.database.engine})")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option("--workers", default=1, show_default=True, type=int, help="Server processes.")
+@click.option("--no-worker", is_flag=True, help="Do not run the delivery worker inside the server.")
+@friendly_errors
+def serve(host: str, port: int, workers: int, no_worker: bool) -> None:
+    """Apply pending migrations, then run the web server (and the delivery worker)."""
+    from listening.migrate import migrate as run_migrations
+
+    get_settings()
+    _run(run_migrations())
+    _serve(host, port, workers, run_worker=not no_worker)
+
+
+def _serve(host: str, port: int, workers: int, *, run_worker: bool) -> None:
+    import uvicorn
+
+    # The factory reads these in each server process.
+    os.environ["LISTENING_RUN_WORKER"] = "1" if run_worker else "0"
+    os.environ["LISTENING_LISTEN_URL"] = f"http://{host}:{port}"
+    uvicorn.run(
+        "listening.asgi:create_served_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        proxy_headers=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@friendly_errors
+def load(file: Path) -> None:
+    """Create or update the organisation, journeys, surveys and triggers from a TOML file."""
+    from listening.journeys import load_journey_file
+
+    summary = _run(load_journey_file(file))
+    if not summary.changed:
+        click.echo(f"{file}: nothing to change")
+        return
+    for outcome in ("created", "updated"):
+        counts = getattr(summary, outcome)
+        if counts:
+            click.echo(f"{outcome}: " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
+    for version in summary.new_survey_versions:
+        click.echo(f"new survey version (the old one has answers): {version}")
+
+
+@main.group()
+def user() -> None:
+    """Manage people who log in."""
+
+
+@user.command("create")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option(
+    "--role",
+    "roles",
+    required=True,
+    multiple=True,
+    type=click.Choice(["admin", "executive", "employee"]),
+    help="Repeat for several roles.",
+)
+@click.option("--department", default=None, help="Department key (required for employees).")
+@friendly_errors
+def user_create(email: str, name: str, roles: tuple[str, ...], department: str | None) -> None:
+    """Create a user; the password comes from a prompt or LISTENING_PASSWORD."""
+    from surveys.accounts import create_user
+
+    get_settings()
+    password = os.environ.get("LISTENING_PASSWORD") or click.prompt(
+        "Password", hide_input=True, confirmation_prompt=True
+    )
+    account = _run(
+        create_user(
+            email=email, name=name, roles=list(roles), password=password, department_key=department
+        )
+    )
+    click.echo(f"created {account.email} ({', '.join(account.roles)})")
+
+
+@main.group()
+def apikey() -> None:
+    """Manage API keys for other systems."""
+
+
+@apikey.command("create")
+@click.argument("name")
+@click.option("--scope", required=True, type=click.Choice(["ingest", "admin"]))
+@friendly_errors
+def apikey_create(name: str, scope: str) -> None:
+    """Create a key; it is printed once, alone on the last line, and only its hash is stored."""
+    from listening.apikeys import create_key
+
+    get_settings()
+    key_id, key = _run(create_key(name, scope))
+    click.echo(f"API key {key_id} ({scope}) created; store it now, it is not shown again:")
+    click.echo(key)
+
+
+@apikey.command("revoke")
+@click.argument("key_id", type=int)
+@friendly_errors
+def apikey_revoke(key_id: int) -> None:
+    """Revoke a key by its id; requests with it answer 401 from now on."""
+    from listening.apikeys import revoke_key
+
+    get_settings()
+    _run(revoke_key(key_id))
+    click.echo(f"API key {key_id} revoked")
+
+
+@apikey.command("list")
+@friendly_errors
+def apikey_list() -> None:
+    """List keys (never their secrets)."""
+    from listening.apikeys import list_keys
+
+    get_settings()
+    for row in _run(list_keys()):
+        state = "revoked" if row["revoked_at"] else "active"
+        click.echo(f"{row['id']}\t{row['name']}\t{row['scope']}\t{row['prefix']}…\t{state}")
+
+
+@main.command()
+@click.option("--no-serve", is_flag=True, help="Build the demo and exit.")
+@click.option("--reset", is_flag=True, help="Start from an empty demo database.")
+@click.option("--seed", default=7, show_default=True, type=int, help="Random seed of the story.")
+@click.option("--size", default="small", show_default=True, type=click.Choice(["small", "large"]))
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@friendly_errors
+def demo(no_serve: bool, reset: bool, seed: int, size: str, host: str, port: int) -> None:
+    """Build a demo organisation with six months of history, print the logins, and serve it."""
+    from listening.demo.build import build_demo
+
+    settings = get_settings()
+    if reset and settings.database.engine == "sqlite":
+        assert settings.database.sqlite_path is not None
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(settings.database.sqlite_path) + suffix).unlink(missing_ok=True)
+    elif reset:
+        raise click.ClickException("--reset only removes SQLite files; drop the database yourself")
+    logins = _run(build_demo(seed=seed, size=size, progress=_progress))
+    url = f"http://{host}:{port}"
+    click.echo("")
+    click.echo(f"Listening Post demo: {url}")
+    for role, email in logins.items():
+        click.echo(f"  {role:<10} {email}  password: {DEMO_PASSWORD}")
+    if not no_serve:
+        _serve(host, port, 1, run_worker=True)
+
+
+def _progress(label: str, done: int, total: int) -> None:
+    width = 30
+    filled = int(width * done / total) if total else width
+    end = "\n" if done >= total else ""
+    sys.stderr.write(f"\r{label:<28} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}{end}")
+    sys.stderr.flush()
+
+
+if __name__ == "__main__":
+    main()
