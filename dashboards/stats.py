@@ -19,7 +19,7 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import polars as pl
-from scipy import optimize
+from scipy import optimize, special
 from scipy import stats as sps
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "TrendResult",
     "WelchResult",
     "adjust_pvalues",
+    "bootstrap_t_interval",
     "brunner_munzel",
     "cliffs_delta",
     "gap_change",
@@ -102,6 +103,10 @@ def level_counts(data: Scores, *, name: str = "data", allow_empty: bool = False)
     LevelCounts
         ``levels`` strictly increasing float64, ``counts`` positive int64.
     """
+    if isinstance(data, LevelCounts):
+        if data.n == 0 and not allow_empty:
+            raise ValueError(f"{name} is empty")
+        return data
     levels, counts = _split_input(data, name)
     if levels.shape != counts.shape:
         raise ValueError(f"{name}: levels and counts differ in length")
@@ -221,19 +226,116 @@ def welch_gap(x: Scores, y: Scores, *, confidence_level: float = 0.95) -> WelchR
     ``scipy.stats.ttest_ind(x, y, equal_var=False)``.
     """
     _check_confidence_level(confidence_level)
-    n_x, mean_x, var_x = _moments(level_counts(x, name="x"))
-    n_y, mean_y, var_y = _moments(level_counts(y, name="y"))
-    difference = mean_x - mean_y
-    if var_x is None or var_y is None or var_x / n_x + var_y / n_y <= 0:
+    difference, standard_error, df = _welch_parts(
+        level_counts(x, name="x"), level_counts(y, name="y")
+    )
+    if standard_error is None or df is None:
         return WelchResult(None, None, None, difference, None, None)
-    a, b = var_x / n_x, var_y / n_y
-    standard_error = math.sqrt(a + b)
-    df = (a + b) ** 2 / (a**2 / (n_x - 1) + b**2 / (n_y - 1))
     statistic = difference / standard_error
-    pvalue = float(2 * sps.t.sf(abs(statistic), df))
-    half_width = float(sps.t.ppf(0.5 + confidence_level / 2, df)) * standard_error
+    pvalue = 2 * _t_sf(abs(statistic), df)
+    half_width = _t_quantile(0.5 + confidence_level / 2, df) * standard_error
     interval = ConfidenceInterval(difference - half_width, difference + half_width)
     return WelchResult(statistic, df, pvalue, difference, standard_error, interval)
+
+
+def _welch_parts(x: LevelCounts, y: LevelCounts) -> tuple[float, float | None, float | None]:
+    """Return (mean x − mean y, Welch SE, Welch–Satterthwaite df); SE and df None if SE is 0."""
+    n_x, mean_x, var_x = _moments(x)
+    n_y, mean_y, var_y = _moments(y)
+    difference = mean_x - mean_y
+    if var_x is None or var_y is None or var_x / n_x + var_y / n_y <= 0:
+        return difference, None, None
+    a, b = var_x / n_x, var_y / n_y
+    df = (a + b) ** 2 / (a**2 / (n_x - 1) + b**2 / (n_y - 1))
+    return difference, math.sqrt(a + b), df
+
+
+def _t_quantile(q: float, df: float) -> float:
+    """Quantile of Student's t (scipy.special.stdtrit: fast for scalars)."""
+    return float(special.stdtrit(df, q))
+
+
+def _t_cdf(t: float, df: float) -> float:
+    """Distribution function of Student's t."""
+    return float(special.stdtr(df, t))
+
+
+def _t_sf(t: float, df: float) -> float:
+    """Survival function of Student's t, accurate in the upper tail."""
+    return float(special.stdtr(df, -t))
+
+
+def bootstrap_t_interval(
+    x: Scores,
+    y: Scores,
+    *,
+    confidence_level: float = 0.95,
+    n_resamples: int = 1999,
+    rng: np.random.Generator | int | None = None,
+) -> ConfidenceInterval | None:
+    """Studentized-bootstrap (bootstrap-t) interval for mean x − mean y; None if SE is 0.
+
+    Parameters
+    ----------
+    x, y
+        Scores, or counts per level.
+    confidence_level
+        Two-sided confidence level.
+    n_resamples
+        Number of bootstrap resamples.
+    rng
+        Seed or ``numpy.random.Generator``.
+
+    Returns
+    -------
+    ConfidenceInterval or None
+        None when Welch's standard error is 0 or undefined (a group of one, or both constant).
+
+    Notes
+    -----
+    Each group is resampled with replacement within itself — a multinomial draw of its counts
+    from its observed level proportions — and the Welch statistic
+    t* = (d* − d̂)/SE* is recomputed; the interval is d̂ − q*_{1−α/2}·SE … d̂ − q*_{α/2}·SE
+    (Efron & Tibshirani 1993, ch. 12; Hall 1988, Ann Stat 16:927–953). Unlike the Welch
+    interval it follows the skewness of the data, which matters for ceiling-heavy ratings from
+    few raters. A resample with SE* = 0 counts as t* = ±∞ (0 if d* = d̂).
+    """
+    _check_confidence_level(confidence_level)
+    if n_resamples < 1:
+        raise ValueError("n_resamples must be at least 1")
+    x, y = level_counts(x, name="x"), level_counts(y, name="y")
+    difference, standard_error, _ = _welch_parts(x, y)
+    if standard_error is None:
+        return None
+    generator = np.random.default_rng(rng)
+    mean_x, var_x = _resampled_moments(x, n_resamples, generator)
+    mean_y, var_y = _resampled_moments(y, n_resamples, generator)
+    shift = mean_x - mean_y - difference
+    se = np.sqrt(var_x / x.n + var_y / y.n)
+    t = np.divide(shift, se, out=np.sign(shift) * _T_CAP, where=se > 0)
+    low_q, high_q = np.quantile(
+        np.clip(t, -_T_CAP, _T_CAP), [0.5 - confidence_level / 2, 0.5 + confidence_level / 2]
+    )
+    low = difference - high_q * standard_error
+    high = difference - low_q * standard_error
+    return ConfidenceInterval(min(low, difference), max(high, difference))
+
+
+_T_CAP = 1e6  # stands in for an infinite bootstrap t (a resample with SE* = 0)
+
+
+def _resampled_moments(
+    data: LevelCounts, n_resamples: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Means and sample variances of multinomial resamples of counted scores (same n)."""
+    n = data.n
+    centre = float(np.dot(data.levels, data.counts) / n)
+    centred = data.levels - centre
+    drawn = rng.multinomial(n, data.counts / n, size=n_resamples)
+    shift = drawn @ centred / n
+    variance = (drawn @ centred**2 - n * shift**2) / (n - 1)
+    rounding = 1e-12 * (1 + float(np.max(centred**2)))
+    return centre + shift, np.where(variance < rounding, 0.0, variance)
 
 
 # --------------------------------------------------------------------------------------
@@ -293,8 +395,9 @@ def _brunner_munzel_batch(counts_x: np.ndarray, counts_y: np.ndarray) -> _BMBatc
     s_y = _placement_variance(counts_y, placement_y, n_y) / n_y[..., 0]
     df_denominator = _safe_ratio(s_x**2, n_x[..., 0] - 1) + _safe_ratio(s_y**2, n_y[..., 0] - 1)
     total = s_x + s_y
-    df = np.divide(total**2, df_denominator, out=np.full_like(total, DF_FALLBACK),
-                   where=df_denominator > 0)  # fmt: skip
+    df = np.divide(
+        total**2, df_denominator, out=np.full_like(total, DF_FALLBACK), where=df_denominator > 0
+    )
     fallback = 1.0 / (2.0 * n_x[..., 0] * n_y[..., 0])  # N/(2 n_x n_y) divided by N
     standard_error = np.sqrt(np.where(total > 0, total, fallback))
     clamped = np.clip(relative_effect, RELATIVE_EFFECT_CLAMP, 1 - RELATIVE_EFFECT_CLAMP)
@@ -376,7 +479,7 @@ def brunner_munzel(
         method = "permutation" if small else "t"
     if method == "t":
         pvalue = _t_pvalue(statistic, df, alternative)
-        quantile = lambda q: float(sps.t.ppf(q, df))  # noqa: E731
+        quantile = lambda q: _t_quantile(q, df)  # noqa: E731
     else:
         if n_resamples < 1:
             raise ValueError("n_resamples must be at least 1")
@@ -390,10 +493,10 @@ def brunner_munzel(
 def _t_pvalue(statistic: float, df: float, alternative: str) -> float:
     """p-value of a t statistic; 'greater' = x greater = statistic negative (scipy's sense)."""
     if alternative == "two-sided":
-        return float(min(1.0, 2 * sps.t.sf(abs(statistic), df)))
+        return min(1.0, 2 * _t_sf(abs(statistic), df))
     if alternative == "greater":
-        return float(sps.t.cdf(statistic, df))
-    return float(sps.t.sf(statistic, df))
+        return _t_cdf(statistic, df)
+    return _t_sf(statistic, df)
 
 
 def _permutation_statistics(
@@ -401,13 +504,15 @@ def _permutation_statistics(
 ) -> np.ndarray:
     """Studentized Brunner–Munzel statistics of random reallocations of the pooled counts."""
     pooled = (counts_x + counts_y).astype(np.int64)
-    n_y = int(counts_y.sum())
+    n_x, n_y = int(counts_x.sum()), int(counts_y.sum())
+    way = "count" if pooled.sum() <= 1_000_000 else "marginals"
     chunk = max(1, _CHUNK_CELLS // pooled.size)
     parts = []
     for start in range(0, n_resamples, chunk):
         size = min(chunk, n_resamples - start)
-        drawn_y = rng.multivariate_hypergeometric(pooled, n_y, size=size).astype(float)
-        parts.append(_brunner_munzel_batch(pooled - drawn_y, drawn_y).statistic)
+        drawn = rng.multivariate_hypergeometric(pooled, min(n_x, n_y), size=size, method=way)
+        drawn_x, drawn_y = (drawn, pooled - drawn) if n_x <= n_y else (pooled - drawn, drawn)
+        parts.append(_brunner_munzel_batch(drawn_x.astype(float), drawn_y.astype(float)).statistic)
     return np.concatenate(parts)
 
 
@@ -489,7 +594,9 @@ def cliffs_delta(x: Scores, y: Scores, *, confidence_level: float = 0.95) -> Cli
     result = brunner_munzel(x, y, confidence_level=confidence_level, method="t")
     delta = 1 - 2 * result.relative_effect
     low, high = result.confidence_interval
-    return CliffsDeltaResult(delta, delta_magnitude(delta), ConfidenceInterval(1 - 2 * high, 1 - 2 * low))
+    return CliffsDeltaResult(
+        delta, delta_magnitude(delta), ConfidenceInterval(1 - 2 * high, 1 - 2 * low)
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -561,7 +668,7 @@ def nps(
     detractors = int(data.counts[levels <= 6].sum())
     n = data.n
     passives = n - promoters - detractors
-    z = float(sps.norm.ppf(0.5 + confidence_level / 2))
+    z = float(special.ndtri(0.5 + confidence_level / 2))
     estimate, variance = _nps_moments(promoters, detractors, n)
     if method == "wald":
         low, high = _wald(estimate, variance, n, z)
@@ -613,7 +720,11 @@ def _tango_interval(promoters: int, detractors: int, n: int, z: float) -> tuple[
     def excess(delta: float) -> float:
         return abs(_tango_z(delta, promoters, detractors, n)) - z
 
-    low = -1.0 if estimate <= -edge or excess(-edge) <= 0 else optimize.brentq(excess, -edge, estimate)
+    low = (
+        -1.0
+        if estimate <= -edge or excess(-edge) <= 0
+        else optimize.brentq(excess, -edge, estimate)
+    )
     high = 1.0 if estimate >= edge or excess(edge) <= 0 else optimize.brentq(excess, estimate, edge)
     return low, high
 
@@ -684,7 +795,8 @@ class GapResult:
     """Perception gap of one cell (one step and question): employees against customers.
 
     Scores are means mapped to 0–100 by the scale's ends. ``gap`` = employee − customer score
-    in points, with its Welch interval ``gap_ci`` and ``standard_error``. ``relative_effect``
+    in points, with its interval ``gap_ci`` (studentized bootstrap of the Welch statistic) and
+    Welch ``standard_error``. ``relative_effect``
     = P(C < E) + ½P(C = E) (Brunner–Munzel, customers first), with ``relative_effect_ci``,
     ``pvalue`` and ``method``. ``cliffs_delta`` = P(E > C) − P(E < C) = 2·relative_effect − 1
     (positive when employees rate higher) with its ``magnitude`` label. When ``suppressed``
@@ -716,6 +828,8 @@ def perception_gap(
     confidence_level: float = 0.95,
     min_employees: int = 5,
     rng: np.random.Generator | int | None = None,
+    n_resamples: int = 9999,
+    n_bootstrap: int = 1999,
 ) -> GapResult:
     """Gap between employees' self-ratings and customers' ratings of one step.
 
@@ -731,7 +845,11 @@ def perception_gap(
         Anonymity threshold: with fewer employee ratings (distinct raters) the employee side is
         suppressed. Must be at least 3.
     rng
-        Seed or generator for the permutation test (used when a group has fewer than 15).
+        Seed or generator for the bootstrap interval and the permutation test.
+    n_resamples
+        Permutations for the Brunner–Munzel permutation test (a group smaller than 15).
+    n_bootstrap
+        Resamples for the gap's bootstrap-t interval.
 
     Returns
     -------
@@ -741,9 +859,15 @@ def perception_gap(
 
     Notes
     -----
-    score = 100·(mean − low)/(high − low). The gap's interval is Welch's (``welch_gap``) on the
-    0–100 scale. The test is Brunner–Munzel (``brunner_munzel``, method ``"auto"``: the
-    studentized permutation test when the smaller group has fewer than 15).
+    score = 100·(mean − low)/(high − low). ``standard_error`` is Welch's (``welch_gap``) on the
+    0–100 scale. ``gap_ci`` is the studentized bootstrap (bootstrap-t) interval of the Welch
+    statistic (``bootstrap_t_interval``), clipped to −100…100: with few employees and ratings
+    piled at the top of the scale, the Welch t interval covered the true gap only about 91% of
+    the time at nominal 95% in our simulations (200 customers, 8 employees), the bootstrap-t
+    interval about 94–96% (see tests/test_stats_simulation.py). It is None when the standard
+    error is 0 or undefined (a single customer, or both groups constant). The test is
+    Brunner–Munzel (``brunner_munzel``, method ``"auto"``: the studentized permutation test
+    when the smaller group has fewer than 15).
     """
     if min_employees < 3:
         raise ValueError("min_employees must be at least 3")
@@ -760,12 +884,39 @@ def perception_gap(
         reason = "no customer ratings"
     if reason is not None:
         return GapResult(
-            n_customers, n_employees, customer_score, employee_score,
-            None, None, None, None, None, None, None, None, None, True, reason,
-        )  # fmt: skip
+            n_customers,
+            n_employees,
+            customer_score,
+            employee_score,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            True,
+            reason,
+        )
     to_points = 100 / (high - low)
-    welch = welch_gap(employees, customers, confidence_level=confidence_level)
-    test = brunner_munzel(customers, employees, confidence_level=confidence_level, rng=rng)
+    generator = np.random.default_rng(rng)
+    _, standard_error, _ = _welch_parts(employees, customers)
+    interval = bootstrap_t_interval(
+        employees,
+        customers,
+        confidence_level=confidence_level,
+        n_resamples=n_bootstrap,
+        rng=generator,
+    )
+    test = brunner_munzel(
+        customers,
+        employees,
+        confidence_level=confidence_level,
+        n_resamples=n_resamples,
+        rng=generator,
+    )
     delta = 2 * test.relative_effect - 1
     return GapResult(
         n_customers=n_customers,
@@ -773,8 +924,8 @@ def perception_gap(
         customer_score=customer_score,
         employee_score=employee_score,
         gap=employee_score - customer_score,
-        gap_ci=_scaled_interval(welch.confidence_interval, to_points),
-        standard_error=None if welch.standard_error is None else welch.standard_error * to_points,
+        gap_ci=_points_interval(interval, to_points),
+        standard_error=None if standard_error is None else standard_error * to_points,
         relative_effect=test.relative_effect,
         relative_effect_ci=test.confidence_interval,
         pvalue=test.pvalue,
@@ -808,11 +959,14 @@ def _points(data: LevelCounts, low: float, high: float) -> float:
     return 100 * (mean - low) / (high - low)
 
 
-def _scaled_interval(interval: ConfidenceInterval | None, factor: float) -> ConfidenceInterval | None:
-    """Multiply both ends of an interval by a positive factor."""
+def _points_interval(
+    interval: ConfidenceInterval | None, factor: float
+) -> ConfidenceInterval | None:
+    """An interval of raw score differences in points (× factor), clipped to −100…100."""
     if interval is None:
         return None
-    return ConfidenceInterval(interval.low * factor, interval.high * factor)
+    low, high = interval.low * factor, interval.high * factor
+    return ConfidenceInterval(max(-100.0, low), min(100.0, high))
 
 
 # --------------------------------------------------------------------------------------
@@ -840,9 +994,7 @@ GAP_COLUMNS: tuple[str, ...] = (
     "suppressed_reason",
 )
 
-_GAP_SCHEMA: dict[str, Any] = {
-    name: pl.Float64 for name in GAP_COLUMNS
-} | {
+_GAP_SCHEMA: dict[str, Any] = {name: pl.Float64 for name in GAP_COLUMNS} | {
     "n_customers": pl.Int64,
     "n_employees": pl.Int64,
     "method": pl.String,
@@ -862,6 +1014,8 @@ def gap_table(
     confidence_level: float = 0.95,
     min_employees: int = 5,
     rng: np.random.Generator | int | None = None,
+    n_resamples: int = 9999,
+    n_bootstrap: int = 1999,
 ) -> pl.DataFrame:
     """Perception gap of every cell of a tally table, with Benjamini–Hochberg q-values.
 
@@ -877,7 +1031,7 @@ def gap_table(
     family
         Columns grouping the rows into families for the q-values; None: one family.
         Must be a subset of ``by``.
-    confidence_level, min_employees, rng
+    confidence_level, min_employees, rng, n_resamples, n_bootstrap
         As in ``perception_gap`` (the generator is shared by the cells, in row order).
 
     Returns
@@ -901,13 +1055,22 @@ def gap_table(
     generator = np.random.default_rng(rng)
     rows = []
     cells = tallies.sort(by).partition_by(by, as_dict=True, maintain_order=True)
+    options = {
+        "confidence_level": confidence_level,
+        "min_employees": min_employees,
+        "rng": generator,
+        "n_resamples": n_resamples,
+        "n_bootstrap": n_bootstrap,
+    }
     for key, cell in cells.items():
-        result = _cell_gap(cell, confidence_level, min_employees, generator)
+        result = _cell_gap(cell, options)
         rows.append(dict(zip(by, key, strict=True)) | _gap_row(result))
     key_schema = {name: tallies.schema[name] for name in by}
     table = pl.DataFrame(rows, schema=key_schema | _GAP_SCHEMA, orient="row")
     if rows:
-        table = table.with_columns(qvalue=pl.Series(_family_qvalues(table, family), dtype=pl.Float64))
+        table = table.with_columns(
+            qvalue=pl.Series(_family_qvalues(table, family), dtype=pl.Float64)
+        )
     return table
 
 
@@ -923,9 +1086,7 @@ def _check_tally_columns(tallies: pl.DataFrame, by: list[str], family: list[str]
             raise ValueError(f"family column {name!r} is not one of the by columns")
 
 
-def _cell_gap(
-    cell: pl.DataFrame, confidence_level: float, min_employees: int, rng: np.random.Generator
-) -> GapResult:
+def _cell_gap(cell: pl.DataFrame, options: dict[str, Any]) -> GapResult:
     """perception_gap of one cell's tally rows."""
     lows, highs = cell["scale_low"].unique(), cell["scale_high"].unique()
     if lows.len() != 1 or highs.len() != 1:
@@ -935,14 +1096,7 @@ def _cell_gap(
     counts = cell["count"].to_numpy()
     customer = (levels[source == "customer"], counts[source == "customer"])
     employee = (levels[source == "employee"], counts[source == "employee"])
-    return perception_gap(
-        customer,
-        employee,
-        scale=(lows[0], highs[0]),
-        confidence_level=confidence_level,
-        min_employees=min_employees,
-        rng=rng,
-    )
+    return perception_gap(customer, employee, scale=(lows[0], highs[0]), **options)
 
 
 def _gap_row(result: GapResult) -> dict[str, Any]:
@@ -1124,10 +1278,13 @@ def gap_trend(
     if frame.schema["period"] in (pl.Date, pl.Datetime):
         frame = frame.with_columns(pl.col("period").cast(pl.Date).cast(pl.Int64))
     rows = []
-    groups = frame.sort(by).partition_by(by, as_dict=True, maintain_order=True) if by else {(): frame}
+    groups = (
+        frame.sort(by).partition_by(by, as_dict=True, maintain_order=True) if by else {(): frame}
+    )
     for key, cell in groups.items():
-        trend = theil_sen_trend(cell["period"].to_numpy(), cell["gap"].to_numpy(),
-                                confidence_level=confidence_level)  # fmt: skip
+        trend = theil_sen_trend(
+            cell["period"].to_numpy(), cell["gap"].to_numpy(), confidence_level=confidence_level
+        )
         rows.append(dict(zip(by, key, strict=True)) | {n: getattr(trend, n) for n in TREND_COLUMNS})
     key_schema = {name: per_period_gaps.schema[name] for name in by}
     return pl.DataFrame(rows, schema=key_schema | _TREND_SCHEMA, orient="row")
@@ -1163,7 +1320,9 @@ def gap_change(
     if standard_error == 0:
         return GapChange(difference, 0.0, None, None)
     statistic = difference / standard_error
-    return GapChange(difference, standard_error, statistic, float(2 * sps.norm.sf(abs(statistic))))
+    return GapChange(
+        difference, standard_error, statistic, float(2 * special.ndtr(-abs(statistic)))
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -1280,7 +1439,7 @@ def _welch_half_width(v_c: float, n_c: float, v_e: float, n_e: float, level: flo
     if a + b == 0:
         return 0.0
     df = (a + b) ** 2 / (a**2 / (n_c - 1) + b**2 / (n_e - 1))
-    return float(sps.t.ppf(0.5 + level / 2, df)) * math.sqrt(a + b)
+    return _t_quantile(0.5 + level / 2, df) * math.sqrt(a + b)
 
 
 def _smallest_addition(width: Any, target: float, start: int) -> int | None:
