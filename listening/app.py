@@ -20,14 +20,16 @@ from litestar.template import TemplateConfig
 from piccolo.engine.postgres import PostgresEngine
 
 import surveys
-from listening.auth import PrincipalMiddleware, admin_guard
+from listening.auth import PrincipalMiddleware, admin_guard, staff_guard
 from listening.csrf import SessionCSRFMiddleware
 from listening.errors import EXCEPTION_HANDLERS
 from listening.health import health
 from listening.login import LoginController
+from listening.rate_limit import RateLimitMiddleware, make_counter
 from listening.settings import Settings, get_settings
 from surveys.catalog_controllers import CATALOG_CONTROLLERS
 from surveys.clock import Clock, system_clock
+from surveys.survey_controllers import PUBLIC_CONTROLLERS, STAFF_CONTROLLERS
 from surveys.tables import Department
 
 PACKAGE_DIRS = [Path(surveys.__file__).parent, Path(__file__).parent]
@@ -95,13 +97,24 @@ def create_app(
     ]
     admin_api = Router(path="/api", guards=[admin_guard], route_handlers=list(CATALOG_CONTROLLERS))
     session_config = _session_config(settings)
+    staff = Router(path="/", guards=[staff_guard], route_handlers=list(STAFF_CONTROLLERS))
+    rate_counter = make_counter(settings)
     return Litestar(
-        route_handlers=[health, LoginController, admin_api, *static_routers],
+        route_handlers=[
+            health,
+            LoginController,
+            admin_api,
+            *PUBLIC_CONTROLLERS,
+            staff,
+            *static_routers,
+        ],
         dependencies={
             "clock": Provide(lambda: clock, use_cache=True, sync_to_thread=False),
             "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
         },
         middleware=[
+            # First, so limits hold before any parsing, CSRF check or session work.
+            DefineMiddleware(RateLimitMiddleware, settings=settings, counter=rate_counter),
             DefineMiddleware(SessionCSRFMiddleware, config=_csrf_config(settings)),
             session_config.middleware,
             DefineMiddleware(PrincipalMiddleware),
@@ -115,6 +128,7 @@ def create_app(
         ),
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[_database_pool] if manage_pool else [],
+        on_shutdown=[rate_counter.close],
         request_max_body_size=settings.max_body_bytes,
         state={"settings": settings, "run_worker": run_worker, "listen_url": listen_url},
     )

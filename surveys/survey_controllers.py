@@ -1,0 +1,513 @@
+"""HTTP for the customer's side: survey pages, the token JSON API, feedback posts, opt-out and
+follow-ups. Services hold the logic; guards are applied by the shell that mounts these lists.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get, patch, post
+from litestar.datastructures import Cookie
+from litestar.di import NamedDependency
+from litestar.enums import RequestEncodingType
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import Body, FromPath, FromQuery, JSONBody
+from litestar.response import Redirect, Template
+from litestar.status_codes import HTTP_201_CREATED
+from litestar.utils.scope.state import ScopeState
+
+from surveys.answers import AskedQuestion, accepted_locales
+from surveys.clock import Clock
+from surveys.errors import Conflict, DomainError, Invalid, NotFound
+from surveys.feedback_posts import HONEYPOT_FIELD, feedback_form, post_feedback
+from surveys.follow_ups import get_follow_up, list_follow_ups, update_follow_up, viewer_of
+from surveys.form_tokens import (
+    COOKIE_NAME,
+    FIELD_NAME,
+    form_token_ok,
+    fresh_token,
+    token_cookie,
+)
+from surveys.optout import opt_out, opt_out_state
+from surveys.response_schemas import (
+    FollowUpOut,
+    FollowUpUpdate,
+    Problem,
+    QuestionOut,
+    ResponseCreate,
+    ResponseCreated,
+    SurveyForCustomer,
+)
+from surveys.responses import Notify, find_invitation, open_invitation, submit_response
+
+# Form fields that are not answers.
+NOT_ANSWERS = frozenset({FIELD_NAME, HONEYPOT_FIELD})
+PAGE_TITLES = {
+    404: "Page not found",
+    409: "Already answered",
+    410: "This survey has closed",
+}
+NO_COOKIE_NOTICE = (
+    "Your answers were not sent yet: your browser did not keep this page's security cookie "
+    "(it may have been open for a long time, or cookies are blocked). Please check your "
+    "answers and press Send again."
+)
+
+
+def _notify(settings: NamedDependency[Any], request: Request) -> Notify:
+    return Notify(
+        base_url=settings.base_url or str(request.base_url).rstrip("/"),
+        webhook_url=settings.follow_up_webhook_url,
+    )
+
+
+def _problem_page(error: DomainError, **context: Any) -> Template:
+    # Always a page here, whatever the Accept header: these links are opened by people.
+    return Template(
+        "surveys/problem.html",
+        context={
+            "title": PAGE_TITLES.get(error.status_code, "Something went wrong"),
+            "message": error.message,
+            "status": error.status_code,
+            **context,
+        },
+        status_code=error.status_code,
+    )
+
+
+def _answers_of(form: Any) -> dict[str, Any]:
+    raw: dict[str, Any] = {}
+    for key in form:
+        if key in NOT_ANSWERS:
+            continue
+        values = form.getall(key)
+        raw[key] = values[0] if len(values) == 1 else values
+    return raw
+
+
+def _shown_values(raw: dict[str, Any]) -> dict[str, str]:
+    return {k: v if isinstance(v, str) else "" for k, v in raw.items()}
+
+
+def _lang(questions: list[AskedQuestion]) -> str:
+    return next((q.locale for q in questions if q.locale), None) or "en"
+
+
+def _check_form_token(request: Request, form: Any, settings: Any) -> Cookie | None:
+    """Accept the form's token, or make a fresh one; return the cookie to set when it failed."""
+    state = ScopeState.from_scope(request.scope)
+    submitted = form.get(FIELD_NAME)
+    if form_token_ok(request.cookies.get(COOKIE_NAME), submitted, settings.secret_key):
+        state.csrf_token = submitted
+        return None
+    token = fresh_token(settings.secret_key)
+    state.csrf_token = token
+    return token_cookie(token, secure=settings.secure_cookies)
+
+
+class SurveyPageController(Controller):
+    """The survey page of an invitation link, its submission and the thank-you page."""
+
+    path = "/s"
+    include_in_schema = False
+
+    @get("/{token:str}")
+    async def show(
+        self,
+        token: FromPath[str],
+        clock: NamedDependency[Clock],
+        answer: FromQuery[str | None] = None,
+    ) -> Template:
+        """Show the survey; `?answer=N` (from the email) preselects the first rating only."""
+        try:
+            invitation = await open_invitation(token, clock=clock)
+        except DomainError as error:
+            return _problem_page(error)
+        values: dict[str, str] = {}
+        first = invitation.first_rating
+        chosen = answer.strip() if answer else ""
+        if (
+            first is not None
+            and chosen.isdigit()
+            and len(chosen) < 4
+            and int(chosen) in first.levels
+        ):
+            values[first.key] = str(int(chosen))
+        return self._form(token, invitation.step_name, invitation.questions, values, {})
+
+    @staticmethod
+    def _form(
+        token: str,
+        step_name: str,
+        questions: list[AskedQuestion],
+        values: dict[str, str],
+        errors: dict[str, str],
+        *,
+        status_code: int = 200,
+        notice: str | None = None,
+        cookies: list[Cookie] | None = None,
+    ) -> Template:
+        return Template(
+            "surveys/survey.html",
+            context={
+                "step_name": step_name,
+                "questions": questions,
+                "values": values,
+                "errors": errors,
+                "notice": notice,
+                "action": f"/s/{token}",
+                "unsubscribe_url": f"/s/{token}/unsubscribe",
+                "lang": _lang(questions),
+            },
+            status_code=status_code,
+            cookies=cookies or [],
+        )
+
+    @post("/{token:str}", opt={"exclude_from_csrf": True}, status_code=303)
+    async def submit(
+        self,
+        request: Request,
+        token: FromPath[str],
+        clock: NamedDependency[Clock],
+        settings: NamedDependency[Any],
+    ) -> Template | Redirect:
+        """Store the answers, or show the form again with each error next to its question."""
+        form = await request.form()
+        raw = _answers_of(form)
+        cookie = _check_form_token(request, form, settings)
+        if cookie is not None:
+            try:
+                invitation = await find_invitation(token, clock=clock)
+            except DomainError as error:
+                return _problem_page(error)
+            return self._form(
+                token,
+                invitation.step_name,
+                invitation.questions,
+                _shown_values(raw),
+                {},
+                status_code=403,
+                notice=NO_COOKIE_NOTICE,
+                cookies=[cookie],
+            )
+        try:
+            await submit_response(token, raw, clock=clock, notify=_notify(settings, request))
+        except Invalid as error:
+            invitation = await find_invitation(token, clock=clock)
+            return self._form(
+                token,
+                invitation.step_name,
+                invitation.questions,
+                _shown_values(raw),
+                error.errors,
+                status_code=422,
+            )
+        except DomainError as error:
+            return _problem_page(error)
+        return Redirect(path=f"/s/{token}/thanks", status_code=303)
+
+    @get("/{token:str}/thanks")
+    async def thanks(
+        self, token: FromPath[str], clock: NamedDependency[Clock]
+    ) -> Template | Redirect:
+        """The thank-you page once the survey is answered."""
+        try:
+            await find_invitation(token, clock=clock)
+        except Conflict:
+            return Template("surveys/thanks.html", context={})
+        except DomainError as error:
+            return _problem_page(error)
+        # Not answered yet: back to the form.
+        return Redirect(path=f"/s/{token}", status_code=303)
+
+    @get("/{token:str}/unsubscribe")
+    async def unsubscribe_page(self, token: FromPath[str]) -> Template:
+        """A page with one button that stops all further surveys."""
+        try:
+            state = await opt_out_state(token)
+        except DomainError as error:
+            return _problem_page(error)
+        return Template(
+            "surveys/unsubscribe.html",
+            context={"action": f"/s/{token}/unsubscribe", "done": state.opted_out_at is not None},
+        )
+
+    @post("/{token:str}/unsubscribe", opt={"exclude_from_csrf": True}, status_code=200)
+    async def unsubscribe(self, token: FromPath[str], clock: NamedDependency[Clock]) -> Template:
+        """Opt out: the page's button and the RFC 8058 one-click POST (the token protects it)."""
+        try:
+            await opt_out(token, clock=clock)
+        except DomainError as error:
+            return _problem_page(error)
+        return Template("surveys/unsubscribe.html", context={"action": "", "done": True})
+
+
+class FeedbackPostController(Controller):
+    """A step's always-on feedback form, open to anyone."""
+
+    path = "/f"
+    include_in_schema = False
+
+    @get("/{step_key:str}")
+    async def show(self, request: Request, step_key: FromPath[str]) -> Template:
+        """The feedback form in the visitor's language where the survey has it."""
+        locales = accepted_locales(request.headers.get("accept-language"))
+        try:
+            form = await feedback_form(step_key, locales)
+        except DomainError as error:
+            return _problem_page(error)
+        return self._form(form.step_key, form.step_name, form.questions, {}, {})
+
+    @staticmethod
+    def _form(
+        step_key: str,
+        step_name: str,
+        questions: list[AskedQuestion],
+        values: dict[str, str],
+        errors: dict[str, str],
+        *,
+        status_code: int = 200,
+        notice: str | None = None,
+        cookies: list[Cookie] | None = None,
+    ) -> Template:
+        return Template(
+            "surveys/feedback.html",
+            context={
+                "step_name": step_name,
+                "questions": questions,
+                "values": values,
+                "errors": errors,
+                "notice": notice,
+                "action": f"/f/{step_key}",
+                "honeypot": HONEYPOT_FIELD,
+                "lang": _lang(questions),
+            },
+            status_code=status_code,
+            cookies=cookies or [],
+        )
+
+    @post("/{step_key:str}", opt={"exclude_from_csrf": True}, status_code=200)
+    async def submit(
+        self,
+        request: Request,
+        step_key: FromPath[str],
+        clock: NamedDependency[Clock],
+        settings: NamedDependency[Any],
+    ) -> Template:
+        """Store an unsolicited response, or show the form again with the errors."""
+        locales = accepted_locales(request.headers.get("accept-language"))
+        form = await request.form()
+        raw = _answers_of(form)
+        cookie = _check_form_token(request, form, settings)
+        try:
+            if cookie is not None:
+                shown = await feedback_form(step_key, locales)
+                return self._form(
+                    shown.step_key,
+                    shown.step_name,
+                    shown.questions,
+                    _shown_values(raw),
+                    {},
+                    status_code=403,
+                    notice=NO_COOKIE_NOTICE,
+                    cookies=[cookie],
+                )
+            await post_feedback(
+                step_key,
+                raw,
+                honeypot=form.get(HONEYPOT_FIELD),
+                locales=locales,
+                clock=clock,
+                notify=_notify(settings, request),
+            )
+        except Invalid as error:
+            shown = await feedback_form(step_key, locales)
+            return self._form(
+                shown.step_key,
+                shown.step_name,
+                shown.questions,
+                _shown_values(raw),
+                error.errors,
+                status_code=422,
+            )
+        except DomainError as error:
+            return _problem_page(error)
+        return Template("surveys/thanks.html", context={"feedback": True})
+
+
+_API_ERRORS = {
+    404: ResponseSpec(data_container=Problem, description="Unknown token"),
+    409: ResponseSpec(data_container=Problem, description="Already answered"),
+    410: ResponseSpec(data_container=Problem, description="The link has expired"),
+    429: ResponseSpec(data_container=Problem, description="Too many requests for this token"),
+}
+
+
+def _question_out(q: AskedQuestion) -> QuestionOut:
+    return QuestionOut(
+        key=q.key,
+        kind=q.kind,
+        text=q.text,
+        required=q.required,
+        low=q.low,
+        high=q.high,
+        low_label=q.low_label,
+        high_label=q.high_label,
+        options=list(q.options),
+    )
+
+
+class ResponseApiController(Controller):
+    """The survey of an invitation as JSON, for sources that embed it in their own app."""
+
+    path = "/api/responses"
+    tags = ["responses"]
+
+    @get(
+        "/{token:str}",
+        summary="The invitation's survey, in the customer's language",
+        description="Marks the invitation opened. The token is the one in the survey link.",
+        responses=_API_ERRORS,
+    )
+    async def show(self, token: FromPath[str], clock: NamedDependency[Clock]) -> SurveyForCustomer:
+        """The survey's questions in the customer's language."""
+        invitation = await open_invitation(token, clock=clock)
+        return SurveyForCustomer(
+            step=invitation.step_key,
+            step_name=invitation.step_name,
+            locale=_lang(invitation.questions),
+            expires_at=invitation.expires_at,
+            questions=[_question_out(q) for q in invitation.questions],
+        )
+
+    @post(
+        "/{token:str}",
+        summary="Answer the invitation's survey",
+        description=(
+            'Body: {"answers": {"<question key>": <score, option or text>}}. Stored exactly '
+            "once: 201, then 409. 422 names each refused question in `errors`."
+        ),
+        status_code=HTTP_201_CREATED,
+        opt={"exclude_from_csrf": True},
+        responses={
+            **_API_ERRORS,
+            422: ResponseSpec(data_container=Problem, description="An answer is refused"),
+        },
+    )
+    async def submit(
+        self,
+        request: Request,
+        token: FromPath[str],
+        data: JSONBody[ResponseCreate],
+        clock: NamedDependency[Clock],
+        settings: NamedDependency[Any],
+    ) -> ResponseCreated:
+        """Store the answers to the invitation's survey."""
+        submitted = await submit_response(
+            token, data.answers, clock=clock, notify=_notify(settings, request)
+        )
+        return ResponseCreated(id=submitted.response_id, follow_ups=len(submitted.follow_up_ids))
+
+
+def _follow_up_out(row: dict[str, Any]) -> FollowUpOut:
+    return FollowUpOut(
+        id=row["id"],
+        status=row["status"],
+        step=row["step_key"],
+        step_name=row["step_name"],
+        department=row["department_key"],
+        department_name=row["department_name"],
+        question=row["question_key"],
+        kind=row["question_kind"],
+        score=row["score"],
+        source=row["source"],
+        customer=row["customer_ref"],
+        comments=row["comments"],
+        note=row["note"],
+        closed_by=row["closed_by_name"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        closed_at=row["closed_at"],
+    )
+
+
+class FollowUpForm(FollowUpUpdate):
+    """The follow-up page's form."""
+
+
+class FollowUpController(Controller):
+    """Follow-ups for admins, executives and the employees of the owning department."""
+
+    tags = ["follow-ups"]
+
+    @get("/api/follow-ups", summary="Follow-ups the caller may see, newest first")
+    async def list_api(
+        self, request: Request, status: FromQuery[str | None] = None
+    ) -> list[FollowUpOut]:
+        """Admins and executives see all; employees their department's."""
+        rows = await list_follow_ups(viewer_of(request.user), status=status)
+        return [_follow_up_out(r) for r in rows]
+
+    @get("/api/follow-ups/{follow_up_id:int}", summary="One follow-up")
+    async def get_api(self, request: Request, follow_up_id: FromPath[int]) -> FollowUpOut:
+        """One follow-up; 404 when it is not the caller's to see."""
+        return _follow_up_out(await get_follow_up(viewer_of(request.user), follow_up_id))
+
+    @patch(
+        "/api/follow-ups/{follow_up_id:int}",
+        summary="Move a follow-up along or add a note",
+        responses={
+            409: ResponseSpec(data_container=Problem, description="Already closed"),
+            422: ResponseSpec(data_container=Problem, description="Bad status or missing note"),
+        },
+    )
+    async def update_api(
+        self,
+        request: Request,
+        follow_up_id: FromPath[int],
+        data: JSONBody[FollowUpUpdate],
+        clock: NamedDependency[Clock],
+    ) -> FollowUpOut:
+        """open → in_progress → closed; closing needs a note and records who closed it."""
+        row = await update_follow_up(
+            viewer_of(request.user), follow_up_id, status=data.status, note=data.note, clock=clock
+        )
+        return _follow_up_out(row)
+
+    @get("/follow-ups", include_in_schema=False)
+    async def page(self, request: Request, status: FromQuery[str | None] = None) -> Template:
+        """The follow-up list with a form on each open one."""
+        rows = await list_follow_ups(viewer_of(request.user), status=status or None)
+        return Template("surveys/follow_ups.html", context={"rows": rows, "status": status})
+
+    @post("/follow-ups/{follow_up_id:int}", include_in_schema=False, status_code=303)
+    async def update_page(
+        self,
+        request: Request,
+        follow_up_id: FromPath[int],
+        data: Annotated[FollowUpForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+        clock: NamedDependency[Clock],
+    ) -> Redirect | Template:
+        """The page form's change; errors show the list again with the message."""
+        viewer = viewer_of(request.user)
+        try:
+            await update_follow_up(
+                viewer, follow_up_id, status=data.status or None, note=data.note, clock=clock
+            )
+        except (Invalid, Conflict, NotFound) as error:
+            rows = await list_follow_ups(viewer)
+            return Template(
+                "surveys/follow_ups.html",
+                context={
+                    "rows": rows,
+                    "status": None,
+                    "error": error.message,
+                    "error_id": follow_up_id,
+                },
+                status_code=error.status_code,
+            )
+        return Redirect(path=f"/follow-ups#follow-up-{follow_up_id}", status_code=303)
+
+
+PUBLIC_CONTROLLERS: list = [SurveyPageController, FeedbackPostController, ResponseApiController]
+STAFF_CONTROLLERS: list = [FollowUpController]
