@@ -26,6 +26,7 @@ from listening.errors import EXCEPTION_HANDLERS
 from listening.health import health
 from listening.login import LoginController
 from listening.rate_limit import RateLimitMiddleware, make_counter
+from listening.security_headers import add_security_headers
 from listening.settings import Settings, get_settings
 from surveys.catalog_controllers import CATALOG_CONTROLLERS
 from surveys.clock import Clock, system_clock
@@ -127,6 +128,7 @@ def create_app(
             render_plugins=[SwaggerRenderPlugin()],
         ),
         exception_handlers=EXCEPTION_HANDLERS,
+        before_send=[add_security_headers],
         lifespan=[_database_pool] if manage_pool else [],
         on_shutdown=[rate_counter.close],
         request_max_body_size=settings.max_body_bytes,
