@@ -20,7 +20,13 @@ from litestar.template import TemplateConfig
 from piccolo.engine.postgres import PostgresEngine
 
 import surveys
-from listening.auth import PrincipalMiddleware, admin_guard, staff_guard
+from listening.auth import (
+    PrincipalMiddleware,
+    admin_guard,
+    employee_guard,
+    executive_guard,
+    staff_guard,
+)
 from listening.csrf import SessionCSRFMiddleware
 from listening.errors import EXCEPTION_HANDLERS
 from listening.health import health
@@ -30,6 +36,12 @@ from listening.security_headers import add_security_headers
 from listening.settings import Settings, get_settings
 from surveys.catalog_controllers import CATALOG_CONTROLLERS
 from surveys.clock import Clock, system_clock
+from surveys.password_pages import PASSWORD_CONTROLLERS, USER_ADMIN_CONTROLLERS
+from surveys.rating_controllers import (
+    RATING_CONTROLLERS,
+    ROUND_ADMIN_CONTROLLERS,
+    ROUND_CONTROLLERS,
+)
 from surveys.survey_controllers import PUBLIC_CONTROLLERS, STAFF_CONTROLLERS
 from surveys.tables import Department
 
@@ -100,6 +112,13 @@ def create_app(
     session_config = _session_config(settings)
     staff = Router(path="/", guards=[staff_guard], route_handlers=list(STAFF_CONTROLLERS))
     rate_counter = make_counter(settings)
+    employees = Router(path="/", guards=[employee_guard], route_handlers=list(RATING_CONTROLLERS))
+    round_admin = Router(
+        path="/",
+        guards=[admin_guard],
+        route_handlers=[*ROUND_ADMIN_CONTROLLERS, *USER_ADMIN_CONTROLLERS],
+    )
+    rounds = Router(path="/", guards=[executive_guard], route_handlers=list(ROUND_CONTROLLERS))
     return Litestar(
         route_handlers=[
             health,
@@ -107,6 +126,10 @@ def create_app(
             admin_api,
             *PUBLIC_CONTROLLERS,
             staff,
+            employees,
+            round_admin,
+            rounds,
+            *PASSWORD_CONTROLLERS,
             *static_routers,
         ],
         dependencies={

@@ -1,0 +1,147 @@
+"""HTTP for getting people in: set-password and forgot-password pages, and creating accounts.
+
+`PASSWORD_CONTROLLERS` are public (the link's token is the credential); `USER_ADMIN_CONTROLLERS`
+are for admins. Services live in `surveys.password_links` and `surveys.accounts`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
+from litestar.response import Redirect, Template
+
+from surveys.clock import Clock
+from surveys.errors import Gone, Invalid
+from surveys.password_links import (
+    check_link,
+    create_account_with_link,
+    request_reset,
+    set_password,
+)
+from surveys.rating_controllers import base_url
+from surveys.rating_schemas import UserCreate, UserOut
+from surveys.tables import Department
+
+FORGOT_ANSWER = (
+    "If an account exists for that address, we have sent it a link to choose a new password. "
+    "The link works once and for 48 hours."
+)
+
+
+def _invalid_link_page() -> Template:
+    return Template("surveys/password_invalid.html", context={}, status_code=410)
+
+
+class PasswordPageController(Controller):
+    """Choose a password through a single-use link, or ask for one."""
+
+    path = "/password"
+    include_in_schema = False
+
+    @get("/set/{token:str}")
+    async def set_page(self, clock: NamedDependency[Clock], token: FromPath[str]) -> Template:
+        """The form to choose a password, while the link is usable."""
+        try:
+            purpose = await check_link(token, clock=clock)
+        except Gone:
+            return _invalid_link_page()
+        return Template(
+            "surveys/password_set.html",
+            context={"purpose": purpose, "token": token, "error": None, "field": None},
+        )
+
+    @post("/set/{token:str}", status_code=303)
+    async def set(
+        self, request: Request, clock: NamedDependency[Clock], token: FromPath[str]
+    ) -> Any:
+        """Set the password; the link stops working."""
+        form = await request.form()
+        password = form.get("password") or ""
+        if password != (form.get("confirm") or ""):
+            error, field = "The two passwords differ.", "confirm"
+        else:
+            try:
+                await set_password(token, password, clock=clock)
+            except Gone:
+                return _invalid_link_page()
+            except Invalid as exc:
+                if exc.field == "token":
+                    return _invalid_link_page()
+                error, field = f"Please choose a password of {exc.message}.", "password"
+            else:
+                return Redirect(path="/login?next=/", status_code=303)
+        purpose = await check_link(token, clock=clock)
+        return Template(
+            "surveys/password_set.html",
+            context={"purpose": purpose, "token": token, "error": error, "field": field},
+            status_code=422,
+        )
+
+    @get("/forgot")
+    async def forgot_page(self) -> Template:
+        """The form asking for the account's email."""
+        return Template("surveys/password_forgot.html", context={"sent": False})
+
+    @post("/forgot", status_code=200)
+    async def forgot(
+        self, request: Request, settings: NamedDependency[Any], clock: NamedDependency[Clock]
+    ) -> Template:
+        """Queue a reset link if the account exists; the answer is the same either way."""
+        form = await request.form()
+        email = form.get("email") or ""
+        await request_reset(
+            email if isinstance(email, str) else "",
+            base_url=base_url(settings, request),
+            clock=clock,
+        )
+        return Template(
+            "surveys/password_forgot.html", context={"sent": True, "message": FORGOT_ANSWER}
+        )
+
+
+class UserAdminController(Controller):
+    """Admins create accounts; each gets an email with a link to set its password."""
+
+    path = "/api/users"
+    tags = ["accounts"]
+
+    @post("/", status_code=201, summary="Create an account and email its set-password link")
+    async def create(
+        self,
+        request: Request,
+        settings: NamedDependency[Any],
+        clock: NamedDependency[Clock],
+        data: JSONBody[UserCreate],
+    ) -> UserOut:
+        """Create an account without a password; a set-password email is queued."""
+        account = await create_account_with_link(
+            email=data.email,
+            name=data.name,
+            roles=data.roles,
+            department_key=data.department,
+            base_url=base_url(settings, request),
+            clock=clock,
+        )
+        department = None
+        if account.department_id is not None:
+            row = (
+                await Department.select(Department.key)
+                .where(Department.id == account.department_id)
+                .first()
+            )
+            department = row["key"] if row else None
+        return UserOut(
+            id=account.id,
+            email=account.email,
+            name=account.name,
+            roles=list(account.roles),
+            department=department,
+            password_set=False,
+        )
+
+
+PASSWORD_CONTROLLERS: list = [PasswordPageController]
+USER_ADMIN_CONTROLLERS: list = [UserAdminController]

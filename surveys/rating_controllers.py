@@ -1,0 +1,446 @@
+"""HTTP for employee self-ratings and rating rounds: the /rate and /rounds pages and their API.
+
+The shell mounts these lists with its guards: `RATING_CONTROLLERS` for employees,
+`ROUND_ADMIN_CONTROLLERS` for admins, `ROUND_CONTROLLERS` for executives and admins
+(its POST is narrowed to admins here).
+No handler here returns another person's rating or comment: employees see only their own,
+admins and executives only counts.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from litestar import Controller, Request, delete, get, post
+from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
+from litestar.exceptions import PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.response import Redirect, Template
+
+from surveys.anonymity import effective_comment_threshold, effective_threshold
+from surveys.clock import Clock
+from surveys.errors import Conflict, Invalid
+from surveys.rating_schemas import (
+    DepartmentParticipation,
+    Erased,
+    MySelfRating,
+    RatingOverview,
+    RatingQuestionOut,
+    RatingRound,
+    RoundCreate,
+    RoundParticipation,
+    SelfRatingCreate,
+    StepToRateOut,
+)
+from surveys.rounds import (
+    RoundInfo,
+    create_round,
+    get_round,
+    invite_employees,
+    list_rounds,
+    participation,
+)
+from surveys.self_ratings import (
+    MyRating,
+    StepToRate,
+    current_round,
+    erase_mine,
+    my_ratings,
+    steps_to_rate,
+    submit,
+    upcoming_round,
+)
+from surveys.tables import Department
+
+SCORE_PREFIX = "score."
+
+
+def base_url(settings: Any, request: Request) -> str:
+    """The public address for links in messages: the configured one, else this request's."""
+    return (getattr(settings, "base_url", None) or str(request.base_url)).rstrip("/")
+
+
+def admins_only(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    """Within a router the shell already guards, let only admins through (POST /api/rounds).
+
+    GET and POST /api/rounds share one path, so they share one controller and its router's
+    guard (executives and admins); this narrows the POST to admins.
+    """
+    user = connection.scope.get("user")
+    if user is None or not user.has("admin"):
+        raise PermissionDeniedException("this needs the admin role")
+
+
+def _me(request: Request) -> tuple[int, int]:
+    # The employee guard has checked there is an account with a department.
+    account = request.user.account
+    return account.id, account.department_id
+
+
+def round_out(info: RoundInfo, now: datetime) -> RatingRound:
+    """The API shape of a round."""
+    return RatingRound(
+        id=info.id,
+        name=info.name,
+        starts_at=info.starts_at,
+        ends_at=info.ends_at,
+        departments=list(info.departments),
+        status=info.status(now),
+    )
+
+
+def _mine_out(rating: MyRating) -> MySelfRating:
+    return MySelfRating(
+        round=rating.round_id,
+        round_name=rating.round_name,
+        round_open=rating.round_open,
+        step=rating.step,
+        step_name=rating.step_name,
+        answers=rating.answers,
+        comment=rating.comment,
+        updated_at=rating.updated_at,
+    )
+
+
+def _step_out(step: StepToRate) -> StepToRateOut:
+    return StepToRateOut(
+        key=step.key,
+        name=step.name,
+        journey=step.journey,
+        moment_of_truth=step.moment_of_truth,
+        questions=[
+            RatingQuestionOut(
+                key=q.key,
+                kind=q.kind,
+                customer=q.customer,
+                employee=q.employee,
+                low=q.low,
+                high=q.high,
+                low_label=q.low_label,
+                high_label=q.high_label,
+                required=q.required,
+            )
+            for q in step.questions
+        ],
+    )
+
+
+def form_scores(form: Any) -> dict[str, Any]:
+    """Scores from form fields named `score.<question key>`; digits become numbers."""
+    scores: dict[str, Any] = {}
+    for name in form:
+        if name.startswith(SCORE_PREFIX):
+            value = form.get(name)
+            value = value.strip() if isinstance(value, str) else value
+            if isinstance(value, str) and value.isdigit() and len(value) <= 3:
+                value = int(value)
+            scores[name[len(SCORE_PREFIX) :]] = value
+    return scores
+
+
+async def _rate_page(
+    request: Request,
+    clock: Clock,
+    settings: Any,
+    *,
+    errors: dict[str, dict[str, str]] | None = None,
+    values: dict[str, dict[str, Any]] | None = None,
+    notice: str | None = None,
+    status_code: int = 200,
+) -> Template:
+    employee_id, department_id = _me(request)
+    open_round = await current_round(department_id, clock=clock)
+    mine = await my_ratings(employee_id, clock=clock)
+    current = {m.step: m for m in mine if open_round and m.round_id == open_round.id}
+    return Template(
+        "surveys/rate.html",
+        context={
+            "account": request.user.account,
+            "open_round": open_round,
+            "next_round": None if open_round else await upcoming_round(department_id, clock=clock),
+            "steps": await steps_to_rate(department_id),
+            "current": current,
+            "past": [m for m in mine if not (open_round and m.round_id == open_round.id)],
+            "errors": errors or {},
+            "values": values or {},
+            "notice": notice,
+            "prefix": SCORE_PREFIX,
+            "threshold": effective_threshold(settings.anonymity_threshold),
+            "comment_threshold": effective_comment_threshold(
+                settings.comment_threshold, settings.anonymity_threshold
+            ),
+        },
+        status_code=status_code,
+    )
+
+
+class RatingPageController(Controller):
+    """The employee's rating page: works without JavaScript, one form per step."""
+
+    path = "/rate"
+    include_in_schema = False
+
+    @get("/")
+    async def page(
+        self,
+        request: Request,
+        clock: NamedDependency[Clock],
+        settings: NamedDependency[Any],
+        saved: FromQuery[str | None] = None,
+    ) -> Template:
+        """Show the steps to rate, the open round, and the employee's own answers."""
+        notice = None
+        if saved == "erased":
+            notice = "Your answers were erased."
+        elif saved:
+            notice = "Thank you: your rating was saved. You can change it until the round closes."
+        return await _rate_page(request, clock, settings, notice=notice)
+
+    @post("/", status_code=303)
+    async def rate(
+        self, request: Request, clock: NamedDependency[Clock], settings: NamedDependency[Any]
+    ) -> Any:
+        """Save one step's rating from the form."""
+        employee_id, department_id = _me(request)
+        form = await request.form()
+        step = form.get("step") or ""
+        scores = form_scores(form)
+        try:
+            await submit(
+                employee_id=employee_id,
+                department_id=department_id,
+                step_key=step,
+                answers=scores,
+                comment=form.get("comment") or None,
+                clock=clock,
+            )
+        except (Invalid, Conflict) as exc:
+            return await _rate_page(
+                request,
+                clock,
+                settings,
+                errors={step: exc.errors or {"": exc.message}},
+                values={step: {**scores, "comment": form.get("comment") or ""}},
+                status_code=exc.status_code,
+            )
+        return Redirect(path=f"/rate?saved={step}#step-{step}", status_code=303)
+
+    @post("/erase", status_code=303)
+    async def erase(self, request: Request) -> Redirect:
+        """Erase the employee's own answers (all of them, or one step's)."""
+        employee_id, _ = _me(request)
+        form = await request.form()
+        await erase_mine(employee_id, step_key=form.get("step") or None)
+        return Redirect(path="/rate?saved=erased", status_code=303)
+
+
+class SelfRatingController(Controller):
+    """The same for JSON clients: the caller's steps, their own ratings, and erasure."""
+
+    path = "/api/self-ratings"
+    tags = ["self-ratings"]
+
+    @get("/", summary="The caller's steps to rate and the open round")
+    async def overview(self, request: Request, clock: NamedDependency[Clock]) -> RatingOverview:
+        """The open round, the next one, and the steps of the caller's department."""
+        _, department_id = _me(request)
+        now = clock()
+        open_round = await current_round(department_id, clock=clock)
+        upcoming = None if open_round else await upcoming_round(department_id, clock=clock)
+        return RatingOverview(
+            open_round=round_out(open_round, now) if open_round else None,
+            next_round=round_out(upcoming, now) if upcoming else None,
+            steps=[_step_out(s) for s in await steps_to_rate(department_id)],
+        )
+
+    @post("/", status_code=201, summary="Rate one of the caller's steps in the open round")
+    async def create(
+        self, request: Request, clock: NamedDependency[Clock], data: JSONBody[SelfRatingCreate]
+    ) -> MySelfRating:
+        """Store or change the caller's answers for a step (403 other department, 409 no round)."""
+        employee_id, department_id = _me(request)
+        rating = await submit(
+            employee_id=employee_id,
+            department_id=department_id,
+            step_key=data.step,
+            answers=data.answers,
+            comment=data.comment,
+            clock=clock,
+        )
+        return _mine_out(rating)
+
+    @get("/mine", summary="The caller's own ratings")
+    async def mine(
+        self, request: Request, clock: NamedDependency[Clock], round: FromQuery[int | None] = None
+    ) -> list[MySelfRating]:
+        """The caller's own ratings, newest round first."""
+        employee_id, _ = _me(request)
+        return [_mine_out(r) for r in await my_ratings(employee_id, round_id=round, clock=clock)]
+
+    @delete("/mine", status_code=200, summary="Erase the caller's own ratings")
+    async def erase(
+        self,
+        request: Request,
+        round: FromQuery[int | None] = None,
+        step: FromQuery[str | None] = None,
+    ) -> Erased:
+        """Erase the caller's ratings: all, or of one round or one step."""
+        employee_id, _ = _me(request)
+        return Erased(erased=await erase_mine(employee_id, round_id=round, step_key=step))
+
+
+async def _participation_out(round_id: int, now: datetime) -> RoundParticipation:
+    info = await get_round(round_id)
+    return RoundParticipation(
+        round=info.id,
+        name=info.name,
+        status=info.status(now),
+        departments=[
+            DepartmentParticipation(
+                department=p.department, name=p.name, invited=p.invited, answered=p.answered
+            )
+            for p in await participation(round_id)
+        ],
+    )
+
+
+async def _rounds_page(
+    clock: Clock,
+    *,
+    errors: dict[str, str] | None = None,
+    values: dict[str, Any] | None = None,
+    notice: str | None = None,
+    status_code: int = 200,
+) -> Template:
+    now = clock()
+    start = (now + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
+    rounds = await list_rounds()
+    return Template(
+        "surveys/rounds.html",
+        context={
+            "rounds": [(round_out(r, now), await _participation_out(r.id, now)) for r in rounds],
+            "departments": await Department.select(Department.key, Department.name)
+            .where(Department.active == True)  # noqa: E712
+            .order_by(Department.name),
+            "errors": errors or {},
+            "values": values
+            or {
+                "name": "",
+                "starts_at": start.isoformat(),
+                "ends_at": (start + timedelta(days=14)).isoformat(),
+                "departments": [],
+            },
+            "notice": notice,
+        },
+        status_code=status_code,
+    )
+
+
+class RoundAdminController(Controller):
+    """Admins open rounds on a page and invite late joiners."""
+
+    tags = ["rounds"]
+
+    @post(
+        "/api/rounds/{round_id:int}/invitations",
+        status_code=200,
+        summary="Invite employees who joined since the round was created",
+    )
+    async def invite(
+        self,
+        request: Request,
+        settings: NamedDependency[Any],
+        clock: NamedDependency[Clock],
+        round_id: FromPath[int],
+    ) -> dict[str, int]:
+        """Invite the round's employees not invited yet; returns how many were invited."""
+        count = await invite_employees(round_id, base_url=base_url(settings, request), clock=clock)
+        return {"invited": count}
+
+    @get("/rounds", include_in_schema=False)
+    async def page(
+        self, clock: NamedDependency[Clock], created: FromQuery[str | None] = None
+    ) -> Template:
+        """The rounds, their participation counts, and a form to open a new one."""
+        notice = "The round was created and its employees invited." if created else None
+        return await _rounds_page(clock, notice=notice)
+
+    @post("/rounds", include_in_schema=False, status_code=303)
+    async def create_from_form(
+        self, request: Request, settings: NamedDependency[Any], clock: NamedDependency[Clock]
+    ) -> Any:
+        """Create a round from the page's form."""
+        form = await request.form()
+        values = {
+            "name": form.get("name") or "",
+            "starts_at": form.get("starts_at") or "",
+            "ends_at": form.get("ends_at") or "",
+            "departments": form.getall("departments", []),
+        }
+        try:
+            await create_round(**values, base_url=base_url(settings, request), clock=clock)
+        except (Invalid, Conflict) as exc:
+            return await _rounds_page(
+                clock,
+                errors=exc.errors or {"": exc.message},
+                values=values,
+                status_code=exc.status_code,
+            )
+        return Redirect(path="/rounds?created=1", status_code=303)
+
+
+class RoundController(Controller):
+    """Rounds and their participation counts for executives and admins; admins open rounds."""
+
+    path = "/api/rounds"
+    tags = ["rounds"]
+
+    @post(
+        "/",
+        status_code=201,
+        guards=[admins_only],
+        summary="Open a rating round and invite its employees (admins)",
+    )
+    async def create(
+        self,
+        request: Request,
+        settings: NamedDependency[Any],
+        clock: NamedDependency[Clock],
+        data: JSONBody[RoundCreate],
+    ) -> RatingRound:
+        """Create a round; its employees get an email with a link to /rate."""
+        info = await create_round(
+            name=data.name,
+            starts_at=data.starts_at,
+            ends_at=data.ends_at,
+            departments=data.departments,
+            base_url=base_url(settings, request),
+            clock=clock,
+        )
+        return round_out(info, clock())
+
+    @get("/", summary="Every rating round, latest first")
+    async def index(self, clock: NamedDependency[Clock]) -> list[RatingRound]:
+        """Every round with its status."""
+        now = clock()
+        return [round_out(r, now) for r in await list_rounds()]
+
+    @get("/{round_id:int}", summary="One rating round")
+    async def show(self, clock: NamedDependency[Clock], round_id: FromPath[int]) -> RatingRound:
+        """One round with its status."""
+        return round_out(await get_round(round_id), clock())
+
+    @get("/{round_id:int}/participation", summary="Invited and answered counts per department")
+    async def participation(
+        self, clock: NamedDependency[Clock], round_id: FromPath[int]
+    ) -> RoundParticipation:
+        """Counts only, never names."""
+        return await _participation_out(round_id, clock())
+
+
+RATING_CONTROLLERS: list = [RatingPageController, SelfRatingController]
+ROUND_ADMIN_CONTROLLERS: list = [RoundAdminController]
+ROUND_CONTROLLERS: list = [RoundController]

@@ -1,0 +1,314 @@
+"""Rating rounds: when employees of some departments rate their own steps, who was invited,
+and how many answered (counts only, never names)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from piccolo.engine.sqlite import SQLiteEngine, TransactionType
+
+from surveys.accounts import issue_password_link
+from surveys.clock import Clock, system_clock
+from surveys.employee_mail import queue_round_invitation
+from surveys.errors import Conflict, Invalid, NotFound
+from surveys.tables import Department, Round, RoundDepartment, RoundInvitee, SelfRating, User
+
+NAME_MAX = 200
+
+
+@dataclass(frozen=True)
+class RoundInfo:
+    """A rating round as callers see it."""
+
+    id: int
+    name: str
+    starts_at: datetime
+    ends_at: datetime
+    departments: tuple[str, ...]
+    created_at: datetime
+
+    def status(self, now: datetime) -> str:
+        """'scheduled' before it starts, 'open' while it runs, 'closed' from its end on."""
+        if now < self.starts_at:
+            return "scheduled"
+        if now < self.ends_at:
+            return "open"
+        return "closed"
+
+    def is_open(self, now: datetime) -> bool:
+        """Whether employees may answer now."""
+        return self.status(now) == "open"
+
+
+@dataclass(frozen=True)
+class DepartmentParticipation:
+    """How many employees of one department were invited to a round and how many answered."""
+
+    department: str
+    name: str
+    invited: int
+    answered: int
+
+
+def write_transaction() -> Any:
+    """A transaction that takes the write lock up front on SQLite (no 'database is locked')."""
+    engine = Round._meta.db
+    if isinstance(engine, SQLiteEngine):
+        return engine.transaction(transaction_type=TransactionType.immediate)
+    return engine.transaction()
+
+
+def parse_time(value: Any, field: str) -> datetime:
+    """An RFC 3339 timestamp with its offset, as an aware UTC datetime; 422 naming the field."""
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str) and value.strip():
+        try:
+            moment = datetime.fromisoformat(value.strip().replace("z", "Z"))
+        except ValueError:
+            raise Invalid(
+                f"{field} must be an RFC 3339 time such as 2026-12-01T09:00:00Z", field=field
+            ) from None
+    else:
+        raise Invalid(f"{field} is required (RFC 3339 time)", field=field)
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise Invalid(f"{field} needs a time zone offset, e.g. Z or +01:00", field=field)
+    return moment.astimezone(UTC)
+
+
+async def _department_keys(round_ids: list[int]) -> dict[int, tuple[str, ...]]:
+    if not round_ids:
+        return {}
+    rows = (
+        await RoundDepartment.select(
+            RoundDepartment.round, RoundDepartment.department.key.as_alias("key")
+        )
+        .where(RoundDepartment.round.is_in(round_ids))
+        .order_by(RoundDepartment.department.key)
+    )
+    keys: dict[int, list[str]] = {}
+    for row in rows:
+        keys.setdefault(row["round"], []).append(row["key"])
+    return {rid: tuple(k) for rid, k in keys.items()}
+
+
+def _info(row: dict, departments: tuple[str, ...]) -> RoundInfo:
+    return RoundInfo(
+        id=row["id"],
+        name=row["name"],
+        starts_at=row["starts_at"],
+        ends_at=row["ends_at"],
+        departments=departments,
+        created_at=row["created_at"],
+    )
+
+
+async def get_round(round_id: int) -> RoundInfo:
+    """The round with this id; 404 when there is none."""
+    row = await Round.select().where(Round.id == round_id).first()
+    if row is None:
+        raise NotFound(f"no round {round_id}", field="round")
+    return _info(row, (await _department_keys([round_id])).get(round_id, ()))
+
+
+async def list_rounds() -> list[RoundInfo]:
+    """Every round, latest start first."""
+    rows = await Round.select().order_by(Round.starts_at, ascending=False)
+    keys = await _department_keys([r["id"] for r in rows])
+    return [_info(r, keys.get(r["id"], ())) for r in rows]
+
+
+async def _rounds_of_department(department_id: int) -> list[RoundInfo]:
+    ids = await RoundDepartment.select(RoundDepartment.round).where(
+        RoundDepartment.department == department_id
+    )
+    round_ids = [r["round"] for r in ids]
+    if not round_ids:
+        return []
+    rows = await Round.select().where(Round.id.is_in(round_ids)).order_by(Round.starts_at)
+    keys = await _department_keys(round_ids)
+    return [_info(r, keys.get(r["id"], ())) for r in rows]
+
+
+async def open_round_for(department_id: int, *, clock: Clock = system_clock) -> RoundInfo | None:
+    """The round open now for this department, or None."""
+    now = clock()
+    for info in await _rounds_of_department(department_id):
+        if info.is_open(now):
+            return info
+    return None
+
+
+async def next_round_for(department_id: int, *, clock: Clock = system_clock) -> RoundInfo | None:
+    """The next round yet to start for this department, or None."""
+    now = clock()
+    for info in await _rounds_of_department(department_id):
+        if info.starts_at > now:
+            return info
+    return None
+
+
+async def latest_round_in(start: datetime, end: datetime) -> RoundInfo | None:
+    """The round that ended last in [start, end]: employee statistics use one round at a time."""
+    row = (
+        await Round.select()
+        .where((Round.ends_at >= start) & (Round.ends_at <= end))
+        .order_by(Round.ends_at, ascending=False)
+        .first()
+    )
+    if row is None:
+        return None
+    return _info(row, (await _department_keys([row["id"]])).get(row["id"], ()))
+
+
+async def rounds_in(start: datetime, end: datetime) -> list[RoundInfo]:
+    """Rounds that ended in [start, end], oldest first: each round is a period in trends."""
+    rows = (
+        await Round.select()
+        .where((Round.ends_at >= start) & (Round.ends_at <= end))
+        .order_by(Round.ends_at)
+    )
+    keys = await _department_keys([r["id"] for r in rows])
+    return [_info(r, keys.get(r["id"], ())) for r in rows]
+
+
+def _check_name(name: Any) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise Invalid("a round needs a name", field="name")
+    if "\x00" in name:
+        raise Invalid("the name contains a NUL character", field="name")
+    if len(name.strip()) > NAME_MAX:
+        raise Invalid(f"at most {NAME_MAX} characters", field="name")
+    return name.strip()
+
+
+async def _department_ids(keys: Any) -> dict[str, int]:
+    if not isinstance(keys, list | tuple) or not keys:
+        raise Invalid("name at least one department key", field="departments")
+    if not all(isinstance(k, str) for k in keys):
+        raise Invalid("department keys are strings", field="departments")
+    unique = list(dict.fromkeys(keys))
+    rows = await Department.select(Department.id, Department.key).where(
+        Department.key.is_in(unique) & (Department.active == True)  # noqa: E712
+    )
+    found = {r["key"]: r["id"] for r in rows}
+    missing = [k for k in unique if k not in found]
+    if missing:
+        raise Invalid(f"unknown department {missing[0]!r}", field="departments")
+    return {k: found[k] for k in unique}
+
+
+async def _check_no_overlap(department_ids: dict[str, int], starts: datetime, ends: datetime):
+    # One open round per department at any time, so an answer always knows its round.
+    for key, department_id in department_ids.items():
+        for other in await _rounds_of_department(department_id):
+            if other.starts_at < ends and starts < other.ends_at:
+                raise Conflict(
+                    f"department {key!r} already has round {other.name!r} in that period",
+                    field="departments",
+                )
+
+
+async def create_round(
+    *,
+    name: Any,
+    starts_at: Any,
+    ends_at: Any,
+    departments: Any,
+    base_url: str,
+    clock: Clock = system_clock,
+) -> RoundInfo:
+    """Create a round and invite every active employee of its departments by email."""
+    name = _check_name(name)
+    starts = parse_time(starts_at, "starts_at")
+    ends = parse_time(ends_at, "ends_at")
+    if ends <= starts:
+        raise Invalid("ends_at must be after starts_at", field="ends_at")
+    if ends <= clock():
+        raise Invalid("ends_at must be in the future", field="ends_at")
+    async with write_transaction():
+        department_ids = await _department_ids(departments)
+        await _check_no_overlap(department_ids, starts, ends)
+        row = Round(name=name, starts_at=starts, ends_at=ends, created_at=clock())
+        await row.save()
+        for department_id in department_ids.values():
+            await RoundDepartment(round=row.id, department=department_id).save()
+        await invite_employees(row.id, base_url=base_url, clock=clock)
+    return await get_round(row.id)
+
+
+async def invite_employees(round_id: int, *, base_url: str, clock: Clock = system_clock) -> int:
+    """Invite the round's employees not invited yet (new joiners too); returns how many."""
+    info = await get_round(round_id)
+    if info.status(clock()) == "closed":
+        return 0
+    async with write_transaction():
+        department_ids = [
+            r["department"]
+            for r in await RoundDepartment.select(RoundDepartment.department).where(
+                RoundDepartment.round == round_id
+            )
+        ]
+        already = {
+            r["user"]
+            for r in await RoundInvitee.select(RoundInvitee.user).where(
+                RoundInvitee.round == round_id
+            )
+        }
+        employees = await User.select().where(
+            User.department.is_in(department_ids or [0]) & (User.active == True)  # noqa: E712
+        )
+        invited = 0
+        for user in employees:
+            if "employee" not in user["roles"].split(",") or user["id"] in already:
+                continue
+            await RoundInvitee(
+                round=round_id,
+                user=user["id"],
+                department=user["department"],
+                invited_at=clock(),
+            ).save()
+            token = None
+            if not user["password_hash"]:
+                token = await issue_password_link(user["id"], "set", clock=clock)
+            await queue_round_invitation(
+                recipient=user["email"],
+                name=user["name"],
+                round_name=info.name,
+                starts_at=info.starts_at,
+                ends_at=info.ends_at,
+                base_url=base_url,
+                set_password_token=token,
+                clock=clock,
+            )
+            invited += 1
+    return invited
+
+
+async def participation(round_id: int) -> list[DepartmentParticipation]:
+    """Invited and answered counts per department of a round; never who."""
+    info = await get_round(round_id)
+    departments = await Department.select(Department.id, Department.key, Department.name).where(
+        Department.key.is_in(list(info.departments) or [""])
+    )
+    invited: dict[int, int] = {}
+    for row in await RoundInvitee.select(RoundInvitee.department).where(
+        RoundInvitee.round == round_id
+    ):
+        invited[row["department"]] = invited.get(row["department"], 0) + 1
+    answered_by: dict[int, set[int]] = {}
+    for row in await SelfRating.select(SelfRating.department, SelfRating.employee).where(
+        SelfRating.round == round_id
+    ):
+        answered_by.setdefault(row["department"], set()).add(row["employee"])
+    return [
+        DepartmentParticipation(
+            department=d["key"],
+            name=d["name"],
+            invited=invited.get(d["id"], 0),
+            answered=len(answered_by.get(d["id"], ())),
+        )
+        for d in sorted(departments, key=lambda d: d["key"])
+    ]

@@ -1,0 +1,345 @@
+"""Employee self-ratings: scoping, one answer per step and round, changes, erasure, tallies."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from rating_org import Clock, load_org, make_employee, open_round
+
+from surveys import tallies
+from surveys.errors import Conflict, Forbidden, Invalid, NotFound
+from surveys.self_ratings import erase_mine, my_ratings, steps_to_rate, submit
+from surveys.tables import SelfRating, SelfRatingScore, Tally
+
+
+@pytest.fixture
+async def org(db):
+    await load_org()
+
+
+async def employee_tallies() -> dict:
+    return {k: v for k, v in (await tallies.stored()).items() if k[2] == "employee"}
+
+
+async def test_steps_show_both_wordings_for_own_department_only(org):
+    ops = await make_employee(1, "ops")
+    steps = await steps_to_rate(ops.department_id)
+    assert [s.key for s in steps] == ["pack", "ship"]
+    pack = steps[0]
+    # only rating questions: the text question has no employee side
+    assert [q.key for q in pack.questions] == ["csat"]
+    assert pack.questions[0].customer == "How satisfied are you with the packaging?"
+    assert pack.questions[0].employee == "How satisfied are customers with our packaging?"
+    assert (pack.questions[0].low, pack.questions[0].high) == (1, 5)
+    ship = steps[1]
+    assert ship.moment_of_truth
+    assert [(q.key, q.low, q.high) for q in ship.questions] == [("ease", 1, 7), ("nps", 0, 10)]
+
+
+async def test_submit_stores_and_tallies(org):
+    clock = Clock()
+    ops = await make_employee(1, "ops")
+    info = await open_round(clock)
+    mine = await submit(
+        employee_id=ops.id,
+        department_id=ops.department_id,
+        step_key="ship",
+        answers={"ease": 6, "nps": 9},
+        comment="  Couriers are late on Fridays  ",
+        clock=clock,
+    )
+    assert mine.answers == {"ease": 6, "nps": 9}
+    assert mine.comment == "Couriers are late on Fridays"
+    counts = await employee_tallies()
+    assert sorted((k[4], k[5], v) for k, v in counts.items()) == [
+        (info.ends_at.date(), 6, 1),
+        (info.ends_at.date(), 9, 1),
+    ]
+    assert all(k[3] == info.id for k in counts)
+    assert await tallies.stored() == await tallies.recompute()
+
+
+async def test_another_departments_step_is_403(org):
+    clock = Clock()
+    ops = await make_employee(1, "ops")
+    await open_round(clock, ("ops", "support"))
+    with pytest.raises(Forbidden) as exc:
+        await submit(
+            employee_id=ops.id,
+            department_id=ops.department_id,
+            step_key="ticket",
+            answers={"csat": 4},
+            clock=clock,
+        )
+    assert exc.value.field == "step"
+    with pytest.raises(NotFound):
+        await submit(
+            employee_id=ops.id,
+            department_id=ops.department_id,
+            step_key="nope",
+            answers={"csat": 4},
+            clock=clock,
+        )
+
+
+@pytest.mark.parametrize(
+    ("answers", "field"),
+    [
+        ({"ease": 8, "nps": 3}, "ease"),
+        ({"ease": 0, "nps": 3}, "ease"),
+        ({"ease": 2, "nps": 11}, "nps"),
+        ({"ease": True, "nps": 3}, "ease"),
+        ({"ease": "4", "nps": 3}, "ease"),
+        ({"ease": 2.5, "nps": 3}, "ease"),
+        ({"nps": 3}, "ease"),
+        ({"ease": 3, "nps": 3, "bogus": 1}, "bogus"),
+    ],
+)
+async def test_bad_score_is_422_naming_the_question(org, answers, field):
+    clock = Clock()
+    ops = await make_employee(1, "ops")
+    await open_round(clock)
+    with pytest.raises(Invalid) as exc:
+        await submit(
+            employee_id=ops.id,
+            department_id=ops.department_id,
+            step_key="ship",
+            answers=answers,
+            clock=clock,
+        )
+    assert exc.value.field == field
+    assert await SelfRating.count() == 0
+
+
+async def test_comment_with_nul_is_refused(org):
+    clock = Clock()
+    ops = await make_employee(1, "ops")
+    await open_round(clock)
+    with pytest.raises(Invalid) as exc:
+        await submit(
+            employee_id=ops.id,
+            department_id=ops.department_id,
+            step_key="pack",
+            answers={"csat": 3},
+            comment="a\x00b",
+            clock=clock,
+        )
+    assert exc.value.field == "comment"
+
+
+async def test_outside_a_round_is_409_and_says_when_the_next_opens(org):
+    from surveys.rounds import create_round
+
+    clock = Clock()
+    ops = await make_employee(1, "ops")
+    with pytest.raises(Conflict):
+        await submit(
+            employee_id=ops.id,
+            department_id=ops.department_id,
+            step_key="pack",
+            answers={"csat": 3},
+            clock=clock,
+        )
+    await create_round(
+        name="Spring",
+        starts_at="2026-12-10T09:00:00+01:00",
+        ends_at="2026-12-20T09:00:00+01:00",
+        departments=["ops"],
+        base_url="http://x",
+        clock=clock,
+    )
+    with pytest.raises(Conflict) as exc:
+        await submit(
+            employee_id=ops.id,
+            department_id=ops.department_id,
+            step_key="pack",
+            answers={"csat": 3},
+            clock=clock,
+        )
+    assert "2026-12-10T08:00:00+00:00" in exc.value.message
+    # a round of another department does not open it for ops
+    clock.advance(days=10)
+    rating = await submit(
+        employee_id=ops.id,
+        department_id=ops.department_id,
+        step_key="pack",
+        answers={"csat": 3},
+        clock=clock,
+    )
+    assert rating.round_name == "Spring"
+
+
+async def test_change_while_open_replaces_and_retallies_then_refused_after_close(org):
+    clock = Clock()
+    ops = await make_employee(1, "ops")
+    info = await open_round(clock)
+
+    async def rate(score: int) -> None:
+        await submit(
+            employee_id=ops.id,
+            department_id=ops.department_id,
+            step_key="pack",
+            answers={"csat": score},
+            comment=f"score {score}",
+            clock=clock,
+        )
+
+    await rate(2)
+    clock.advance(days=3)
+    await rate(5)
+    assert await SelfRating.count() == 1
+    assert await SelfRatingScore.count() == 1
+    counts = await employee_tallies()
+    assert {k[5]: v for k, v in counts.items()} == {5: 1}
+    assert await tallies.stored() == await tallies.recompute()
+    mine = await my_ratings(ops.id, clock=clock)
+    assert [(m.step, m.answers, m.comment, m.round_open) for m in mine] == [
+        ("pack", {"csat": 5}, "score 5", True)
+    ]
+    clock.now = info.ends_at
+    with pytest.raises(Conflict):
+        await rate(1)
+    mine = await my_ratings(ops.id, clock=clock)
+    assert mine[0].answers == {"csat": 5}
+    assert not mine[0].round_open
+
+
+async def test_concurrent_submissions_end_as_one_rating(org):
+    clock = Clock()
+    ops = await make_employee(1, "ops")
+    await open_round(clock)
+    scores = [1, 2, 3, 4, 5, 1, 2, 3]
+    results = await asyncio.gather(
+        *[
+            submit(
+                employee_id=ops.id,
+                department_id=ops.department_id,
+                step_key="pack",
+                answers={"csat": s},
+                clock=clock,
+            )
+            for s in scores
+        ],
+        return_exceptions=True,
+    )
+    failures = [r for r in results if isinstance(r, BaseException)]
+    assert failures == []
+    assert await SelfRating.count() == 1
+    stored_scores = await SelfRatingScore.select(SelfRatingScore.score)
+    assert len(stored_scores) == 1
+    counts = await employee_tallies()
+    assert sum(counts.values()) == 1
+    assert await tallies.stored() == await tallies.recompute()
+
+
+async def test_concurrent_employees_each_count_once(org):
+    clock = Clock()
+    people = [await make_employee(n, "ops") for n in range(6)]
+    await open_round(clock)
+    await asyncio.gather(
+        *[
+            submit(
+                employee_id=p.id,
+                department_id=p.department_id,
+                step_key="pack",
+                answers={"csat": 1 + n % 5},
+                clock=clock,
+            )
+            for n, p in enumerate(people)
+            for _ in range(2)
+        ]
+    )
+    assert await SelfRating.count() == 6
+    counts = await employee_tallies()
+    assert sum(counts.values()) == 6
+    assert await tallies.stored() == await tallies.recompute()
+
+
+async def test_unique_index_refuses_a_second_row(org):
+    from datetime import UTC, datetime
+
+    clock = Clock()
+    ops = await make_employee(1, "ops")
+    await open_round(clock)
+    rating = await submit(
+        employee_id=ops.id,
+        department_id=ops.department_id,
+        step_key="pack",
+        answers={"csat": 4},
+        clock=clock,
+    )
+    row = await SelfRating.select().first()
+    assert row is not None and rating.round_id == row["round"]
+    now = datetime.now(UTC)
+    with pytest.raises(Exception):  # noqa: B017 - the engines raise different classes
+        await SelfRating.insert(
+            SelfRating(
+                round=row["round"],
+                step=row["step"],
+                employee=row["employee"],
+                department=row["department"],
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    assert await SelfRating.count() == 1
+
+
+async def test_erasure_removes_answers_and_tallies_go_down(org):
+    clock = Clock()
+    a = await make_employee(1, "ops")
+    b = await make_employee(2, "ops")
+    await open_round(clock)
+    for person, score in ((a, 4), (b, 2)):
+        for step, answers in (("pack", {"csat": score}), ("ship", {"ease": score, "nps": 7})):
+            await submit(
+                employee_id=person.id,
+                department_id=person.department_id,
+                step_key=step,
+                answers=answers,
+                comment="mine",
+                clock=clock,
+            )
+    before = sum((await employee_tallies()).values())
+    assert before == 6
+    assert await erase_mine(a.id, step_key="ship") == 1
+    assert sum((await employee_tallies()).values()) == 4
+    assert await erase_mine(a.id) == 1
+    assert sum((await employee_tallies()).values()) == 3
+    assert await my_ratings(a.id, clock=clock) == []
+    assert len(await my_ratings(b.id, clock=clock)) == 2
+    assert await tallies.stored() == await tallies.recompute()
+    # erasure after the round closed works too
+    clock.advance(days=30)
+    assert await erase_mine(b.id) == 2
+    assert sum((await employee_tallies()).values()) == 0
+    assert await SelfRatingScore.count() == 0
+    assert await Tally.select().where(Tally.count != 0) == []
+
+
+async def test_ratings_are_kept_per_round(org):
+    clock = Clock()
+    ops = await make_employee(1, "ops")
+    first = await open_round(clock, name="First")
+    await submit(
+        employee_id=ops.id,
+        department_id=ops.department_id,
+        step_key="pack",
+        answers={"csat": 2},
+        clock=clock,
+    )
+    clock.now = first.ends_at + timedelta(days=1)
+    second = await open_round(clock, name="Second")
+    await submit(
+        employee_id=ops.id,
+        department_id=ops.department_id,
+        step_key="pack",
+        answers={"csat": 5},
+        clock=clock,
+    )
+    counts = await employee_tallies()
+    assert {(k[3], k[5]) for k in counts} == {(first.id, 2), (second.id, 5)}
+    mine = await my_ratings(ops.id, clock=clock)
+    assert [(m.round_name, m.answers["csat"]) for m in mine] == [("Second", 5), ("First", 2)]
