@@ -1,0 +1,66 @@
+"""Run every benchmark and print one Markdown table (run by hand, never in CI).
+
+    python bench/run.py                 # all benchmarks
+    python bench/run.py stats survey    # only some (module names without the bench_ prefix)
+
+Each benchmark module exposes ``run() -> list[dict]`` with rows {"name", "value", "unit",
+"limit", "ratio"}: the project's figure, the limit or the peer measured in the same run, and their
+ratio. The table ends with the machine it ran on.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+ORDER = ["ingest", "survey", "dashboard", "stats"]
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:,.3g}" if abs(value) < 100 else f"{value:,.0f}"
+    return "" if value is None else str(value)
+
+
+def machine() -> str:
+    """A one-line description of the machine the figures come from."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, Python {platform.python_version()}"
+
+
+def main(selected: list[str]) -> None:
+    """Run the selected benchmarks (all by default) and print the table."""
+    names = selected or [n for n in ORDER if (HERE / f"bench_{n}.py").exists()]
+    print("| benchmark | figure | unit | limit or peer | ratio |")
+    print("| --- | ---: | --- | ---: | ---: |")
+    for name in names:
+        module = importlib.import_module(f"bench_{name}")
+        started = time.perf_counter()
+        for row in module.run():
+            print(
+                f"| {row['name']} | {_fmt(row['value'])} | {row.get('unit', '')} | "
+                f"{_fmt(row.get('limit'))} | {_fmt(row.get('ratio'))} |",
+                flush=True,
+            )
+        print(f"<!-- bench_{name}: {time.perf_counter() - started:.0f} s -->", file=sys.stderr)
+    print(f"\nMachine: {machine()}; command: `python bench/run.py {' '.join(selected)}`".rstrip())
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
