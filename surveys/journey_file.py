@@ -168,6 +168,17 @@ def question_spec(item: dict, where: str, position: int) -> dict[str, Any]:
     }
 
 
+def check_questions(items: list[dict], prefix: str = "") -> list[dict[str, Any]]:
+    """A survey's checked questions in order; `prefix` says where they sit ("" for the API)."""
+    questions = [question_spec(q, f"{prefix}questions[{n}]", n) for n, q in enumerate(items)]
+    question_keys = [q["key"] for q in questions]
+    if len(set(question_keys)) != len(question_keys):
+        raise Invalid(
+            f"{prefix}questions: question keys must be unique", field=f"{prefix}questions"
+        )
+    return questions
+
+
 def check_document(doc: dict[str, Any]) -> dict[str, Any]:
     """Validate the whole document before anything is written; errors name the key at fault."""
     departments = []
@@ -198,16 +209,9 @@ def check_document(doc: dict[str, Any]) -> dict[str, Any]:
                     f"{step_where}.key {step_key!r} appears twice", field=f"{step_where}.key"
                 )
             step_keys.add(step_key)
-            questions = [
-                question_spec(q, f"{step_where}.questions[{n}]", n)
-                for n, q in enumerate(_table_list(step, "questions", f"{step_where}."))
-            ]
-            question_keys = [q["key"] for q in questions]
-            if len(set(question_keys)) != len(question_keys):
-                raise Invalid(
-                    f"{step_where}.questions: question keys must be unique",
-                    field=f"{step_where}.questions",
-                )
+            questions = check_questions(
+                _table_list(step, "questions", f"{step_where}."), f"{step_where}."
+            )
             steps.append(
                 {
                     "key": step_key,
@@ -281,9 +285,16 @@ async def _insert_questions(survey_id: int, questions: list[dict[str, Any]]) -> 
         await Question.insert(*rows)
 
 
-async def _sync_survey(
+async def sync_survey(
     step_id: int, step: dict[str, Any], summary: LoadSummary, clock: Clock
-) -> None:
+) -> int:
+    """Bring a step's active survey in line with `step` (its "key", "survey_name", "questions").
+
+    Same questions: nothing but the name and alert thresholds change. Changed questions on a
+    survey nobody answered: edited in place. Changed questions on an answered survey, or no
+    active survey: a new version. Returns the id of the step's active survey; call inside a
+    transaction.
+    """
     fingerprint = survey_fingerprint(step["questions"])
     current = (
         await Survey.select()
@@ -308,7 +319,7 @@ async def _sync_survey(
             summary.count("updated", "surveys")
         else:
             summary.count("unchanged", "surveys")
-        return
+        return current["id"]
     elif await _survey_has_answers(current["id"]):
         await Survey.update({Survey.active: False}).where(Survey.id == current["id"])
         version = current["version"] + 1
@@ -321,7 +332,7 @@ async def _sync_survey(
             {Survey.fingerprint: fingerprint, Survey.name: step["survey_name"]}
         ).where(Survey.id == current["id"])
         summary.count("updated", "surveys")
-        return
+        return current["id"]
     created = await Survey.insert(
         Survey(
             step=step_id,
@@ -334,6 +345,7 @@ async def _sync_survey(
     ).returning(Survey.id)
     await _insert_questions(created[0]["id"], step["questions"])
     summary.count("created", "surveys")
+    return created[0]["id"]
 
 
 async def _sync_thresholds(survey_id: int, questions: list[dict[str, Any]]) -> None:
@@ -392,7 +404,7 @@ async def apply_document(spec: dict[str, Any], *, clock: Clock = system_clock) -
                 summary,
                 "steps",
             )
-            await _sync_survey(step_id, step, summary, clock)
+            await sync_survey(step_id, step, summary, clock)
     return summary
 
 
