@@ -191,7 +191,8 @@ class WelchResult:
     """Welch's unequal-variance t-test of mean x − mean y.
 
     ``statistic``, ``df``, ``pvalue``, ``standard_error`` and ``confidence_interval`` are
-    None when undefined: a group has a single observation, or both groups are constant.
+    None when a group has a single observation; all but ``standard_error`` (then 0) are None
+    when both groups are constant.
     """
 
     statistic: float | None
@@ -230,7 +231,7 @@ def welch_gap(x: Scores, y: Scores, *, confidence_level: float = 0.95) -> WelchR
         level_counts(x, name="x"), level_counts(y, name="y")
     )
     if standard_error is None or df is None:
-        return WelchResult(None, None, None, difference, None, None)
+        return WelchResult(None, None, None, difference, standard_error, None)
     statistic = difference / standard_error
     pvalue = 2 * _t_sf(abs(statistic), df)
     half_width = _t_quantile(0.5 + confidence_level / 2, df) * standard_error
@@ -239,13 +240,18 @@ def welch_gap(x: Scores, y: Scores, *, confidence_level: float = 0.95) -> WelchR
 
 
 def _welch_parts(x: LevelCounts, y: LevelCounts) -> tuple[float, float | None, float | None]:
-    """Return (mean x − mean y, Welch SE, Welch–Satterthwaite df); SE and df None if SE is 0."""
+    """Return (mean x − mean y, Welch SE, Welch–Satterthwaite df).
+
+    SE and df are None when a group has one observation; df is None when SE is 0.
+    """
     n_x, mean_x, var_x = _moments(x)
     n_y, mean_y, var_y = _moments(y)
     difference = mean_x - mean_y
-    if var_x is None or var_y is None or var_x / n_x + var_y / n_y <= 0:
+    if var_x is None or var_y is None:
         return difference, None, None
     a, b = var_x / n_x, var_y / n_y
+    if a + b <= 0:
+        return difference, 0.0, None
     df = (a + b) ** 2 / (a**2 / (n_x - 1) + b**2 / (n_y - 1))
     return difference, math.sqrt(a + b), df
 
@@ -305,7 +311,7 @@ def bootstrap_t_interval(
         raise ValueError("n_resamples must be at least 1")
     x, y = level_counts(x, name="x"), level_counts(y, name="y")
     difference, standard_error, _ = _welch_parts(x, y)
-    if standard_error is None:
+    if not standard_error:
         return None
     generator = np.random.default_rng(rng)
     mean_x, var_x = _resampled_moments(x, n_resamples, generator)
@@ -461,7 +467,8 @@ def brunner_munzel(
     Monte-Carlo p-value (1 + #{T* at least as extreme})/(n_resamples + 1), doubled for
     two-sided. Its confidence interval inverts the studentized permutation distribution:
     p̂ − σ̂·q*_{1−α/2} … p̂ − σ̂·q*_{α/2} (Neubert & Brunner 2007, CSDA 51:5192–5204; as in
-    nparcomp and TOSTER). The t method's interval is p̂ ± t_{df,1−α/2}·σ̂.
+    nparcomp and TOSTER), except when every permutation gives the same statistic (all data
+    equal), where the t interval is used. The t method's interval is p̂ ± t_{df,1−α/2}·σ̂.
     """
     _check_confidence_level(confidence_level)
     if alternative not in ("two-sided", "less", "greater"):
@@ -486,6 +493,8 @@ def brunner_munzel(
         null = _permutation_statistics(counts_x, counts_y, n_resamples, np.random.default_rng(rng))
         pvalue = _permutation_pvalue(statistic, null, alternative)
         quantile = lambda q: float(np.quantile(null, q))  # noqa: E731
+        if np.ptp(null) == 0:  # one possible arrangement (pooled data constant): use t
+            quantile = lambda q: _t_quantile(q, df)  # noqa: E731
     interval = _relative_effect_interval(p_hat, se, quantile, alternative, confidence_level)
     return BrunnerMunzelResult(statistic, df, pvalue, p_hat, se, interval, method)
 
