@@ -29,11 +29,14 @@ from listening.auth import (
 )
 from listening.csrf import SessionCSRFMiddleware
 from listening.errors import EXCEPTION_HANDLERS
+from listening.events import ingest_lifespan
 from listening.health import health
+from listening.ingest_controllers import LISTENING_HANDLERS
 from listening.login import LoginController
 from listening.rate_limit import RateLimitMiddleware, make_counter
 from listening.security_headers import add_security_headers
 from listening.settings import Settings, get_settings
+from listening.worker import worker_lifespan
 from surveys.catalog_controllers import CATALOG_CONTROLLERS
 from surveys.clock import Clock, system_clock
 from surveys.password_pages import PASSWORD_CONTROLLERS, USER_ADMIN_CONTROLLERS
@@ -112,6 +115,7 @@ def create_app(
     session_config = _session_config(settings)
     staff = Router(path="/", guards=[staff_guard], route_handlers=list(STAFF_CONTROLLERS))
     rate_counter = make_counter(settings)
+    delivery = [worker_lifespan(settings, listen_url=listen_url, clock=clock)] if run_worker else []
     employees = Router(path="/", guards=[employee_guard], route_handlers=list(RATING_CONTROLLERS))
     round_admin = Router(
         path="/",
@@ -125,6 +129,7 @@ def create_app(
             LoginController,
             admin_api,
             *PUBLIC_CONTROLLERS,
+            *LISTENING_HANDLERS,
             staff,
             employees,
             round_admin,
@@ -152,7 +157,11 @@ def create_app(
         ),
         exception_handlers=EXCEPTION_HANDLERS,
         before_send=[add_security_headers],
-        lifespan=[_database_pool] if manage_pool else [],
+        lifespan=[
+            *([_database_pool] if manage_pool else []),
+            ingest_lifespan,
+            *delivery,
+        ],
         on_shutdown=[rate_counter.close],
         request_max_body_size=settings.max_body_bytes,
         state={"settings": settings, "run_worker": run_worker, "listen_url": listen_url},

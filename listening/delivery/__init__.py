@@ -1,0 +1,1 @@
+"""Delivery channels of the outbox: email over SMTP and signed webhooks."""

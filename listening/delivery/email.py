@@ -1,0 +1,209 @@
+"""Email delivery over SMTP: survey invitations with one-click scores, and queued messages.
+
+An invitation email has a plain-text and an HTML part, the survey link, the first rating
+question's scale as links (`/s/<token>?answer=<score>`, which only preselect the score: a GET never
+stores an answer, since mail scanners follow links), an unsubscribe link, and the RFC 8058 headers
+`List-Unsubscribe` / `List-Unsubscribe-Post` so mail clients offer one-click opt-out. Its
+Message-ID is derived from the invitation's uid, so a message sent twice after a crash can be
+recognised as the same one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr, parseaddr
+from html import escape
+from urllib.parse import urlparse
+
+import aiosmtplib
+
+from listening.settings import SmtpSettings
+from surveys.scales import end_labels, scale_of
+
+TIMEOUT_SECONDS = 30.0
+
+
+class SmtpError(Exception):
+    """The relay refused or could not be reached; the message will be tried again later."""
+
+
+@dataclass(frozen=True)
+class FirstQuestion:
+    """The first rating question of a survey, as the email shows it."""
+
+    kind: str
+    text: str
+    low_label: str | None = None
+    high_label: str | None = None
+
+
+@dataclass(frozen=True)
+class InvitationMail:
+    """Everything an invitation email says."""
+
+    uid: str
+    to: str
+    name: str | None
+    step_name: str
+    survey_url: str
+    unsubscribe_url: str
+    question: FirstQuestion | None
+    reminder: bool = False
+
+
+def message_id(uid: str, base_url: str, suffix: str = "") -> str:
+    """A Message-ID fixed by the uid: the same message always carries the same id."""
+    domain = urlparse(base_url).hostname or "listening.invalid"
+    return f"<{uid}{suffix}@{domain}>"
+
+
+def pick_wording(wording: dict[str, str] | str, locale: str | None) -> str:
+    """The question's text in the customer's locale, its language, or the default (first)."""
+    if isinstance(wording, str):
+        return wording
+    if locale:
+        for candidate in (locale, locale.replace("_", "-").split("-")[0]):
+            if candidate in wording:
+                return wording[candidate]
+    return next(iter(wording.values()), "")
+
+
+def _score_links(mail: InvitationMail) -> list[tuple[int, str]]:
+    if mail.question is None:
+        return []
+    low, high = scale_of(mail.question.kind)
+    return [(score, f"{mail.survey_url}?answer={score}") for score in range(low, high + 1)]
+
+
+def _text_body(mail: InvitationMail) -> str:
+    hello = f"Hello {mail.name}," if mail.name else "Hello,"
+    lines = [hello, ""]
+    if mail.reminder:
+        lines += ["A short reminder: we would still like to hear from you.", ""]
+    lines += [f"How was it: {mail.step_name}? It takes less than a minute.", ""]
+    if mail.question is not None:
+        low_label, high_label = end_labels(
+            mail.question.kind, mail.question.low_label, mail.question.high_label
+        )
+        lines += [
+            mail.question.text,
+            f"({_first(mail)} = {low_label}, {_last(mail)} = {high_label})",
+        ]
+        lines += [f"  {score}: {url}" for score, url in _score_links(mail)]
+        lines.append("")
+    lines += [
+        f"Answer the survey: {mail.survey_url}",
+        "",
+        f"No more survey emails: {mail.unsubscribe_url}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _first(mail: InvitationMail) -> int:
+    return scale_of(mail.question.kind)[0] if mail.question else 0
+
+
+def _last(mail: InvitationMail) -> int:
+    return scale_of(mail.question.kind)[1] if mail.question else 0
+
+
+def _html_body(mail: InvitationMail) -> str:
+    hello = f"Hello {escape(mail.name)}," if mail.name else "Hello,"
+    parts = [
+        '<!doctype html><html><body style="font-family:sans-serif;color:#1a1a1a">',
+        f"<p>{hello}</p>",
+    ]
+    if mail.reminder:
+        parts.append("<p>A short reminder: we would still like to hear from you.</p>")
+    parts.append(f"<p>How was it: {escape(mail.step_name)}? It takes less than a minute.</p>")
+    if mail.question is not None:
+        low_label, high_label = end_labels(
+            mail.question.kind, mail.question.low_label, mail.question.high_label
+        )
+        cells = "".join(
+            f'<td><a href="{escape(url)}" style="display:inline-block;min-width:32px;'
+            f"padding:10px 6px;text-align:center;border:1px solid #2b5fad;color:#1d4a8c;"
+            f'text-decoration:none" aria-label="{score}">{score}</a></td>'
+            for score, url in _score_links(mail)
+        )
+        parts += [
+            f"<p><strong>{escape(mail.question.text)}</strong></p>",
+            f'<table role="presentation"><tr>{cells}</tr></table>',
+            f'<p style="font-size:13px">{_first(mail)} = {escape(low_label)}, '
+            f"{_last(mail)} = {escape(high_label)}</p>",
+        ]
+    parts += [
+        f'<p><a href="{escape(mail.survey_url)}">Answer the survey</a></p>',
+        f'<p style="font-size:12px;color:#555"><a href="{escape(mail.unsubscribe_url)}">'
+        "No more survey emails</a></p>",
+        "</body></html>",
+    ]
+    return "".join(parts)
+
+
+def invitation_message(mail: InvitationMail, *, sender: str, base_url: str, now) -> EmailMessage:
+    """The MIME message of an invitation (or its reminder)."""
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = formataddr((mail.name or "", mail.to)) if mail.name else mail.to
+    subject = f"How was it: {mail.step_name}?"
+    msg["Subject"] = f"Reminder: {subject}" if mail.reminder else subject
+    msg["Date"] = format_datetime(now)
+    msg["Message-ID"] = message_id(mail.uid, base_url, ".reminder" if mail.reminder else "")
+    msg["List-Unsubscribe"] = f"<{mail.unsubscribe_url}>"
+    msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    msg["Auto-Submitted"] = "auto-generated"
+    msg.set_content(_text_body(mail))
+    msg.add_alternative(_html_body(mail), subtype="html")
+    return msg
+
+
+def plain_message(
+    *,
+    uid: str,
+    sender: str,
+    to: str,
+    subject: str,
+    body_text: str,
+    body_html: str,
+    base_url: str,
+    now,
+) -> EmailMessage:
+    """The MIME message of a queued `Message` row."""
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(now)
+    msg["Message-ID"] = message_id(uid, base_url)
+    msg["Auto-Submitted"] = "auto-generated"
+    msg.set_content(body_text or "")
+    if body_html:
+        msg.add_alternative(body_html, subtype="html")
+    return msg
+
+
+def sender_address(smtp: SmtpSettings) -> str:
+    """The envelope sender: the address part of the configured From."""
+    return parseaddr(smtp.sender)[1] or smtp.sender
+
+
+async def send_message(smtp: SmtpSettings, message: EmailMessage) -> None:
+    """Hand a message to the SMTP relay; raise SmtpError when it is not accepted."""
+    if not smtp.host:
+        raise SmtpError("no SMTP host configured")
+    try:
+        await aiosmtplib.send(
+            message,
+            sender=sender_address(smtp),
+            hostname=smtp.host,
+            port=smtp.port,
+            username=smtp.username,
+            password=smtp.password,
+            use_tls=smtp.tls == "tls",
+            start_tls=smtp.tls == "starttls",
+            timeout=TIMEOUT_SECONDS,
+        )
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        raise SmtpError(f"{type(exc).__name__}: {exc}") from None

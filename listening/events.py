@@ -1,0 +1,662 @@
+"""Event ingestion: validate, deduplicate by the source's id, store, apply the trigger rules.
+
+Every event goes through one group-committing writer per process: the batch's transaction checks
+the API keys, skips events already stored (answering their stored outcome), upserts customers,
+runs `triggers.decide` and writes events, invitations and customer state together. A caller gets
+its answer only after that transaction committed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from listening.group_commit import GroupCommitter, PostgresWriter, SqliteWriter
+from listening.schemas import EventIn
+from listening.tables import Event
+from listening.triggers import (
+    QUARANTINE_SQL,
+    RULES_SQL,
+    CustomerState,
+    Decision,
+    Rules,
+    decide,
+    rules_from_rows,
+    valid_time_zone,
+)
+from surveys.clock import Clock, system_clock
+from surveys.errors import DomainError, Invalid
+from surveys.tokens import invitation_token, token_hash
+
+MAX_BATCH = 10_000
+UNAUTHORIZED = "unauthorized"
+_decoder = msgspec.json.Decoder(EventIn)
+_raw_list = msgspec.json.Decoder(list[msgspec.Raw])
+_encoder = msgspec.json.Encoder()
+_LOCALE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8}){0,3}$")
+
+
+class TooMany(DomainError):
+    """A batch of more than 10,000 events (413)."""
+
+    status_code = 413
+
+
+class BadJson(DomainError):
+    """A body that is not JSON at all (400)."""
+
+    status_code = 400
+
+
+# --- validation ------------------------------------------------------------------------------
+
+
+def _field_of(message: str) -> str:
+    # msgspec says "... - at `$.customer.id`" or "Object missing required field `id` - at `$`".
+    path = ""
+    at = re.search(r"at `\$([^`]*)`", message)
+    if at:
+        path = re.sub(r"\[[^\]]*\]", "", at.group(1)).lstrip(".")
+    missing = re.search(r"missing required field `([^`]+)`", message)
+    if missing:
+        path = f"{path}.{missing.group(1)}" if path else missing.group(1)
+    return path or "body"
+
+
+def _no_nul(value: str, name: str) -> None:
+    if "\x00" in value:
+        raise Invalid(f"{name} must not contain NUL characters", field=name)
+
+
+def check_event(event: EventIn) -> EventIn:
+    """The checks JSON types cannot express: time zones, NUL characters, email and locale."""
+    if event.occurred_at.tzinfo is None:
+        raise Invalid(
+            "occurred_at needs a time zone (RFC 3339, e.g. Z or +02:00)", field="occurred_at"
+        )
+    _no_nul(event.id, "id")
+    _no_nul(event.type, "type")
+    customer = event.customer
+    _no_nul(customer.id, "customer.id")
+    if customer.email is not None:
+        _no_nul(customer.email, "customer.email")
+        local, at, domain = customer.email.rpartition("@")
+        if not at or not local or "." not in domain or re.search(r"\s", customer.email):
+            raise Invalid("customer.email is not an email address", field="customer.email")
+    if customer.name is not None:
+        _no_nul(customer.name, "customer.name")
+    if customer.locale is not None and not _LOCALE.match(customer.locale):
+        raise Invalid("customer.locale must look like en or de-CH", field="customer.locale")
+    if customer.time_zone is not None and not valid_time_zone(customer.time_zone):
+        raise Invalid(
+            "customer.time_zone must be an IANA zone such as Europe/Berlin",
+            field="customer.time_zone",
+        )
+    for key, value in event.attributes.items():
+        _no_nul(key, "attributes")
+        if isinstance(value, str):
+            if len(value) > 1000:
+                raise Invalid(
+                    f"attributes.{key} is longer than 1000 characters", field=f"attributes.{key}"
+                )
+            _no_nul(value, f"attributes.{key}")
+    return event
+
+
+def parse_event(raw: bytes | str) -> EventIn:
+    """Decode and check one event; Invalid (422) or BadJson (400) naming the field."""
+    try:
+        return check_event(_decoder.decode(raw))
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        raise Invalid(message, field=_field_of(message)) from None
+    except msgspec.DecodeError as exc:
+        raise BadJson(f"body is not valid JSON: {exc}", field="body") from None
+    except (UnicodeDecodeError, RecursionError):
+        raise BadJson("body is not valid UTF-8 JSON", field="body") from None
+
+
+def split_batch(body: bytes, content_type: str) -> list[bytes]:
+    """The raw events of a batch body: a JSON array, or NDJSON (one event a line)."""
+    if "ndjson" in content_type or "jsonlines" in content_type:
+        lines = [line for line in body.splitlines() if line.strip()]
+    else:
+        try:
+            lines = _raw_list.decode(body)
+        except msgspec.ValidationError:
+            raise Invalid("the body must be a JSON array of events", field="body") from None
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+            raise BadJson(f"body is not valid JSON: {exc}", field="body") from None
+    if len(lines) > MAX_BATCH:
+        raise TooMany(
+            f"a batch holds at most {MAX_BATCH} events, this one has {len(lines)}", field="body"
+        )
+    return lines
+
+
+# --- the outcome and its answer ----------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """What ingesting one event did: `invitations` as stored in Event.outcome."""
+
+    event_id: str
+    duplicate: bool
+    invitations: list[dict[str, Any]]
+
+
+def survey_url(base_url: str, secret_key: str, uid: str) -> str:
+    """The public link of an invitation."""
+    return f"{base_url.rstrip('/')}/s/{invitation_token(secret_key, uid)}"
+
+
+def answer(outcome: Outcome, *, base_url: str, secret_key: str) -> dict[str, Any]:
+    """The JSON answer for an outcome; only link-channel invitations show their URL."""
+    invitations = []
+    for item in outcome.invitations:
+        shown: dict[str, Any] = {
+            "trigger": item["trigger"],
+            "survey": item["survey"],
+            "status": item["status"],
+            "send_at": item.get("send_at"),
+        }
+        if item.get("channel") == "link" and item.get("uid"):
+            shown["survey_url"] = survey_url(base_url, secret_key, item["uid"])
+        invitations.append(shown)
+    return {
+        "event_id": outcome.event_id,
+        "duplicate": outcome.duplicate,
+        "invitations": invitations,
+    }
+
+
+def encode(value: Any) -> bytes:
+    """JSON bytes of an answer."""
+    return _encoder.encode(value)
+
+
+# --- the batch transaction -------------------------------------------------------------------
+
+
+@dataclass
+class Work:
+    """One caller's events; `key_hash` None means a trusted caller (the CLI)."""
+
+    events: list[EventIn]
+    now: datetime
+    key_hash: str | None = None
+
+
+@dataclass
+class _Batch:
+    """The events of a batch, deduplicated, with what the transaction learns about them."""
+
+    works: list[Work]
+    live_keys: set[str] = field(default_factory=set)
+    first: dict[str, EventIn] = field(default_factory=dict)
+    now_of: dict[str, datetime] = field(default_factory=dict)
+    stored: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # seen before
+    made: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # stored now
+
+    def authorized(self, work: Work) -> bool:
+        return work.key_hash is None or work.key_hash in self.live_keys
+
+    def collect(self) -> None:
+        """Keep the first occurrence of every id among authorized works."""
+        for work in self.works:
+            if self.authorized(work):
+                for event in work.events:
+                    if event.id not in self.first:
+                        self.first[event.id] = event
+                        self.now_of[event.id] = work.now
+
+    def results(self) -> list[list[Outcome] | str]:
+        """Each work's outcomes in order; later copies of an id are duplicates of the first."""
+        out: list[list[Outcome] | str] = []
+        answered: set[str] = set()
+        for work in self.works:
+            if not self.authorized(work):
+                out.append(UNAUTHORIZED)
+                continue
+            outcomes = []
+            for event in work.events:
+                if event.id in self.made and event.id not in answered:
+                    answered.add(event.id)
+                    outcomes.append(Outcome(event.id, False, self.made[event.id]))
+                else:
+                    invitations = self.made.get(event.id, self.stored.get(event.id, []))
+                    outcomes.append(Outcome(event.id, True, invitations))
+            out.append(outcomes)
+        return out
+
+
+def _merged_customers(events: Iterable[EventIn]) -> dict[str, dict[str, Any]]:
+    # Several events of one customer in a batch: later non-empty fields win, as one by one.
+    merged: dict[str, dict[str, Any]] = {}
+    for event in events:
+        c = event.customer
+        row = merged.setdefault(
+            c.id, {"email": None, "name": None, "locale": None, "time_zone": None}
+        )
+        for name in row:
+            value = getattr(c, name)
+            if value is not None:
+                row[name] = value
+    return merged
+
+
+def _same_time(moment: Any) -> Any:
+    return moment
+
+
+def _invitation_row(
+    d: Decision,
+    event: EventIn,
+    event_row_id: int,
+    customer: CustomerState,
+    attributes: str,
+    now: Any,
+    secret_key: str,
+    when: Any = _same_time,
+) -> tuple:
+    assert d.uid is not None and d.send_at is not None and d.expires_at is not None
+    link = d.rule.channel == "link"
+    send_at = when(d.send_at)
+    return (
+        d.uid,
+        token_hash(invitation_token(secret_key, d.uid)),
+        event_row_id,
+        d.rule.key,
+        customer.id,
+        d.rule.survey_id,
+        d.rule.step_id,
+        d.rule.channel,
+        "sent" if link else "scheduled",  # a link is handed over in the answer itself
+        customer.locale,
+        attributes,
+        now,
+        send_at,
+        when(d.expires_at),
+        now if link else None,
+        when(d.remind_at),
+        send_at,
+        d.rule.webhook_url,
+    )
+
+
+INVITATION_COLUMNS = (
+    "uid, token_hash, event_id, trigger_key, customer, survey, step, channel, status, locale, "
+    "attributes, created_at, send_at, expires_at, sent_at, remind_at, next_attempt_at, webhook_url"
+)
+
+
+def _decide_all(
+    batch: _Batch, new_ids: list[str], customers: dict[str, CustomerState], rules: Rules
+) -> dict[str, list[Decision]]:
+    decisions = {}
+    for source_id in new_ids:
+        event = batch.first[source_id]
+        decisions[source_id] = decide(
+            event, event.attributes, customers[event.customer.id], rules, batch.now_of[source_id]
+        )
+        batch.made[source_id] = [d.outcome() for d in decisions[source_id]]
+    return decisions
+
+
+def _chunks(items: list, size: int = 500) -> Iterator[list]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _sqlite_time(moment: datetime | None) -> str | None:
+    # The form Piccolo's SQLite adapter stores (UTC, str()), done once per value here.
+    return None if moment is None else str(moment.astimezone(UTC))
+
+
+def _select_in(conn: sqlite3.Connection, sql: str, values: list) -> Iterator[tuple]:
+    for chunk in _chunks(values):
+        yield from conn.execute(sql.format(",".join("?" * len(chunk))), chunk)
+
+
+def apply_sqlite(conn: sqlite3.Connection, works: list[Work], secret_key: str) -> list:
+    """The batch transaction on SQLite (runs on the writer thread, inside BEGIN IMMEDIATE).
+
+    The immediate transaction holds SQLite's write lock, so nothing else inserts meanwhile:
+    new rows get their ids here (max + 1), and every write is one `executemany`.
+    """
+    batch = _Batch(works)
+    hashes = list({w.key_hash for w in works if w.key_hash})
+    if hashes:
+        batch.live_keys = {
+            r[0]
+            for r in _select_in(
+                conn,
+                "SELECT key_hash FROM api_key WHERE revoked_at IS NULL AND key_hash IN ({})",
+                hashes,
+            )
+        }
+    batch.collect()
+    if not batch.first:
+        return batch.results()
+    for source_id, outcome in _select_in(
+        conn, "SELECT source_id, outcome FROM event WHERE source_id IN ({})", list(batch.first)
+    ):
+        batch.stored[source_id] = json.loads(outcome)
+    new_ids = [i for i in batch.first if i not in batch.stored]
+    if not new_ids:
+        return batch.results()
+    quarantine = conn.execute(QUARANTINE_SQL).fetchone()
+    rules = rules_from_rows(conn.execute(RULES_SQL).fetchall(), quarantine and quarantine[0])
+    merged = _merged_customers(batch.first[i] for i in new_ids)
+    customers: dict[str, CustomerState] = {}
+    existing: dict[str, tuple] = {}
+    for row in _select_in(
+        conn,
+        "SELECT id, external_id, email, time_zone, locale, opted_out_at, last_invited_at, name "
+        "FROM customer WHERE external_id IN ({})",
+        list(merged),
+    ):
+        existing[row[1]] = row
+    next_customer = (conn.execute("SELECT max(id) FROM customer").fetchone()[0] or 0) + 1
+    for ext, fields in merged.items():
+        row = existing.get(ext)
+        if row is None:
+            customers[ext] = CustomerState(
+                next_customer, fields["email"], fields["time_zone"], fields["locale"], None, None
+            )
+            next_customer += 1
+        else:
+            customers[ext] = CustomerState(
+                row[0],
+                fields["email"] or row[2],
+                fields["time_zone"] or row[3],
+                fields["locale"] or row[4],
+                row[5],
+                row[6],
+            )
+    emails = list({c.email.lower() for c in customers.values() if c.email})
+    suppressed = {
+        r[0] for r in _select_in(conn, "SELECT email FROM suppression WHERE email IN ({})", emails)
+    }
+    for c in customers.values():
+        c.suppressed = bool(c.email) and c.email.lower() in suppressed
+    decisions = _decide_all(batch, new_ids, customers, rules)
+    next_event = (conn.execute("SELECT max(id) FROM event").fetchone()[0] or 0) + 1
+    event_rows, invitations = [], []
+    for source_id in new_ids:
+        event = batch.first[source_id]
+        now = _sqlite_time(batch.now_of[source_id])
+        attributes = _encoder.encode(event.attributes).decode()
+        event_rows.append(
+            (
+                next_event,
+                source_id,
+                event.type,
+                _sqlite_time(event.occurred_at),
+                now,
+                event.customer.id,
+                attributes,
+                _encoder.encode(batch.made[source_id]).decode(),
+            )
+        )
+        customer = customers[event.customer.id]
+        for d in decisions[source_id]:
+            if d.status == "scheduled":
+                invitations.append(
+                    _invitation_row(
+                        d, event, next_event, customer, attributes, now, secret_key, _sqlite_time
+                    )
+                )
+        next_event += 1
+    conn.executemany(
+        "INSERT INTO event (id, source_id, type, occurred_at, received_at, customer_external_id, "
+        "attributes, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        event_rows,
+    )
+    first_now = _sqlite_time(batch.now_of[new_ids[0]])
+    conn.executemany(
+        "INSERT INTO customer (id, external_id, email, name, locale, time_zone, last_invited_at, "
+        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                c.id,
+                ext,
+                c.email,
+                merged[ext]["name"],
+                c.locale,
+                c.time_zone,
+                _sqlite_time(c.last_invited_at),
+                first_now,
+            )
+            for ext, c in customers.items()
+            if ext not in existing
+        ],
+    )
+    changed = []
+    for ext, row in existing.items():
+        c, fields = customers[ext], merged[ext]
+        new_name = fields["name"] or row[7]
+        if (c.email, c.time_zone, c.locale, c.last_invited_at, new_name) != (
+            row[2],
+            row[3],
+            row[4],
+            row[6],
+            row[7],
+        ):
+            changed.append(
+                (c.email, new_name, c.locale, c.time_zone, _sqlite_time(c.last_invited_at), c.id)
+            )
+    conn.executemany(
+        "UPDATE customer SET email = ?, name = ?, locale = ?, time_zone = ?, last_invited_at = ? "
+        "WHERE id = ?",
+        changed,
+    )
+    if invitations:
+        marks = ",".join("?" * len(invitations[0]))
+        conn.executemany(
+            f"INSERT INTO invitation ({INVITATION_COLUMNS}) VALUES ({marks})",  # noqa: S608
+            invitations,
+        )
+    return batch.results()
+
+
+async def apply_postgres(conn: Any, works: list[Work], secret_key: str) -> list:
+    """The batch transaction on PostgreSQL; rows are locked in key order to avoid deadlocks."""
+    batch = _Batch(works)
+    hashes = list({w.key_hash for w in works if w.key_hash})
+    if hashes:
+        rows = await conn.fetch(
+            "SELECT key_hash FROM api_key WHERE revoked_at IS NULL AND key_hash = ANY($1::text[])",
+            hashes,
+        )
+        batch.live_keys = {r[0] for r in rows}
+    batch.collect()
+    if not batch.first:
+        return batch.results()
+    ids = sorted(batch.first)
+    events = [batch.first[i] for i in ids]
+    # ON CONFLICT waits for a concurrent insert of the same id to commit, then skips it.
+    inserted = await conn.fetch(
+        "INSERT INTO event (source_id, type, occurred_at, received_at, customer_external_id, "
+        "attributes, outcome) "
+        "SELECT s, t, o, r, c, a::json, '[]'::json FROM unnest($1::text[], $2::text[], "
+        "$3::timestamptz[], $4::timestamptz[], $5::text[], $6::text[]) AS u(s, t, o, r, c, a) "
+        "ON CONFLICT (source_id) DO NOTHING RETURNING id, source_id",
+        ids,
+        [e.type for e in events],
+        [e.occurred_at for e in events],
+        [batch.now_of[i] for i in ids],
+        [e.customer.id for e in events],
+        [json.dumps(e.attributes) for e in events],
+    )
+    row_id = {r[1]: r[0] for r in inserted}
+    others = [i for i in ids if i not in row_id]
+    if others:
+        for r in await conn.fetch(
+            "SELECT source_id, outcome FROM event WHERE source_id = ANY($1::text[])", others
+        ):
+            batch.stored[r[0]] = json.loads(r[1])
+    new_ids = [i for i in batch.first if i in row_id]  # arrival order, for the rules
+    if not new_ids:
+        return batch.results()
+    rules = rules_from_rows(
+        [tuple(r) for r in await conn.fetch(RULES_SQL)], await conn.fetchval(QUARANTINE_SQL)
+    )
+    merged = _merged_customers(batch.first[i] for i in new_ids)
+    keys = sorted(merged)
+    rows = await conn.fetch(
+        "INSERT INTO customer (external_id, email, name, locale, time_zone, created_at) "
+        "SELECT k, e, n, l, z, $6 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "
+        "$5::text[]) AS u(k, e, n, l, z) "
+        "ON CONFLICT (external_id) DO UPDATE SET "
+        "email = COALESCE(EXCLUDED.email, customer.email), "
+        "name = COALESCE(EXCLUDED.name, customer.name), "
+        "locale = COALESCE(EXCLUDED.locale, customer.locale), "
+        "time_zone = COALESCE(EXCLUDED.time_zone, customer.time_zone) "
+        "RETURNING id, external_id, email, time_zone, locale, opted_out_at, last_invited_at",
+        keys,
+        [merged[k]["email"] for k in keys],
+        [merged[k]["name"] for k in keys],
+        [merged[k]["locale"] for k in keys],
+        [merged[k]["time_zone"] for k in keys],
+        batch.now_of[new_ids[0]],
+    )
+    customers = {r[1]: CustomerState(r[0], r[2], r[3], r[4], r[5], r[6]) for r in rows}
+    emails = list({c.email.lower() for c in customers.values() if c.email})
+    suppressed = (
+        {
+            r[0]
+            for r in await conn.fetch(
+                "SELECT email FROM suppression WHERE email = ANY($1::text[])", emails
+            )
+        }
+        if emails
+        else set()
+    )
+    for c in customers.values():
+        c.suppressed = bool(c.email) and c.email.lower() in suppressed
+    before = {k: c.last_invited_at for k, c in customers.items()}
+    decisions = _decide_all(batch, new_ids, customers, rules)
+    invitations = []
+    for source_id in new_ids:
+        event = batch.first[source_id]
+        attributes = json.dumps(event.attributes)
+        for d in decisions[source_id]:
+            if d.status == "scheduled":
+                invitations.append(
+                    _invitation_row(
+                        d,
+                        event,
+                        row_id[source_id],
+                        customers[event.customer.id],
+                        attributes,
+                        batch.now_of[source_id],
+                        secret_key,
+                    )
+                )
+    await conn.execute(
+        "UPDATE event SET outcome = u.o::json FROM unnest($1::bigint[], $2::text[]) AS u(i, o) "
+        "WHERE event.id = u.i",
+        [row_id[i] for i in new_ids],
+        [json.dumps(batch.made[i]) for i in new_ids],
+    )
+    if invitations:
+        marks = ", ".join(f"${n + 1}" for n in range(len(invitations[0])))
+        await conn.executemany(
+            f"INSERT INTO invitation ({INVITATION_COLUMNS}) VALUES ({marks})",  # noqa: S608
+            invitations,
+        )
+        changed = [c for k, c in customers.items() if c.last_invited_at != before[k]]
+        await conn.execute(
+            "UPDATE customer SET last_invited_at = u.t "
+            "FROM unnest($1::bigint[], $2::timestamptz[]) AS u(i, t) WHERE customer.id = u.i",
+            [c.id for c in changed],
+            [c.last_invited_at for c in changed],
+        )
+    return batch.results()
+
+
+# --- the per-process ingestor ----------------------------------------------------------------
+
+
+class Ingestor:
+    """The process's writer for events: a group committer over the engine's connection."""
+
+    def __init__(self, secret_key: str) -> None:
+        engine = Event._meta.db
+        self.secret_key = secret_key
+        if engine.engine_type == "sqlite":
+            writer = SqliteWriter(engine.path)
+            self._sqlite: SqliteWriter | None = writer
+
+            async def apply(works: list[Work]) -> list:
+                return await writer.run(lambda conn: apply_sqlite(conn, works, secret_key))
+        else:
+            self._sqlite = None
+            pg = PostgresWriter(engine)
+
+            async def apply(works: list[Work]) -> list:
+                return await pg.run(lambda conn: apply_postgres(conn, works, secret_key))
+
+        self.committer: GroupCommitter[Work, Any] = GroupCommitter(
+            apply, weight=lambda w: max(1, len(w.events)), max_weight=2000
+        )
+
+    async def submit(self, work: Work) -> list[Outcome] | str:
+        """Store a caller's events; their outcomes, or UNAUTHORIZED for a dead key."""
+        return await self.committer.submit(work)
+
+    async def close(self) -> None:
+        """Commit what is queued, then release the connection."""
+        await self.committer.close()
+        if self._sqlite is not None:
+            self._sqlite.close()
+
+
+_ingestors: dict[tuple[int, str], Ingestor] = {}
+
+
+def ingestor(secret_key: str) -> Ingestor:
+    """The process's ingestor for the configured database (created on first use)."""
+    key = (id(Event._meta.db), secret_key)
+    found = _ingestors.get(key)
+    if found is None:
+        found = _ingestors[key] = Ingestor(secret_key)
+    return found
+
+
+async def close_ingestors() -> None:
+    """Stop every writer of this process (at shutdown)."""
+    while _ingestors:
+        _, found = _ingestors.popitem()
+        await found.close()
+
+
+async def ingest_events(
+    events: list[EventIn],
+    *,
+    secret_key: str,
+    clock: Clock = system_clock,
+    key_hash: str | None = None,
+) -> list[Outcome] | str:
+    """Ingest checked events as one unit of work; the service behind the API and the CLI."""
+    work = Work(events=[check_event(e) for e in events], now=clock(), key_hash=key_hash)
+    return await ingestor(secret_key).submit(work)
+
+
+@asynccontextmanager
+async def ingest_lifespan(app: Any) -> AsyncIterator[None]:
+    """App lifespan: at shutdown, commit what is queued and close the writers."""
+    try:
+        yield
+    finally:
+        await close_ingestors()

@@ -1,0 +1,217 @@
+"""HTTP for listening posts: events and suppressions (API keys), triggers, invitations (admins)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar.di import NamedDependency
+from litestar.exceptions import NotAuthorizedException
+from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
+
+from listening import events, outbox, schemas, triggers
+from listening.apikeys import hash_key
+from listening.auth import admin_guard, bearer_token, ingest_guard
+from listening.settings import Settings
+from surveys.clock import Clock
+from surveys.errors import DomainError
+
+# The event endpoints check the key inside the batch transaction (no query of their own) and
+# are not session requests, so the principal middleware and the CSRF check stay out of the way.
+KEYED = {"exclude_from_auth": True, "exclude_from_csrf": True}
+JSON = "application/json"
+
+
+def base_url_of(request: Request, settings: Settings) -> str:
+    """The public address for links: LISTENING_BASE_URL, else the address the request came to."""
+    return settings.base_url or str(request.base_url).rstrip("/")
+
+
+def _key_hash(request: Request) -> str:
+    token = bearer_token(request)
+    if token is None:
+        raise NotAuthorizedException("send an API key as 'Authorization: Bearer <key>'")
+    return hash_key(token)
+
+
+def _unauthorized() -> NotAuthorizedException:
+    return NotAuthorizedException("unknown or revoked API key")
+
+
+def _error(exc: DomainError, index: int) -> dict[str, Any]:
+    return {
+        "index": index,
+        "status_code": exc.status_code,
+        "detail": exc.message,
+        "field": exc.field,
+    }
+
+
+class EventController(Controller):
+    """Touchpoint events from other systems."""
+
+    path = "/api/events"
+    tags = ["events"]
+    opt = KEYED
+
+    @post(
+        "/",
+        summary="Send one touchpoint event",
+        description=(
+            "Body: an event {id, type, occurred_at, customer {id, email, name, locale, time_zone},"
+            " attributes}. 202 with the outcome of every matching trigger; 200 with"
+            ' "duplicate": true and the original outcome when the id was seen before.'
+        ),
+        status_code=HTTP_202_ACCEPTED,
+    )
+    async def post_event(
+        self, request: Request, settings: NamedDependency[Settings], clock: NamedDependency[Clock]
+    ) -> Response[bytes]:
+        """Ingest one event."""
+        key_hash = _key_hash(request)
+        event = events.parse_event(await request.body())
+        work = events.Work(events=[event], now=clock(), key_hash=key_hash)
+        result = await events.ingestor(settings.secret_key).submit(work)
+        if result == events.UNAUTHORIZED:
+            raise _unauthorized()
+        (outcome,) = result
+        body = events.answer(
+            outcome, base_url=base_url_of(request, settings), secret_key=settings.secret_key
+        )
+        status = HTTP_200_OK if outcome.duplicate else HTTP_202_ACCEPTED
+        return Response(events.encode(body), status_code=status, media_type=JSON)
+
+    @post(
+        "/batch",
+        summary="Send up to 10,000 events (JSON array or NDJSON)",
+        description=(
+            "A JSON array of events, or NDJSON (Content-Type: application/x-ndjson). Answers 200"
+            " with one result per event, in order: the outcome of an accepted event, or its index,"
+            " status code and the field at fault. More than 10,000 events: 413."
+        ),
+        status_code=HTTP_200_OK,
+    )
+    async def post_batch(
+        self, request: Request, settings: NamedDependency[Settings], clock: NamedDependency[Clock]
+    ) -> Response[bytes]:
+        """Ingest a batch; bad events are rejected one by one, the others accepted."""
+        key_hash = _key_hash(request)
+        raws = events.split_batch(await request.body(), request.headers.get("content-type", ""))
+        good: list[schemas.EventIn] = []
+        slots: list[dict[str, Any] | int] = []
+        for index, raw in enumerate(raws):
+            try:
+                good.append(events.parse_event(raw))
+                slots.append(len(good) - 1)
+            except DomainError as exc:
+                slots.append(_error(exc, index))
+        outcomes: list[events.Outcome] = []
+        if good:
+            work = events.Work(events=good, now=clock(), key_hash=key_hash)
+            result = await events.ingestor(settings.secret_key).submit(work)
+            if result == events.UNAUTHORIZED:
+                raise _unauthorized()
+            outcomes = result
+        base_url = base_url_of(request, settings)
+        results = []
+        counts = {"accepted": 0, "duplicates": 0, "rejected": 0}
+        for index, slot in enumerate(slots):
+            if isinstance(slot, dict):
+                counts["rejected"] += 1
+                results.append(slot)
+                continue
+            outcome = outcomes[slot]
+            counts["duplicates" if outcome.duplicate else "accepted"] += 1
+            shown = events.answer(outcome, base_url=base_url, secret_key=settings.secret_key)
+            results.append(
+                {"index": index, "status_code": 200 if outcome.duplicate else 202, **shown}
+            )
+        return Response(events.encode({**counts, "results": results}), media_type=JSON)
+
+
+@post(
+    "/api/suppressions",
+    guards=[ingest_guard],
+    tags=["events"],
+    summary="Report a bounced or complaining address; it is never emailed again",
+    status_code=HTTP_201_CREATED,
+    opt={"exclude_from_csrf": True},
+)
+async def post_suppression(
+    data: JSONBody[schemas.SuppressionCreate], clock: NamedDependency[Clock]
+) -> dict[str, Any]:
+    """Suppress an address (idempotent)."""
+    return await outbox.add_suppression(data.email, data.reason, clock=clock)
+
+
+class TriggerController(Controller):
+    """Admin API for trigger rules."""
+
+    path = "/api/triggers"
+    tags = ["triggers"]
+    guards = [admin_guard]
+
+    @get("/", summary="List trigger rules")
+    async def list_triggers(self) -> list[schemas.Trigger]:
+        """Every trigger."""
+        return await triggers.list_triggers()
+
+    @post("/", summary="Create a trigger rule")
+    async def create_trigger(
+        self, data: JSONBody[schemas.TriggerCreate], clock: NamedDependency[Clock]
+    ) -> schemas.Trigger:
+        """Create a trigger (409 when its key exists)."""
+        return await triggers.create_trigger(data, clock=clock)
+
+    @get("/{key:str}", summary="One trigger rule")
+    async def get_trigger(self, key: FromPath[str]) -> schemas.Trigger:
+        """A trigger by key."""
+        return await triggers.get_trigger(key)
+
+    @patch("/{key:str}", summary="Change a trigger rule")
+    async def update_trigger(
+        self, key: FromPath[str], data: JSONBody[schemas.TriggerUpdate]
+    ) -> schemas.Trigger:
+        """Change the fields given."""
+        return await triggers.update_trigger(key, data)
+
+    @delete("/{key:str}", summary="Deactivate a trigger rule", status_code=HTTP_200_OK)
+    async def deactivate_trigger(self, key: FromPath[str]) -> schemas.Trigger:
+        """Deactivate a trigger; its invitations stay."""
+        return await triggers.deactivate_trigger(key)
+
+
+@get(
+    "/api/invitations",
+    guards=[admin_guard],
+    tags=["triggers"],
+    summary="List invitations with their survey links (newest first)",
+)
+async def list_invitations(
+    request: Request,
+    settings: NamedDependency[Settings],
+    status: FromQuery[str | None] = None,
+    channel: FromQuery[str | None] = None,
+    trigger: FromQuery[str | None] = None,
+    limit: FromQuery[int] = 100,
+    offset: FromQuery[int] = 0,
+) -> list[schemas.Invitation]:
+    """Invitations, filtered by status, channel or trigger."""
+    return await outbox.list_invitations(
+        base_url=base_url_of(request, settings),
+        secret_key=settings.secret_key,
+        status=status,
+        channel=channel,
+        trigger=trigger,
+        limit=limit,
+        offset=offset,
+    )
+
+
+LISTENING_HANDLERS: list[Any] = [
+    EventController,
+    post_suppression,
+    TriggerController,
+    list_invitations,
+]

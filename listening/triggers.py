@@ -1,0 +1,575 @@
+"""Trigger rules: which events invite which customers to which survey, when, and for how long.
+
+`decide` is pure: given an event, the customer's state and the rules, it says for every matching
+trigger whether an invitation is scheduled and why not otherwise. The ingestion service runs it
+inside the transaction that stores the event, so re-ingestion and concurrent duplicates decide the
+same. Also here: the admin service for trigger rows and the `[[triggers]]` of the journey file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from functools import cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import msgspec
+
+from listening import schemas
+from listening.tables import Setting, Trigger
+from surveys.clock import Clock, system_clock
+from surveys.errors import Conflict, Invalid, NotFound
+from surveys.tables import Step, Survey
+
+CHANNELS = ("email", "link", "webhook")
+DEFAULT_QUARANTINE_SECONDS = 30 * 86400
+QUARANTINE_SETTING = "quarantine_seconds"
+QUIET_START = time(21, 0)
+QUIET_END = time(8, 0)
+UTC = ZoneInfo("UTC")
+
+# --- the rules as the decision needs them ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One active trigger, resolved to the survey it sends."""
+
+    key: str
+    event_type: str
+    step_id: int
+    step_key: str
+    survey_id: int | None  # the step's active (latest) survey; None: nothing to send
+    channel: str
+    webhook_url: str | None
+    sample_percent: float
+    delay_seconds: int
+    expires_after_seconds: int
+    max_event_age_seconds: int
+    quarantine_seconds: int | None
+    reminder_after_seconds: int | None
+    filters: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Every active trigger by event type, and the global contact-frequency rule."""
+
+    by_type: dict[str, list[Rule]]
+    quarantine_seconds: int = DEFAULT_QUARANTINE_SECONDS
+
+
+RULES_SQL = """
+SELECT t.key, t.event_type, t.step, s.key, t.channel, t.webhook_url, t.sample_percent,
+       t.delay_seconds, t.expires_after_seconds, t.max_event_age_seconds, t.quarantine_seconds,
+       t.reminder_after_seconds, t.filters,
+       (SELECT v.id FROM survey v WHERE v.step = t.step AND v.active
+         ORDER BY v.version DESC LIMIT 1)
+FROM "trigger" t JOIN step s ON s.id = t.step
+WHERE t.active
+ORDER BY t.id
+"""
+QUARANTINE_SQL = "SELECT value FROM app_setting WHERE key = 'quarantine_seconds'"
+
+
+def rules_from_rows(rows: list[tuple], quarantine: str | None) -> Rules:
+    """Build the rules from the rows of RULES_SQL and the stored global quarantine."""
+    by_type: dict[str, list[Rule]] = {}
+    for r in rows:
+        filters = json.loads(r[12]) if isinstance(r[12], str) else (r[12] or {})
+        rule = Rule(
+            key=r[0],
+            event_type=r[1],
+            step_id=r[2],
+            step_key=r[3],
+            channel=r[4],
+            webhook_url=r[5],
+            sample_percent=float(r[6]),
+            delay_seconds=r[7],
+            expires_after_seconds=r[8],
+            max_event_age_seconds=r[9],
+            quarantine_seconds=r[10],
+            reminder_after_seconds=r[11],
+            filters=filters,
+            survey_id=r[13],
+        )
+        by_type.setdefault(rule.event_type, []).append(rule)
+    global_q = int(quarantine) if quarantine not in (None, "") else DEFAULT_QUARANTINE_SECONDS
+    return Rules(by_type=by_type, quarantine_seconds=global_q)
+
+
+@dataclass
+class CustomerState:
+    """What the rules need to know about a customer, updated as invitations are made."""
+
+    id: int
+    email: str | None
+    time_zone: str | None
+    locale: str | None
+    opted_out_at: datetime | None
+    last_invited_at: datetime | None
+    suppressed: bool = False
+
+
+@dataclass
+class Decision:
+    """One trigger's verdict on one event; `uid` is set when an invitation is scheduled."""
+
+    rule: Rule
+    status: str
+    send_at: datetime | None = None
+    expires_at: datetime | None = None
+    remind_at: datetime | None = None
+    uid: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def outcome(self) -> dict[str, Any]:
+        """The stored form: what the API answers, plus the uid to rebuild the link."""
+        out: dict[str, Any] = {
+            "trigger": self.rule.key,
+            "survey": self.rule.step_key,
+            "status": self.status,
+            "channel": self.rule.channel,
+        }
+        if self.send_at is not None:
+            out["send_at"] = self.send_at.isoformat()
+        if self.uid is not None:
+            out["uid"] = self.uid
+        return out
+
+
+# --- the pieces of a decision ----------------------------------------------------------------
+
+
+def _same(a: Any, b: Any) -> bool:
+    # True == 1 in Python, but a filter on `vip = true` must not match a count of 1.
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    return a == b
+
+
+def matches(filters: dict[str, Any], attributes: dict[str, Any]) -> bool:
+    """Whether attributes pass every filter: a value (equals), a list (in), {"not": [...]}."""
+    for name, condition in filters.items():
+        present = name in attributes
+        value = attributes.get(name)
+        if isinstance(condition, dict):
+            if "not" in condition:
+                banned = condition["not"]
+                banned = banned if isinstance(banned, list) else [banned]
+                if present and any(_same(value, b) for b in banned):
+                    return False
+            if "in" in condition:
+                allowed = condition["in"]
+                allowed = allowed if isinstance(allowed, list) else [allowed]
+                if not present or not any(_same(value, a) for a in allowed):
+                    return False
+        elif isinstance(condition, list):
+            if not present or not any(_same(value, a) for a in condition):
+                return False
+        elif not present or not _same(value, condition):
+            return False
+    return True
+
+
+def sample_point(event_id: str, trigger_key: str) -> float:
+    """A number in [0, 100) fixed by the event id and the trigger, uniform over event ids."""
+    digest = hashlib.sha256(f"{trigger_key}\x00{event_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 * 100
+
+
+def sampled_in(event_id: str, trigger_key: str, percent: float) -> bool:
+    """Whether this event is in the trigger's sample; the same event always decides the same."""
+    return percent >= 100 or sample_point(event_id, trigger_key) < percent
+
+
+@cache
+def _zone(name: str) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def valid_time_zone(name: str) -> bool:
+    """Whether an IANA time zone name is known."""
+    return bool(name) and "\x00" not in name and _zone(name) is not None
+
+
+@cache
+def _single_zone_countries() -> dict[str, str]:
+    # zone.tab lists every zone with its country; countries with one zone have an unambiguous one.
+    zones: dict[str, list[str]] = {}
+    for candidate in (Path("/usr/share/zoneinfo/zone.tab"),):
+        try:
+            lines = candidate.read_text().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            if line.startswith("#") or not line.strip():
+                continue
+            parts = line.split("\t")
+            if len(parts) >= 3:
+                zones.setdefault(parts[0], []).append(parts[2])
+    return {country: names[0] for country, names in zones.items() if len(names) == 1}
+
+
+def customer_zone(time_zone: str | None, locale: str | None) -> ZoneInfo:
+    """The customer's time zone: the one given, else the locale's country's when it has one."""
+    if time_zone and (zone := _zone(time_zone)):
+        return zone
+    if locale:
+        match = re.match(r"^[A-Za-z]{2,3}[-_]([A-Za-z]{2})\b", locale)
+        if match and (name := _single_zone_countries().get(match.group(1).upper())):
+            return _zone(name) or UTC
+    return UTC
+
+
+def outside_quiet_hours(moment: datetime, zone: ZoneInfo) -> datetime:
+    """The moment itself, or the next 08:00 in the zone when it falls between 21:00 and 08:00."""
+    local = moment.astimezone(zone)
+    if QUIET_END <= local.time() < QUIET_START:
+        return moment
+    day = local.date() if local.time() < QUIET_END else local.date() + timedelta(days=1)
+    wake = datetime.combine(day, QUIET_END, tzinfo=zone)
+    return wake.astimezone(moment.tzinfo or UTC)
+
+
+def decide(
+    event: schemas.EventIn,
+    attributes: dict[str, Any],
+    customer: CustomerState,
+    rules: Rules,
+    now: datetime,
+) -> list[Decision]:
+    """Each matching trigger's verdict in rule order; scheduling marks the customer invited."""
+    decisions = []
+    for rule in rules.by_type.get(event.type, ()):
+        if rule.survey_id is None or not matches(rule.filters, attributes):
+            continue
+        decisions.append(_decide_one(event, attributes, customer, rule, rules, now))
+    return decisions
+
+
+def _decide_one(
+    event: schemas.EventIn,
+    attributes: dict[str, Any],
+    customer: CustomerState,
+    rule: Rule,
+    rules: Rules,
+    now: datetime,
+) -> Decision:
+    if event.occurred_at < now - timedelta(seconds=rule.max_event_age_seconds):
+        return Decision(rule, "stale")
+    if customer.opted_out_at is not None:
+        return Decision(rule, "opted_out")
+    if rule.channel == "email" and customer.suppressed:
+        return Decision(rule, "opted_out")
+    if rule.channel == "email" and not customer.email:
+        return Decision(rule, "undeliverable")
+    if not sampled_in(event.id, rule.key, rule.sample_percent):
+        return Decision(rule, "sampled_out")
+    quarantine = (
+        rule.quarantine_seconds if rule.quarantine_seconds is not None else rules.quarantine_seconds
+    )
+    last = customer.last_invited_at
+    if last is not None and quarantine > 0 and last > now - timedelta(seconds=quarantine):
+        return Decision(rule, "quarantined")
+    send_at = max(now, event.occurred_at + timedelta(seconds=rule.delay_seconds))
+    if rule.channel == "email":
+        zone = customer_zone(
+            customer.time_zone or _text_attribute(attributes, "time_zone"), customer.locale
+        )
+        send_at = outside_quiet_hours(send_at, zone)
+    expires_at = send_at + timedelta(seconds=rule.expires_after_seconds)
+    remind_at = None
+    if rule.reminder_after_seconds and rule.channel != "link":
+        candidate = send_at + timedelta(seconds=rule.reminder_after_seconds)
+        remind_at = candidate if candidate < expires_at else None
+    customer.last_invited_at = now
+    return Decision(
+        rule,
+        "scheduled",
+        send_at=send_at,
+        expires_at=expires_at,
+        remind_at=remind_at,
+        uid=str(uuid.uuid4()),
+    )
+
+
+def _text_attribute(attributes: dict[str, Any], name: str) -> str | None:
+    value = attributes.get(name)
+    return value if isinstance(value, str) else None
+
+
+# --- durations and filters as people write them ----------------------------------------------
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(value: Any, field_name: str) -> int:
+    """Seconds from "90s", "15m", "2h", "7d", "2w" or a whole number of seconds."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str):
+        match = re.fullmatch(r"\s*(\d+)\s*([smhdw])\s*", value)
+        if match:
+            return int(match.group(1)) * _UNITS[match.group(2)]
+    raise Invalid(
+        f'{field_name} must be a duration such as "90s", "15m", "2h", "7d" or "2w"',
+        field=field_name,
+    )
+
+
+def _check_scalar(value: Any, where: str) -> None:
+    if not isinstance(value, str | int | float | bool):
+        raise Invalid(f"{where} must be a string, number or boolean", field=where)
+
+
+def check_filters(filters: Any, where: str = "filters") -> dict[str, Any]:
+    """Check filters: {attribute: value | [values] | {"not": [values]} | {"in": [values]}}."""
+    if not isinstance(filters, dict):
+        raise Invalid(f"{where} must be a table of attribute conditions", field=where)
+    for name, condition in filters.items():
+        at = f"{where}.{name}"
+        if isinstance(condition, dict):
+            if not condition or set(condition) - {"not", "in"}:
+                raise Invalid(f'{at} may only have "not" and "in"', field=at)
+            for op, values in condition.items():
+                for v in values if isinstance(values, list) else [values]:
+                    _check_scalar(v, f"{at}.{op}")
+        elif isinstance(condition, list):
+            if not condition:
+                raise Invalid(f"{at} must list at least one value", field=at)
+            for v in condition:
+                _check_scalar(v, at)
+        else:
+            _check_scalar(condition, at)
+    return filters
+
+
+# --- the admin service -----------------------------------------------------------------------
+
+
+async def _step_id(key: str) -> int:
+    row = await Step.select(Step.id).where(Step.key == key).first()
+    if row is None:
+        raise NotFound(f"no step {key!r}", field="step")
+    has_survey = await Survey.exists().where((Survey.step == row["id"]) & (Survey.active == True))  # noqa: E712
+    if not has_survey:
+        raise Invalid(f"step {key!r} has no active survey to send", field="step")
+    return row["id"]
+
+
+def _check_channel(channel: str, webhook_url: str | None) -> None:
+    if channel not in CHANNELS:
+        raise Invalid(f"channel must be one of {', '.join(CHANNELS)}", field="channel")
+    if channel == "webhook" and not webhook_url:
+        raise Invalid("a webhook trigger needs a webhook_url", field="webhook_url")
+    if webhook_url and not re.match(r"^https?://[^\s/]+", webhook_url):
+        raise Invalid("webhook_url must be an http(s) URL", field="webhook_url")
+
+
+async def _as_struct(row: dict[str, Any]) -> schemas.Trigger:
+    filters = row["filters"]
+    return schemas.Trigger(
+        key=row["key"],
+        event_type=row["event_type"],
+        step=row["step.key"],
+        channel=row["channel"],
+        webhook_url=row["webhook_url"],
+        sample_percent=row["sample_percent"],
+        delay_seconds=row["delay_seconds"],
+        expires_after_seconds=row["expires_after_seconds"],
+        max_event_age_seconds=row["max_event_age_seconds"],
+        quarantine_seconds=row["quarantine_seconds"],
+        reminder_after_seconds=row["reminder_after_seconds"],
+        filters=json.loads(filters) if isinstance(filters, str) else filters,
+        active=row["active"],
+        created_at=row["created_at"],
+    )
+
+
+def _select():
+    return Trigger.select(
+        Trigger.all_columns(exclude=[Trigger.step]), Trigger.step.key.as_alias("step.key")
+    )
+
+
+async def list_triggers() -> list[schemas.Trigger]:
+    """Every trigger, active or not."""
+    return [await _as_struct(r) for r in await _select().order_by(Trigger.id)]
+
+
+async def get_trigger(key: str) -> schemas.Trigger:
+    """One trigger by key."""
+    row = await _select().where(Trigger.key == key).first()
+    if row is None:
+        raise NotFound(f"no trigger {key!r}", field="key")
+    return await _as_struct(row)
+
+
+async def create_trigger(
+    data: schemas.TriggerCreate, *, clock: Clock = system_clock
+) -> schemas.Trigger:
+    """Create a trigger; 409 when the key is taken."""
+    _check_channel(data.channel, data.webhook_url)
+    check_filters(data.filters)
+    step_id = await _step_id(data.step)
+    if await Trigger.exists().where(Trigger.key == data.key):
+        raise Conflict(f"a trigger {data.key!r} exists", field="key")
+    values = msgspec.structs.asdict(data)
+    values.pop("step")
+    await Trigger.insert(Trigger(**values, step=step_id, created_at=clock()))
+    return await get_trigger(data.key)
+
+
+async def update_trigger(key: str, data: schemas.TriggerUpdate) -> schemas.Trigger:
+    """Change the given fields of a trigger."""
+    current = await get_trigger(key)
+    changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
+    _check_channel(
+        changes.get("channel", current.channel), changes.get("webhook_url", current.webhook_url)
+    )
+    if "filters" in changes:
+        check_filters(changes["filters"])
+    if "step" in changes:
+        changes["step"] = await _step_id(changes["step"])
+    if changes:
+        await Trigger.update({getattr(Trigger, k): v for k, v in changes.items()}).where(
+            Trigger.key == key
+        )
+    return await get_trigger(key)
+
+
+async def deactivate_trigger(key: str) -> schemas.Trigger:
+    """Stop a trigger from inviting; its invitations stay."""
+    await get_trigger(key)
+    await Trigger.update({Trigger.active: False}).where(Trigger.key == key)
+    return await get_trigger(key)
+
+
+# --- the journey file's [settings] and [[triggers]] ------------------------------------------
+
+_TOML_FIELDS = {
+    "key",
+    "event_type",
+    "step",
+    "channel",
+    "webhook_url",
+    "sample_percent",
+    "delay",
+    "expires_after",
+    "max_event_age",
+    "quarantine",
+    "reminder_after",
+    "filters",
+    "active",
+}
+
+
+def check_listening_document(doc: dict[str, Any]) -> tuple[int | None, list[schemas.TriggerCreate]]:
+    """The global quarantine (None: not set) and the triggers of a journey document, checked."""
+    settings = doc.get("settings", {})
+    if not isinstance(settings, dict):
+        raise Invalid("[settings] must be a table", field="settings")
+    quarantine = None
+    if "quarantine" in settings:
+        quarantine = parse_duration(settings["quarantine"], "settings.quarantine")
+    raw = doc.get("triggers", [])
+    if not isinstance(raw, list) or not all(isinstance(t, dict) for t in raw):
+        raise Invalid("triggers must be an array of tables ([[triggers]])", field="triggers")
+    specs, seen = [], set()
+    for i, item in enumerate(raw):
+        where = f"triggers[{i}]"
+        unknown = set(item) - _TOML_FIELDS
+        if unknown:
+            raise Invalid(f"{where}: unknown field {sorted(unknown)[0]!r}", field=where)
+        for required in ("event_type", "step"):
+            if not isinstance(item.get(required), str) or not item[required]:
+                raise Invalid(f"{where}.{required} is required", field=f"{where}.{required}")
+        key = item.get("key") or f"{item['event_type']}:{item['step']}"
+        if key in seen:
+            raise Invalid(
+                f"{where}: trigger {key!r} is defined twice (give each a distinct key)",
+                field=f"{where}.key",
+            )
+        seen.add(key)
+        values: dict[str, Any] = {
+            "key": key,
+            "event_type": item["event_type"],
+            "step": item["step"],
+            "channel": item.get("channel", "link"),
+            "webhook_url": item.get("webhook_url"),
+            "sample_percent": item.get("sample_percent", 100),
+            "filters": check_filters(item.get("filters", {}), f"{where}.filters"),
+            "active": item.get("active", True),
+        }
+        for name, column in (
+            ("delay", "delay_seconds"),
+            ("expires_after", "expires_after_seconds"),
+            ("max_event_age", "max_event_age_seconds"),
+            ("quarantine", "quarantine_seconds"),
+            ("reminder_after", "reminder_after_seconds"),
+        ):
+            if name in item:
+                values[column] = parse_duration(item[name], f"{where}.{name}")
+        try:
+            spec = msgspec.convert(values, schemas.TriggerCreate)
+        except msgspec.ValidationError as exc:
+            raise Invalid(f"{where}: {exc}", field=where) from None
+        _check_channel(spec.channel, spec.webhook_url)
+        specs.append(spec)
+    return quarantine, specs
+
+
+async def apply_listening_document(
+    quarantine: int | None,
+    specs: list[schemas.TriggerCreate],
+    summary: Any,
+    *,
+    clock: Clock = system_clock,
+) -> None:
+    """Write the settings and triggers, counting into `summary`; call inside the load's transaction.
+
+    Triggers missing from the file are left alone: they may have been made through the API.
+    """
+    if quarantine is not None:
+        row = await Setting.select(Setting.value).where(Setting.key == QUARANTINE_SETTING).first()
+        if row is None:
+            await Setting.insert(Setting(key=QUARANTINE_SETTING, value=str(quarantine)))
+            summary.count("created", "settings")
+        elif row["value"] != str(quarantine):
+            await Setting.update({Setting.value: str(quarantine)}).where(
+                Setting.key == QUARANTINE_SETTING
+            )
+            summary.count("updated", "settings")
+        else:
+            summary.count("unchanged", "settings")
+    for spec in specs:
+        try:
+            current = await get_trigger(spec.key)
+        except NotFound:
+            await create_trigger(spec, clock=clock)
+            summary.count("created", "triggers")
+            continue
+        wanted = msgspec.structs.asdict(spec)
+        have = msgspec.structs.asdict(current)
+        changes = {k: v for k, v in wanted.items() if k != "key" and have.get(k) != v}
+        if changes:
+            await update_trigger(spec.key, msgspec.convert(changes, schemas.TriggerUpdate))
+            summary.count("updated", "triggers")
+        else:
+            summary.count("unchanged", "triggers")
+
+
+async def global_quarantine_seconds() -> int:
+    """The organisation-wide contact-frequency window."""
+    row = await Setting.select(Setting.value).where(Setting.key == QUARANTINE_SETTING).first()
+    return int(row["value"]) if row else DEFAULT_QUARANTINE_SECONDS
