@@ -32,8 +32,10 @@ name = "Get help"
     [[journeys.steps.questions]]
     key = "csat"
     kind = "csat"
-    customer = { en = "How satisfied are you with how we resolved your request?", de = "Wie zufrieden sind Sie mit der Lösung Ihrer Anfrage?" }
     employee = "How satisfied are customers with how we resolve their requests?"
+      [journeys.steps.questions.customer]
+      en = "How satisfied are you with how we resolved your request?"
+      de = "Wie zufrieden sind Sie mit der Lösung Ihrer Anfrage?"
 
     [[journeys.steps.questions]]
     key = "effort"
@@ -53,7 +55,9 @@ name = "Get help"
     key = "comment"
     kind = "text"
     required = false
-    customer = { en = "What could we have done better?", de = "Was hätten wir besser machen können?" }
+      [journeys.steps.questions.customer]
+      en = "What could we have done better?"
+      de = "Was hätten wir besser machen können?"
 
   [[journeys.steps]]
   key = "invoice-paid"
