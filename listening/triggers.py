@@ -24,7 +24,7 @@ import msgspec
 from listening import schemas
 from listening.tables import Setting, Trigger
 from surveys.clock import Clock, system_clock
-from surveys.errors import Conflict, Invalid, NotFound
+from surveys.errors import Conflict, DomainError, Invalid, NotFound
 from surveys.tables import Step, Survey
 
 CHANNELS = ("email", "link", "webhook")
@@ -552,21 +552,27 @@ async def apply_listening_document(
             summary.count("updated", "settings")
         else:
             summary.count("unchanged", "settings")
-    for spec in specs:
+    for i, spec in enumerate(specs):
         try:
-            current = await get_trigger(spec.key)
-        except NotFound:
-            await create_trigger(spec, clock=clock)
-            summary.count("created", "triggers")
-            continue
-        wanted = msgspec.structs.asdict(spec)
-        have = msgspec.structs.asdict(current)
-        changes = {k: v for k, v in wanted.items() if k != "key" and have.get(k) != v}
-        if changes:
-            await update_trigger(spec.key, msgspec.convert(changes, schemas.TriggerUpdate))
-            summary.count("updated", "triggers")
-        else:
-            summary.count("unchanged", "triggers")
+            summary.count(await _sync_trigger(spec, clock), "triggers")
+        except DomainError as exc:
+            where = f"triggers[{i}].{exc.field}" if exc.field else f"triggers[{i}]"
+            raise Invalid(f"{where}: {exc.message}", field=where) from None
+
+
+async def _sync_trigger(spec: schemas.TriggerCreate, clock: Clock) -> str:
+    try:
+        current = await get_trigger(spec.key)
+    except NotFound:
+        await create_trigger(spec, clock=clock)
+        return "created"
+    wanted = msgspec.structs.asdict(spec)
+    have = msgspec.structs.asdict(current)
+    changes = {k: v for k, v in wanted.items() if k != "key" and have.get(k) != v}
+    if not changes:
+        return "unchanged"
+    await update_trigger(spec.key, msgspec.convert(changes, schemas.TriggerUpdate))
+    return "updated"
 
 
 async def global_quarantine_seconds() -> int:
