@@ -129,16 +129,10 @@ def _step_out(step: StepToRate) -> StepToRateOut:
 
 
 def form_scores(form: Any) -> dict[str, Any]:
-    """Scores from form fields named `score.<question key>`; digits become numbers."""
-    scores: dict[str, Any] = {}
-    for name in form:
-        if name.startswith(SCORE_PREFIX):
-            value = form.get(name)
-            value = value.strip() if isinstance(value, str) else value
-            if isinstance(value, str) and value.isdigit() and len(value) <= 3:
-                value = int(value)
-            scores[name[len(SCORE_PREFIX) :]] = value
-    return scores
+    """Scores from form fields named `score.<question key>`, as sent (the service checks them)."""
+    return {
+        name[len(SCORE_PREFIX) :]: form.get(name) for name in form if name.startswith(SCORE_PREFIX)
+    }
 
 
 async def _rate_page(

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from surveys.answers import AskedQuestion, validate_answers
 from surveys.clock import Clock, system_clock
 from surveys.errors import Conflict, Forbidden, Invalid, NotFound
 from surveys.rounds import RoundInfo, next_round_for, open_round_for, write_transaction
@@ -178,40 +179,41 @@ async def step_to_rate(department_id: int, step_key: str) -> StepToRate:
     return _step(row, questions)
 
 
-def _score(question: RatingQuestion, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value not in question.levels:
-        raise Invalid(
-            f"choose a whole number from {question.low} to {question.high}", field=question.key
-        )
-    return value
+def _asked(question: RatingQuestion) -> AskedQuestion:
+    # The customer page's validation, applied to the employee's wording of the question.
+    return AskedQuestion(
+        id=question.id,
+        key=question.key,
+        kind=question.kind,
+        text=question.employee,
+        locale=None,
+        required=question.required,
+        low=question.low,
+        high=question.high,
+        low_label=question.low_label,
+        high_label=question.high_label,
+        options=(),
+        higher_is_better=True,
+        alert_threshold=None,
+    )
 
 
-def check_answers(step: StepToRate, answers: Mapping[str, Any]) -> dict[RatingQuestion, int]:
-    """The scores by question; 422 naming each question with a bad or missing score."""
+def check_answers(step: StepToRate, answers: Any) -> dict[RatingQuestion, int]:
+    """The scores by question; 422 naming each question with a bad or missing score.
+
+    The rules are the customer page's (`surveys.answers.validate_answers`): forms may send
+    digits as text, JSON sends numbers; booleans, fractions and levels off the scale are refused.
+    """
     if not isinstance(answers, Mapping):
         raise Invalid("answers must map question keys to scores", field="answers")
-    by_key = {q.key: q for q in step.questions}
-    errors: dict[str, str] = {}
-    for key in answers:
-        if key not in by_key:
-            errors[str(key)] = "not a rating question of this step"
-    scores: dict[RatingQuestion, int] = {}
-    for question in step.questions:
-        value = answers.get(question.key)
-        if value is None or value == "":
-            if question.required:
-                errors[question.key] = "please choose a score"
-            continue
-        try:
-            scores[question] = _score(question, value)
-        except Invalid as exc:
-            errors[question.key] = exc.message
+    given, errors = validate_answers([_asked(q) for q in step.questions], answers)
     if errors:
         field, message = next(iter(errors.items()))
         raise Invalid(f"{field}: {message}", field=field, errors=errors)
-    if not scores:
+    if not given:
         raise Invalid("answer at least one question", field="answers")
-    return scores
+    by_id = {q.id: q for q in step.questions}
+    return {by_id[g.question.id]: g.score for g in given if g.score is not None}
 
 
 def check_comment(comment: Any) -> str | None:

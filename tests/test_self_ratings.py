@@ -91,7 +91,7 @@ async def test_another_departments_step_is_403(org):
         ({"ease": 0, "nps": 3}, "ease"),
         ({"ease": 2, "nps": 11}, "nps"),
         ({"ease": True, "nps": 3}, "ease"),
-        ({"ease": "4", "nps": 3}, "ease"),
+        ({"ease": "x", "nps": 3}, "ease"),
         ({"ease": 2.5, "nps": 3}, "ease"),
         ({"nps": 3}, "ease"),
         ({"ease": 3, "nps": 3, "bogus": 1}, "bogus"),
@@ -343,3 +343,211 @@ async def test_ratings_are_kept_per_round(org):
     assert {(k[3], k[5]) for k in counts} == {(first.id, 2), (second.id, 5)}
     mine = await my_ratings(ops.id, clock=clock)
     assert [(m.round_name, m.answers["csat"]) for m in mine] == [("Second", 5), ("First", 2)]
+
+
+# --- HTTP: the JSON API and the /rate page ----------------------------------------------------
+
+
+@pytest.fixture
+async def web(settings, org):
+    """Clients on an app with a test clock, an admin, an executive and five ops employees."""
+    from conftest import PASSWORD
+    from rating_org import Clients, make_app
+
+    from surveys.accounts import create_user
+
+    clock = Clock()
+    await create_user(email="admin@example.com", name="Ada", roles=["admin"], password=PASSWORD)
+    await create_user(email="exec@example.com", name="Eve", roles=["executive"], password=PASSWORD)
+    employees = [await make_employee(n, "ops") for n in range(1, 6)]
+    employees.append(await make_employee(1, "support"))
+    pool = Clients(make_app(settings, clock))
+    pool.clock = clock
+    pool.employees = employees
+    yield pool
+    await pool.close()
+
+
+async def test_api_rate_change_and_erase(web):
+    await open_round(web.clock, ("ops", "support"))
+    me = await web.new("ops1@example.com")
+    overview = (await me.get("/api/self-ratings")).json()
+    assert overview["open_round"]["name"] == "Winter round"
+    assert [s["key"] for s in overview["steps"]] == ["pack", "ship"]
+    question = overview["steps"][0]["questions"][0]
+    assert question["customer"] == "How satisfied are you with the packaging?"
+    assert question["employee"] == "How satisfied are customers with our packaging?"
+
+    body = {"step": "pack", "answers": {"csat": 4}, "comment": "Boxes too big"}
+    response = await me.post("/api/self-ratings", json=body)
+    assert response.status_code == 201, response.text
+    assert response.json()["answers"] == {"csat": 4}
+    response = await me.post("/api/self-ratings", json={**body, "answers": {"csat": 2}})
+    assert response.status_code == 201
+    mine = (await me.get("/api/self-ratings/mine")).json()
+    assert [(m["step"], m["answers"], m["comment"]) for m in mine] == [
+        ("pack", {"csat": 2}, "Boxes too big")
+    ]
+    # somebody else sees none of it
+    other = await web.new("ops2@example.com")
+    assert (await other.get("/api/self-ratings/mine")).json() == []
+    assert (await other.delete("/api/self-ratings/mine")).json() == {"erased": 0}
+    assert len((await me.get("/api/self-ratings/mine")).json()) == 1
+
+    response = await me.delete("/api/self-ratings/mine")
+    assert response.status_code == 200
+    assert response.json() == {"erased": 1}
+    assert (await me.get("/api/self-ratings/mine")).json() == []
+    assert sum((await employee_tallies()).values()) == 0
+
+
+async def test_api_refusals(web):
+    me = await web.new("ops1@example.com")
+    body = {"step": "pack", "answers": {"csat": 4}}
+    response = await me.post("/api/self-ratings", json=body)
+    assert response.status_code == 409
+    assert response.json()["field"] == "round"
+    await open_round(web.clock, ("ops", "support"))
+    response = await me.post("/api/self-ratings", json={"step": "ticket", "answers": {"csat": 4}})
+    assert response.status_code == 403
+    assert response.json()["field"] == "step"
+    response = await me.post("/api/self-ratings", json={"step": "ship", "answers": {"ease": 9}})
+    assert response.status_code == 422
+    assert response.json()["field"] == "ease"
+    assert {e["field"] for e in response.json()["errors"]} == {"ease", "nps"}
+    response = await me.post("/api/self-ratings", json={"step": "pack"})
+    assert response.status_code == 400
+    response = await me.post("/api/self-ratings", json={**body, "comment": "x\x00"})
+    assert response.status_code == 422
+    assert response.json()["field"] == "comment"
+    # without the CSRF header a session cannot write
+    del me.headers["x-csrftoken"]
+    assert (await me.post("/api/self-ratings", json=body)).status_code == 403
+    anonymous = await web.new()
+    assert (await anonymous.post("/api/self-ratings", json=body)).status_code in (401, 403)
+    assert (await anonymous.get("/api/self-ratings/mine")).status_code == 401
+    web.clock.advance(days=8)
+    me = await web.new("ops1@example.com")
+    assert (await me.post("/api/self-ratings", json=body)).status_code == 409
+    assert await SelfRating.count() == 0
+
+
+async def test_rate_page_form_flow(web):
+    me = await web.new("ops1@example.com")
+    page = await me.get("/rate")
+    assert page.status_code == 200
+    assert "No rating round is open" in page.text
+    info = await open_round(web.clock)
+    page = await me.get("/rate")
+    assert "Winter round" in page.text
+    # the customer's wording beside the employee's
+    assert "How satisfied are customers with our packaging?" in page.text
+    assert "Customers are asked: “How satisfied are you with the packaging?”" in page.text
+    assert "How satisfied are customers with how we resolve requests?" not in page.text
+    assert "<script" not in page.text
+    token = me.cookies.get("lp_csrf")
+    form = {"_csrf_token": token, "step": "ship", "score.ease": "6", "comment": "ok"}
+    response = await me.post("/rate", data=form, headers={"accept": "text/html"})
+    assert response.status_code == 422
+    assert 'id="error-ship-nps"' in response.text
+    assert 'value="6" checked' in response.text  # the given answer is kept
+    form["score.nps"] = "9"
+    response = await me.post("/rate", data=form, follow_redirects=False)
+    assert response.status_code == 303
+    page = await me.get(response.headers["location"])
+    assert "your rating was saved" in page.text
+    assert 'id="rated-ship"' in page.text
+    assert 'value="9" checked' in page.text
+    mine = await my_ratings(web.employees[0].id, clock=web.clock)
+    assert mine[0].answers == {"ease": 6, "nps": 9}
+    # another department's step is refused
+    form = {"_csrf_token": token, "step": "ticket", "score.csat": "3"}
+    response = await me.post("/rate", data=form, headers={"accept": "text/html"})
+    assert response.status_code == 403
+    # erase from the page
+    response = await me.post(
+        "/rate/erase", data={"_csrf_token": token, "step": "ship"}, follow_redirects=False
+    )
+    assert response.status_code == 303
+    assert await my_ratings(web.employees[0].id, clock=web.clock) == []
+    # after the round closed the page says so and the form is gone
+    web.clock.now = info.ends_at
+    page = await me.get("/rate")
+    assert "No rating round is open" in page.text
+    assert 'action="/rate"' not in page.text
+
+
+MARKERS = [f"secret-comment-{n}" for n in range(4)]
+
+
+EMPLOYEE_KEYS = {
+    "employee_score",
+    "employee_mean",
+    "employee_scores",
+    "employee_distribution",
+    "employee_comments",
+    "employee_id",
+}
+
+
+def _walk(value, found: list) -> None:
+    """Collect every employee-side value that is not empty (None, [] or {})."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in EMPLOYEE_KEYS and item not in (None, [], {}):
+                found.append((key, item))
+            _walk(item, found)
+    elif isinstance(value, list):
+        for item in value:
+            _walk(item, found)
+
+
+async def test_no_aggregate_output_reveals_employee_values_with_four_raters(web):
+    """Four raters (below the threshold of 5): every GET route is walked as admin and executive
+    and none returns a rating, a comment or an employee-side statistic."""
+    info = await open_round(web.clock, ("ops", "support"))
+    for n, person in enumerate(web.employees[:4]):
+        client = await web.new(person.email)
+        for step, answers in (("pack", {"csat": 1 + n}), ("ship", {"ease": 7 - n, "nps": n})):
+            body = {"step": step, "answers": answers, "comment": MARKERS[n]}
+            assert (await client.post("/api/self-ratings", json=body)).status_code == 201
+    web.clock.now = info.ends_at + timedelta(days=1)
+
+    admin = await web.new("admin@example.com")
+    executive = await web.new("exec@example.com")
+    fills = {"round_id": str(info.id), "department": "ops", "key": "ops", "step": "pack"}
+    checked = []
+    for route in web.app.routes:
+        if "GET" not in getattr(route, "methods", ()) or route.path.startswith("/static"):
+            continue
+        path = route.path
+        params = [p.strip("{}").split(":")[0] for p in path.split("/") if p.startswith("{")]
+        if any(p not in fills for p in params):
+            continue
+        for p in params:
+            path = path.replace(next(s for s in path.split("/") if s.startswith("{" + p)), fills[p])
+        for who in (admin, executive):
+            response = await who.get(path, params={"round": info.id})
+            if response.status_code != 200:
+                continue
+            checked.append(path)
+            for marker in MARKERS:
+                assert marker.encode() not in response.content, path
+            if response.headers.get("content-type", "").startswith("application/json"):
+                found: list = []
+                _walk(response.json(), found)
+                assert found == [], (path, found)
+    assert f"/api/rounds/{info.id}/participation" in checked
+    assert "/api/rounds" in checked
+    assert "/rounds" in checked
+    participation = (await admin.get(f"/api/rounds/{info.id}/participation")).json()
+    assert participation["departments"][0] == {
+        "department": "ops",
+        "name": "Operations",
+        "invited": 5,
+        "answered": 4,
+    }
+    # the raters themselves see their own answers only
+    own = await web.new(web.employees[0].email)
+    mine = (await own.get("/api/self-ratings/mine")).json()
+    assert {m["comment"] for m in mine} == {MARKERS[0]}
