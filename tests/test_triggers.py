@@ -189,8 +189,9 @@ quarantine = "14d"
 
 async def test_global_quarantine_comes_from_the_journey_file(db):
     await load_org()
-    from listening.journeys import load_journey_file
     from trigger_org import JOURNEY, TRIGGERS
+
+    from listening.journeys import load_journey_file
 
     await load_journey_file(JOURNEY.replace('quarantine = "30d"', 'quarantine = "7d"') + TRIGGERS)
     clock = FakeClock()
@@ -404,11 +405,12 @@ async def test_trigger_api_needs_an_admin(client, db, ingest_key):
 
 
 async def test_journey_file_with_a_bad_trigger_writes_nothing(db):
+    from trigger_org import JOURNEY
+
     from listening.journeys import load_journey_file
     from listening.tables import Trigger
     from surveys.errors import Invalid
     from surveys.tables import Step
-    from trigger_org import JOURNEY
 
     with pytest.raises(Invalid) as caught:
         await load_journey_file(
@@ -423,8 +425,9 @@ async def test_journey_file_with_a_bad_trigger_writes_nothing(db):
 
 
 async def test_journey_file_triggers_load_once(db):
-    from listening.journeys import load_journey_file
     from trigger_org import JOURNEY, TRIGGERS
+
+    from listening.journeys import load_journey_file
 
     first = await load_journey_file(JOURNEY + TRIGGERS)
     assert first.created["triggers"] == 1
