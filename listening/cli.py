@@ -108,6 +108,65 @@ def load(file: Path) -> None:
         click.echo(f"new survey version (the old one has answers): {version}")
 
 
+@main.command()
+@click.option("--interval", default=1.0, show_default=True, help="Seconds between idle passes.")
+@click.option("--once", is_flag=True, help="Do one pass and exit.")
+@click.option(
+    "--base-url",
+    default="http://127.0.0.1:8000",
+    show_default=True,
+    help="Address for links when LISTENING_BASE_URL is unset (where `serve` listens).",
+)
+@friendly_errors
+def worker(interval: float, once: bool, base_url: str) -> None:
+    """Deliver due invitations, reminders and queued messages (email and webhooks)."""
+    from listening.worker import run_standalone
+
+    stats = _run(run_standalone(get_settings(), base_url=base_url, interval=interval, once=once))
+    if stats is not None:
+        click.echo(
+            f"expired {stats.expired}, sent {stats.sent}, reminded {stats.reminded}, "
+            f"messages {stats.messages_sent}, deferred {stats.deferred}, retried {stats.retried}, "
+            f"failed {stats.failed}, cancelled {stats.cancelled}"
+        )
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@friendly_errors
+def ingest(file: Path) -> None:
+    """Import touchpoint events from an NDJSON file (one event a line), as the API would."""
+    from listening.events import close_ingestors, ingest_file
+
+    settings = get_settings()
+
+    async def run() -> Any:
+        try:
+            with click.progressbar(length=file.stat().st_size, label="events") as bar:
+                return await ingest_file(file, secret_key=settings.secret_key, progress=bar.update)
+        finally:
+            await close_ingestors()
+
+    summary = _run(run())
+    click.echo(
+        f"{summary.read} events read: {summary.accepted} stored, "
+        f"{summary.duplicates} already known, {summary.rejected} rejected"
+    )
+    for status, count in sorted(summary.outcomes.items()):
+        click.echo(f"  {status}: {count}")
+    for error in summary.errors:
+        click.echo(f"  {error}", err=True)
+
+
+@main.command("webhook-secret")
+@friendly_errors
+def webhook_secret() -> None:
+    """Print the secret that signs webhooks (receivers verify X-Listening-Signature with it)."""
+    from listening.delivery.webhook import webhook_secret as derive
+
+    click.echo(derive(get_settings().secret_key))
+
+
 @main.group()
 def user() -> None:
     """Manage people who log in."""
@@ -204,8 +263,8 @@ def demo(no_serve: bool, reset: bool, seed: int, size: str, host: str, port: int
             Path(str(settings.database.sqlite_path) + suffix).unlink(missing_ok=True)
     elif reset:
         raise click.ClickException("--reset only removes SQLite files; drop the database yourself")
-    logins = _run(build_demo(seed=seed, size=size, progress=_progress))
-    url = f"http://{host}:{port}"
+    url = settings.base_url or f"http://{host}:{port}"
+    logins = _run(build_demo(seed=seed, size=size, base_url=url, progress=_progress))
     click.echo("")
     click.echo(f"Listening Post demo: {url}")
     for role, email in logins.items():

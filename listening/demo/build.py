@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from listening.events import close_ingestors
+from listening.journeys import load_journey_file
+from listening.migrate import migrate
+from listening.settings import get_settings
+from listening.tables import Event
 from surveys.accounts import create_user
 from surveys.tables import User
 
-from listening.journeys import load_journey_file
-from listening.migrate import migrate
-
 JOURNEY_FILE = Path(__file__).with_name("journey.toml")
-DEMO_PASSWORD = "listening-demo"
+DEMO_PASSWORD = "listening-demo"  # noqa: S105 - the demo's published password
 
 Progress = Callable[[str, int, int], None]
 
@@ -24,9 +26,16 @@ LOGINS = {
 
 
 async def build_demo(
-    *, seed: int = 7, size: str = "small", progress: Progress | None = None
+    *,
+    seed: int = 7,
+    size: str = "small",
+    base_url: str = "http://127.0.0.1:8000",
+    progress: Progress | None = None,
 ) -> dict[str, str]:
-    """Create (or reuse) the demo organisation; returns role -> login email."""
+    """Create the demo organisation and its six months of history, or reuse an existing one.
+
+    Returns role -> login email.
+    """
     await migrate()
     await load_journey_file(JOURNEY_FILE)
     for email, name, roles, department in LOGINS.values():
@@ -40,4 +49,21 @@ async def build_demo(
             )
     if progress:
         progress("organisation", 1, 1)
+    if not await Event.exists():
+        from listening.demo.simulate import simulate
+
+        settings = get_settings()
+        admin = await User.select(User.id).where(User.email == LOGINS["admin"][0]).first()
+        try:
+            await simulate(
+                seed=seed,
+                size=size,
+                secret_key=settings.secret_key,
+                base_url=base_url,
+                password=DEMO_PASSWORD,
+                admin_id=admin["id"],
+                progress=progress,
+            )
+        finally:
+            await close_ingestors()
     return {role: spec[0] for role, spec in LOGINS.items()}
