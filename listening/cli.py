@@ -14,7 +14,6 @@ import click
 
 from listening.settings import SettingsError, get_settings
 
-DEMO_PASSWORD = "listening-demo"
 
 
 def _run(coro: Coroutine[Any, Any, Any]) -> Any:
@@ -254,7 +253,7 @@ def apikey_list() -> None:
 @friendly_errors
 def demo(no_serve: bool, reset: bool, seed: int, size: str, host: str, port: int) -> None:
     """Build a demo organisation with six months of history, print the logins, and serve it."""
-    from listening.demo.build import build_demo
+    from listening.demo.build import DEMO_PASSWORD, build_demo
 
     settings = get_settings()
     if reset and settings.database.engine == "sqlite":
