@@ -24,7 +24,7 @@ class KeyIdentity:
 
 
 def hash_key(key: str) -> str:
-    """The stored form of a key: a fast hash suits 256 random bits (argon2 would cost every event)."""
+    """The stored form of a key: SHA-256 suits 256 random bits; argon2 would slow every event."""
     return hashlib.sha256(key.encode()).hexdigest()
 
 

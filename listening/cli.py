@@ -15,7 +15,6 @@ import click
 from listening.settings import SettingsError, get_settings
 
 
-
 def _run(coro: Coroutine[Any, Any, Any]) -> Any:
     return asyncio.run(coro)
 

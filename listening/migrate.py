@@ -9,7 +9,7 @@ from piccolo.apps.migrations.commands.forwards import run_forwards
 
 
 async def migrate(*, quiet: bool = True) -> None:
-    """Bring the configured database's schema up to date; raise RuntimeError when a migration fails."""
+    """Bring the database schema up to date; raise RuntimeError when a migration fails."""
     out = io.StringIO()
     with contextlib.redirect_stdout(out) if quiet else contextlib.nullcontext():
         result = await run_forwards(app_name="all", migration_id="all")

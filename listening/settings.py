@@ -85,7 +85,8 @@ def parse_database_url(url: str) -> DatabaseSettings:
         raw_path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else ""
         if not raw_path:
             raise SettingsError(
-                f"LISTENING_DATABASE_URL: a SQLite URL looks like sqlite:///listening.db, got {url!r}"
+                "LISTENING_DATABASE_URL: a SQLite URL looks like sqlite:///listening.db, "
+                f"got {url!r}"
             )
         return DatabaseSettings(url=url, engine="sqlite", sqlite_path=Path(raw_path))
     if parsed.scheme in {"postgresql", "postgres"}:

@@ -104,10 +104,10 @@ async def create_user(
 
 
 async def authenticate(email: str, password: str) -> Account | None:
-    """The account for these credentials, or None; timing does not reveal whether the email exists."""
+    """The account for these credentials, or None; timing does not tell whether the email exists."""
     row = (
         await User.select()
-        .where((User.email == email.strip().lower()) & (User.active == True))  # noqa: E712
+        .where((User.email == email.strip().lower()) & (User.active == True))
         .first()
     )
     stored = row["password_hash"] if row and row["password_hash"] else _DUMMY_HASH
@@ -125,7 +125,7 @@ async def authenticate(email: str, password: str) -> Account | None:
 async def get_account(user_id: int) -> Account | None:
     """The active account with this id, or None."""
     row = (
-        await User.select().where((User.id == user_id) & (User.active == True)).first()  # noqa: E712
+        await User.select().where((User.id == user_id) & (User.active == True)).first()
     )
     return _account(row) if row else None
 

@@ -298,7 +298,7 @@ async def sync_survey(
     fingerprint = survey_fingerprint(step["questions"])
     current = (
         await Survey.select()
-        .where((Survey.step == step_id) & (Survey.active == True))  # noqa: E712
+        .where((Survey.step == step_id) & (Survey.active == True))
         .order_by(Survey.version, ascending=False)
         .first()
     )
@@ -385,9 +385,9 @@ async def apply_document(spec: dict[str, Any], *, clock: Clock = system_clock) -
                     .first()
                 )
                 if row is None:
+                    where = f"journeys[{j}].steps[{s}].department"
                     raise Invalid(
-                        f"journeys[{j}].steps[{s}].department: unknown department {step['department']!r}",
-                        field=f"journeys[{j}].steps[{s}].department",
+                        f"{where}: unknown department {step['department']!r}", field=where
                     )
                 department_id = row["id"]
             step_id = await _upsert(

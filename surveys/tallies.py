@@ -33,14 +33,14 @@ def response_source(source: str) -> str:
 
 
 async def add_counts(changes: Counter[TallyKey]) -> None:
-    """Add (or, with negative counts, subtract) these counts; call inside the writing transaction."""
+    """Add (or, with negative counts, subtract) counts; call inside the writing transaction."""
     for (step, question, source, round_id, day, level), count in sorted(changes.items()):
         if count:
             await Tally.raw(_UPSERT, step, question, source, round_id, day, level, count)
 
 
 async def recompute() -> Counter[TallyKey]:
-    """Counts recomputed from the raw rows, to check the tallies against (tests, `listening check`)."""
+    """Counts recomputed from the raw rows, to check the tallies against."""
     counts: Counter[TallyKey] = Counter()
     answers = await Answer.select(
         Answer.question,

@@ -248,7 +248,7 @@ async def simulate(
         Trigger.step.key.as_alias("step"),
         Trigger.sample_percent,
         Trigger.delay_seconds,
-    ).where(Trigger.active == True)  # noqa: E712
+    ).where(Trigger.active == True)
     daily = DAILY_INVITATIONS_PER_TRIGGER[size]
     days = (end - first_month).days
     month_starts = {m for m in range(days) if (first_month + timedelta(days=m)).day == 1}
