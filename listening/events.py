@@ -660,3 +660,65 @@ async def ingest_lifespan(app: Any) -> AsyncIterator[None]:
         yield
     finally:
         await close_ingestors()
+
+
+@dataclass
+class FileSummary:
+    """What a bulk import did: counts of events and of trigger outcomes, and the first errors."""
+
+    read: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+
+async def ingest_file(
+    path: Any,
+    *,
+    secret_key: str,
+    clock: Clock = system_clock,
+    chunk: int = 2000,
+    progress: Any = None,
+) -> FileSummary:
+    """Import an NDJSON file of events with the API's rules and idempotency, chunk by chunk.
+
+    `progress(n_bytes)` is called as the file is read. Bad lines are counted and the first few
+    reported with their line number; the others are stored.
+    """
+    summary = FileSummary()
+    pending: list[EventIn] = []
+
+    async def flush() -> None:
+        if not pending:
+            return
+        result = await ingest_events(pending, secret_key=secret_key, clock=clock)
+        assert result != UNAUTHORIZED
+        for outcome in result:
+            if outcome.duplicate:
+                summary.duplicates += 1
+                continue
+            summary.accepted += 1
+            for item in outcome.invitations:
+                summary.outcomes[item["status"]] = summary.outcomes.get(item["status"], 0) + 1
+        pending.clear()
+
+    with open(path, "rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if progress is not None:
+                progress(len(line))
+            if not line.strip():
+                continue
+            summary.read += 1
+            try:
+                pending.append(parse_event(line))
+            except DomainError as exc:
+                summary.rejected += 1
+                if len(summary.errors) < 20:
+                    summary.errors.append(f"line {number}: {exc.field}: {exc.message}")
+                continue
+            if len(pending) >= chunk:
+                await flush()
+    await flush()
+    return summary

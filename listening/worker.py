@@ -299,3 +299,30 @@ def worker_lifespan(
                 task.cancel()
 
     return lifespan
+
+
+async def run_standalone(
+    settings: Settings, *, base_url: str, interval: float = 1.0, once: bool = False
+) -> PassStats | None:
+    """`listening worker`: run until SIGINT or SIGTERM (or one pass with `once`)."""
+    import signal
+
+    from piccolo.engine.postgres import PostgresEngine
+
+    from surveys.tables import Invitation
+
+    engine = Invitation._meta.db
+    if isinstance(engine, PostgresEngine):
+        await engine.start_connection_pool(min_size=1, max_size=4)
+    try:
+        if once:
+            return await run_once(settings, base_url=base_url)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_worker(settings, base_url=base_url, interval=interval, stop=stop)
+        return None
+    finally:
+        if isinstance(engine, PostgresEngine):
+            await engine.close_connection_pool()

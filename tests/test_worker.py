@@ -1,0 +1,311 @@
+"""The delivery worker: one pass at a time with a moved clock; claims, leases, reminders, expiry."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from receivers import SmtpServer, WebhookServer
+from trigger_org import NOW, FakeClock, event, event_json, load_org
+
+from listening import outbox
+from listening.events import ingest_events
+from listening.settings import SmtpSettings
+from listening.worker import run_once
+from surveys.tables import Customer, Invitation
+
+BASE = "http://feedback.test"
+
+
+def with_smtp(settings, port: int):
+    smtp = SmtpSettings(
+        host="127.0.0.1",
+        port=port,
+        username=None,
+        password=None,
+        tls="none",
+        sender="feedback@example.com",
+    )
+    return dataclasses.replace(settings, smtp=smtp)
+
+
+def email_trigger(extra: str = "") -> str:
+    return f"""
+[[triggers]]
+key = "mail"
+event_type = "ticket.closed"
+step = "ticket-resolved"
+channel = "email"
+{extra}
+"""
+
+
+async def ingest(settings, clock, *events):
+    return await ingest_events(list(events), secret_key=settings.secret_key, clock=clock)
+
+
+async def test_invitations_are_sent_only_when_due(settings):
+    await load_org(email_trigger('delay = "2h"'))
+    clock = FakeClock()
+    await ingest(settings, clock, event(1, email="a@example.com"))
+    with SmtpServer() as smtp:
+        mail_settings = with_smtp(settings, smtp.port)
+        assert (await run_once(mail_settings, base_url=BASE, clock=clock)).sent == 0
+        clock.advance(hours=1, minutes=59)
+        assert (await run_once(mail_settings, base_url=BASE, clock=clock)).sent == 0
+        clock.advance(minutes=1)
+        assert (await run_once(mail_settings, base_url=BASE, clock=clock)).sent == 1
+        assert (await run_once(mail_settings, base_url=BASE, clock=clock)).sent == 0
+        assert len(smtp.inbox.messages) == 1
+
+
+async def test_one_reminder_after_the_configured_time_unless_answered(settings):
+    await load_org(email_trigger('reminder_after = "3d"'))
+    clock = FakeClock()
+    await ingest(settings, clock, event(1, email="a@example.com"), event(2, email="b@example.com"))
+    with SmtpServer() as smtp:
+        mail_settings = with_smtp(settings, smtp.port)
+        assert (await run_once(mail_settings, base_url=BASE, clock=clock)).sent == 2
+        await Invitation.update(
+            {Invitation.status: "answered", Invitation.answered_at: clock()}
+        ).where(Invitation.customer.external_id == "c2")
+        clock.advance(days=2, hours=23)
+        assert (await run_once(mail_settings, base_url=BASE, clock=clock)).reminded == 0
+        clock.advance(hours=1)
+        assert (await run_once(mail_settings, base_url=BASE, clock=clock)).reminded == 1
+        clock.advance(days=3)
+        assert (await run_once(mail_settings, base_url=BASE, clock=clock)).reminded == 0
+        messages = smtp.inbox.messages
+    assert len(messages) == 3
+    reminder = messages[-1]
+    assert reminder["Subject"].startswith("Reminder:")
+    assert reminder["To"] == "a@example.com"
+    first = next(m for m in messages[:2] if m["To"] == "a@example.com")
+    assert reminder["Message-ID"] != first["Message-ID"]
+    assert reminder["List-Unsubscribe"] == first["List-Unsubscribe"]
+
+
+async def test_no_reminder_by_default(settings):
+    await load_org(email_trigger())
+    clock = FakeClock()
+    await ingest(settings, clock, event(1, email="a@example.com"))
+    with SmtpServer() as smtp:
+        mail_settings = with_smtp(settings, smtp.port)
+        await run_once(mail_settings, base_url=BASE, clock=clock)
+        clock.advance(days=6)
+        assert (await run_once(mail_settings, base_url=BASE, clock=clock)).reminded == 0
+        assert len(smtp.inbox.messages) == 1
+
+
+async def test_unanswered_invitations_expire(settings):
+    await load_org(email_trigger('expires_after = "2d"'))
+    clock = FakeClock()
+    await ingest(settings, clock, event(1, email="a@example.com"), event(2, email="b@example.com"))
+    await Invitation.update({Invitation.status: "answered"}).where(
+        Invitation.customer.external_id == "c2"
+    )
+    clock.advance(days=2)
+    stats = await run_once(settings, base_url=BASE, clock=clock)  # no SMTP: never sent
+    assert stats.expired == 1
+    rows = {
+        r["customer.external_id"]: r["status"]
+        for r in await Invitation.select(Invitation.customer.external_id, Invitation.status)
+    }
+    assert rows == {"c1": "expired", "c2": "answered"}
+
+
+async def test_email_due_at_night_waits_for_the_morning(settings):
+    await load_org(email_trigger())
+    clock = FakeClock()
+    await ingest(settings, clock, event(1, email="a@example.com", time_zone="Europe/Berlin"))
+    # The worker was down all day and comes back at 22:00 in Berlin.
+    clock.now = datetime(2026, 3, 11, 21, 0, tzinfo=UTC)
+    with SmtpServer() as smtp:
+        mail_settings = with_smtp(settings, smtp.port)
+        stats = await run_once(mail_settings, base_url=BASE, clock=clock)
+        assert (stats.deferred, stats.sent) == (1, 0)
+        row = await Invitation.select().first()
+        assert row["next_attempt_at"] == datetime(2026, 3, 12, 7, 0, tzinfo=UTC)  # 08:00 CET
+        assert row["attempts"] == 0
+        clock.now = datetime(2026, 3, 12, 7, 0, tzinfo=UTC)
+        assert (await run_once(mail_settings, base_url=BASE, clock=clock)).sent == 1
+        assert len(smtp.inbox.messages) == 1
+
+
+async def test_customer_who_opts_out_after_scheduling_gets_nothing(settings):
+    await load_org(email_trigger('delay = "1h"'))
+    clock = FakeClock()
+    await ingest(settings, clock, event(1, email="a@example.com"))
+    await Customer.update({Customer.opted_out_at: clock()}).where(Customer.external_id == "c1")
+    clock.advance(hours=1)
+    with SmtpServer() as smtp:
+        stats = await run_once(with_smtp(settings, smtp.port), base_url=BASE, clock=clock)
+        assert smtp.inbox.messages == []
+    assert stats.cancelled == 1
+    assert (await Invitation.select().first())["status"] == "failed"
+
+
+async def test_concurrent_workers_send_each_invitation_once(settings):
+    await load_org(email_trigger())
+    clock = FakeClock()
+    await ingest(settings, clock, *(event(n, email=f"p{n}@example.com") for n in range(40)))
+    with SmtpServer() as smtp:
+        mail_settings = with_smtp(settings, smtp.port)
+        passes = await asyncio.gather(
+            *(run_once(mail_settings, base_url=BASE, clock=clock, limit=15) for _ in range(4))
+        )
+        while (await run_once(mail_settings, base_url=BASE, clock=clock)).sent:
+            pass
+        recipients = [m["To"] for m in smtp.inbox.messages]
+    assert sum(p.sent for p in passes) <= 40
+    assert sorted(recipients) == sorted(f"p{n}@example.com" for n in range(40))
+    assert await Invitation.count().where(Invitation.status == "sent") == 40
+
+
+async def test_a_crashed_workers_claim_runs_out_and_the_message_keeps_its_id(settings):
+    await load_org(email_trigger())
+    clock = FakeClock()
+    await ingest(settings, clock, event(1, email="a@example.com"))
+    claimed = await outbox.claim_invitations(clock(), channels=("email",))
+    assert len(claimed) == 1  # ... and then this worker dies without a word
+    with SmtpServer() as smtp:
+        mail_settings = with_smtp(settings, smtp.port)
+        assert (await run_once(mail_settings, base_url=BASE, clock=clock)).sent == 0
+        clock.advance(minutes=5, seconds=1)
+        assert (await run_once(mail_settings, base_url=BASE, clock=clock)).sent == 1
+        (message,) = smtp.inbox.messages
+    assert message["Message-ID"] == f"<{claimed[0].uid}@feedback.test>"
+
+
+async def test_worker_runs_inside_the_served_app(settings, ingest_key):
+    import httpx
+    import uvicorn
+    from receivers import free_port
+
+    from listening.app import create_app
+
+    with WebhookServer() as hook:
+        await load_org(
+            f"""
+[[triggers]]
+key = "hook"
+event_type = "ticket.closed"
+step = "ticket-resolved"
+channel = "webhook"
+webhook_url = "{hook.url}"
+"""
+        )
+        port = free_port()
+        listen_url = f"http://127.0.0.1:{port}"
+        app = create_app(settings, manage_pool=False, run_worker=True, listen_url=listen_url)
+        # A real server in this event loop, with the app's lifespan (which starts the worker).
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning")
+        )
+        serving = asyncio.create_task(server.serve())
+        try:
+            async with httpx.AsyncClient(base_url=listen_url) as client:
+                for _ in range(100):
+                    if server.started:
+                        break
+                    await asyncio.sleep(0.05)
+                response = await client.post(
+                    "/api/events",
+                    json=event_json(1),
+                    headers={"Authorization": f"Bearer {ingest_key}"},
+                )
+                assert response.status_code == 202
+                for _ in range(200):  # the worker's idle passes come every second
+                    if hook.requests:
+                        break
+                    await asyncio.sleep(0.05)
+        finally:
+            server.should_exit = True
+            await serving
+        assert len(hook.requests) == 1
+    payload = json.loads(hook.requests[0][1])
+    assert payload["survey_url"].startswith(f"{listen_url}/s/")
+    assert (await Invitation.select().first())["status"] == "sent"
+
+
+def _cli(*args: str, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, **(env_extra or {})}
+    return subprocess.run(
+        [sys.executable, "-c", "from listening.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=Path(__file__).parent.parent,
+    )
+
+
+async def test_cli_ingest_imports_a_file_with_the_same_rules_and_idempotency(db, tmp_root):
+    await load_org()
+    lines = [json.dumps(event_json(n)) for n in range(30)]
+    lines.insert(5, json.dumps({"id": "no-type"}))
+    lines.append(json.dumps(event_json(0)))  # the same id again
+    path = tmp_root / "events.ndjson"
+    path.write_text("\n".join(lines) + "\n")
+    first = await asyncio.to_thread(_cli, "ingest", str(path))
+    assert first.returncode == 0, first.stderr
+    assert "32 events read: 30 stored, 1 already known, 1 rejected" in first.stdout
+    assert "scheduled: 30" in first.stdout
+    assert "line 6: type" in first.stderr
+    assert await Invitation.count() == 30
+    again = await asyncio.to_thread(_cli, "ingest", str(path))
+    assert "0 stored, 31 already known, 1 rejected" in again.stdout
+    assert await Invitation.count() == 30
+
+
+async def test_cli_worker_once_and_webhook_secret(settings):
+    from listening.delivery.webhook import verify, webhook_secret
+
+    with WebhookServer() as hook:
+        await load_org(
+            f"""
+[[triggers]]
+key = "hook"
+event_type = "ticket.closed"
+step = "ticket-resolved"
+channel = "webhook"
+webhook_url = "{hook.url}"
+"""
+        )
+        await ingest_events(
+            [event(1, occurred_at=datetime.now(UTC) - timedelta(minutes=1))],
+            secret_key=settings.secret_key,
+        )
+        result = await asyncio.to_thread(_cli, "worker", "--once")
+        assert result.returncode == 0, result.stderr
+        assert "sent 1" in result.stdout
+        ((headers, body),) = hook.requests
+    secret = await asyncio.to_thread(_cli, "webhook-secret")
+    assert secret.stdout.strip() == webhook_secret(settings.secret_key)
+    assert verify(
+        secret.stdout.strip(),
+        headers["x-listening-timestamp"],
+        body,
+        headers["x-listening-signature"],
+    )
+
+
+@pytest.mark.parametrize("workers", [2])
+async def test_claims_hand_each_row_to_one_claimant(settings, workers):
+    await load_org(email_trigger())
+    clock = FakeClock()
+    await ingest(settings, clock, *(event(n, email=f"q{n}@example.com") for n in range(30)))
+    batches = await asyncio.gather(
+        *(outbox.claim_invitations(clock(), channels=("email",), limit=20) for _ in range(workers))
+    )
+    ids = [due.id for batch in batches for due in batch]
+    assert len(ids) == len(set(ids))
+    assert len(ids) == min(30, 20 * workers)
+    assert clock() == NOW
