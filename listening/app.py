@@ -29,6 +29,7 @@ from listening.auth import (
 )
 from listening.csrf import SessionCSRFMiddleware
 from listening.errors import EXCEPTION_HANDLERS
+from listening.event_privacy import STORED_EVENTS
 from listening.events import ingest_lifespan
 from listening.health import health
 from listening.ingest_controllers import LISTENING_HANDLERS
@@ -39,6 +40,7 @@ from listening.settings import Settings, get_settings
 from listening.worker import worker_lifespan
 from surveys.catalog_controllers import CATALOG_CONTROLLERS
 from surveys.clock import Clock, system_clock
+from surveys.privacy_controllers import PRIVACY_CONTROLLERS
 from surveys.password_pages import PASSWORD_CONTROLLERS, USER_ADMIN_CONTROLLERS
 from surveys.rating_controllers import (
     RATING_CONTROLLERS,
@@ -113,6 +115,14 @@ def create_app(
     ]
     admin_api = Router(path="/api", guards=[admin_guard], route_handlers=list(CATALOG_CONTROLLERS))
     session_config = _session_config(settings)
+    privacy = Router(
+        path="/",
+        guards=[admin_guard],
+        route_handlers=list(PRIVACY_CONTROLLERS),
+        dependencies={
+            "event_records": Provide(lambda: STORED_EVENTS, use_cache=True, sync_to_thread=False)
+        },
+    )
     staff = Router(path="/", guards=[staff_guard], route_handlers=list(STAFF_CONTROLLERS))
     rate_counter = make_counter(settings)
     delivery = [worker_lifespan(settings, listen_url=listen_url, clock=clock)] if run_worker else []
@@ -128,6 +138,7 @@ def create_app(
             health,
             LoginController,
             admin_api,
+            privacy,
             *PUBLIC_CONTROLLERS,
             *LISTENING_HANDLERS,
             staff,
