@@ -19,7 +19,10 @@ from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 from piccolo.engine.postgres import PostgresEngine
 
+import dashboards
 import surveys
+from dashboards.controllers import DASHBOARD_CONTROLLERS
+from dashboards.controllers import PUBLIC_ROUTES as DASHBOARD_PUBLIC_ROUTES
 from listening.auth import (
     PrincipalMiddleware,
     admin_guard,
@@ -40,8 +43,8 @@ from listening.settings import Settings, get_settings
 from listening.worker import worker_lifespan
 from surveys.catalog_controllers import CATALOG_CONTROLLERS
 from surveys.clock import Clock, system_clock
-from surveys.privacy_controllers import PRIVACY_CONTROLLERS
 from surveys.password_pages import PASSWORD_CONTROLLERS, USER_ADMIN_CONTROLLERS
+from surveys.privacy_controllers import PRIVACY_CONTROLLERS
 from surveys.rating_controllers import (
     RATING_CONTROLLERS,
     ROUND_ADMIN_CONTROLLERS,
@@ -50,7 +53,11 @@ from surveys.rating_controllers import (
 from surveys.survey_controllers import PUBLIC_CONTROLLERS, STAFF_CONTROLLERS
 from surveys.tables import Department
 
-PACKAGE_DIRS = [Path(surveys.__file__).parent, Path(__file__).parent]
+PACKAGE_DIRS = [
+    Path(surveys.__file__).parent,
+    Path(dashboards.__file__).parent,
+    Path(__file__).parent,
+]
 
 
 def _session_config(settings: Settings) -> CookieBackendConfig:
@@ -133,6 +140,9 @@ def create_app(
         route_handlers=[*ROUND_ADMIN_CONTROLLERS, *USER_ADMIN_CONTROLLERS],
     )
     rounds = Router(path="/", guards=[executive_guard], route_handlers=list(ROUND_CONTROLLERS))
+    dashboards_router = Router(
+        path="/", guards=[executive_guard], route_handlers=list(DASHBOARD_CONTROLLERS)
+    )
     return Litestar(
         route_handlers=[
             health,
@@ -145,6 +155,8 @@ def create_app(
             employees,
             round_admin,
             rounds,
+            dashboards_router,
+            *DASHBOARD_PUBLIC_ROUTES,
             *PASSWORD_CONTROLLERS,
             *static_routers,
         ],

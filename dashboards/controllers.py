@@ -1,0 +1,157 @@
+"""HTTP for the dashboards: the pages, the gap API and the exports (guards applied by the shell).
+
+Filters travel in the URL (see `dashboards.filters`), so a view can be shared as a link.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from litestar import Controller, Request, Response, get
+from litestar.di import NamedDependency
+from litestar.params import FromPath
+from litestar.response import Template
+
+from dashboards import exports, gaps, pages
+from dashboards.filters import Filters, parse_filters
+from dashboards.queries import load_catalog
+from surveys.clock import Clock
+
+CSV = "text/csv"
+PARQUET = "application/vnd.apache.parquet"
+
+
+def _filters(request: Request, clock: Clock) -> Filters:
+    return parse_filters(dict(request.query_params.items()), today=clock().date())
+
+
+async def _department_links() -> list[tuple[str, str]]:
+    catalog = await load_catalog()
+    return [(key, info.name) for key, info in catalog.departments.items()]
+
+
+def _download(body: bytes, media_type: str, name: str) -> Response:
+    return Response(
+        body,
+        media_type=media_type,
+        headers={
+            "content-disposition": f'attachment; filename="{name}"',
+            "cache-control": "no-store",
+        },
+    )
+
+
+class DashboardPages(Controller):
+    """The org overview and the department pages (executives and admins)."""
+
+    include_in_schema = False
+
+    @get("/dashboards")
+    async def overview(
+        self, request: Request, settings: NamedDependency[Any], clock: NamedDependency[Clock]
+    ) -> Template:
+        """The org overview: headline, departments sorted by gap, trends."""
+        view = await gaps.overview(_filters(request, clock), threshold=settings.anonymity_threshold)
+        context = pages.overview_context(view) | {"department_links": await _department_links()}
+        return Template("dashboards/overview.html", context=context)
+
+    @get("/dashboards/{department_key:str}")
+    async def department(
+        self,
+        request: Request,
+        department_key: FromPath[str],
+        settings: NamedDependency[Any],
+        clock: NamedDependency[Clock],
+    ) -> Template:
+        """A department's page: journey map, gaps, spread, trends, comments, follow-ups."""
+        view = await gaps.department_view(
+            department_key,
+            _filters(request, clock),
+            threshold=settings.anonymity_threshold,
+            comment_threshold=settings.comment_threshold,
+        )
+        context = pages.department_context(view) | {"department_links": await _department_links()}
+        return Template("dashboards/department.html", context=context)
+
+
+class GapsApi(Controller):
+    """The gap table and the raw customer responses as data (executive session or admin key)."""
+
+    path = "/api"
+    tags = ["dashboards"]
+
+    @get(
+        "/gaps",
+        summary="Gap table: department × step × rating question",
+        description=(
+            "Filters: department, journey, from, to (ISO dates), segment.<attribute>=<value>. "
+            "One object per cell with the GapResult fields of dashboards.stats (intervals as "
+            "[low, high]), qvalue (Benjamini–Hochberg over the rows returned) and suppression."
+        ),
+    )
+    async def gaps_json(
+        self, request: Request, settings: NamedDependency[Any], clock: NamedDependency[Clock]
+    ) -> list[dict[str, Any]]:
+        """The gap table as JSON."""
+        table = await gaps.gap_rows(
+            _filters(request, clock), threshold=settings.anonymity_threshold
+        )
+        return exports.gap_records(table)
+
+    @get("/gaps.csv", summary="Gap table as CSV", media_type=CSV)
+    async def gaps_csv(
+        self, request: Request, settings: NamedDependency[Any], clock: NamedDependency[Clock]
+    ) -> Response:
+        """The gap table as CSV (formula characters neutralised)."""
+        table = await gaps.gap_rows(
+            _filters(request, clock), threshold=settings.anonymity_threshold
+        )
+        return _download(exports.csv_bytes(exports.gap_frame(table)), CSV, "gaps.csv")
+
+    @get("/gaps.parquet", summary="Gap table as Parquet", media_type=PARQUET)
+    async def gaps_parquet(
+        self, request: Request, settings: NamedDependency[Any], clock: NamedDependency[Clock]
+    ) -> Response:
+        """The gap table as Parquet."""
+        table = await gaps.gap_rows(
+            _filters(request, clock), threshold=settings.anonymity_threshold
+        )
+        return _download(exports.parquet_bytes(exports.gap_frame(table)), PARQUET, "gaps.parquet")
+
+    @get("/responses.csv", summary="Raw customer responses as CSV", media_type=CSV)
+    async def responses_csv(self, request: Request, clock: NamedDependency[Clock]) -> Response:
+        """Customer responses, one row per answer, with segment attributes (never employees)."""
+        frame = await exports.filtered_responses(_filters(request, clock))
+        return _download(exports.csv_bytes(frame), CSV, "responses.csv")
+
+    @get("/responses.parquet", summary="Raw customer responses as Parquet", media_type=PARQUET)
+    async def responses_parquet(self, request: Request, clock: NamedDependency[Clock]) -> Response:
+        """Customer responses as Parquet."""
+        frame = await exports.filtered_responses(_filters(request, clock))
+        return _download(exports.parquet_bytes(frame), PARQUET, "responses.parquet")
+
+
+@cache
+def _plotly_js() -> bytes:
+    from plotly.offline import get_plotlyjs
+
+    return get_plotlyjs().encode("utf-8")
+
+
+@get(
+    "/static/dashboards/plotly.min.js",
+    include_in_schema=False,
+    media_type="text/javascript",
+)
+async def plotly_js() -> Response:
+    """plotly.js from the installed plotly package (the pages never load it from a CDN)."""
+    return Response(
+        _plotly_js(),
+        media_type="text/javascript",
+        headers={"cache-control": "public, max-age=86400"},
+    )
+
+
+DASHBOARD_CONTROLLERS: list = [DashboardPages, GapsApi]
+PUBLIC_ROUTES: list = [plotly_js]

@@ -1,0 +1,824 @@
+"""The perception-gap views executives read: the organisation, a department, the gap table.
+
+How the numbers are made (the statistics themselves live in `dashboards.stats`):
+
+- Customers: the invited responses of the chosen days (unsolicited feedback is shown apart and
+  never enters a gap). Employees: for each department, one rating round — the latest that ended
+  by the last day of the view (when none ended inside the view, the one before it, and the page
+  says so). Ratings are never pooled across rounds, so each rater counts once.
+- Anonymity (`surveys.anonymity`): a cell (a step's rating question) shows employee numbers only
+  when at least the threshold of employees of that round rated it; complementary suppression
+  hides the next smallest cells of the department too, and a department hidden among the
+  departments hides all its cells. Hidden employee ratings are removed *before* any statistic is
+  computed, so nothing derived from them (gap, interval, p-value, effect, distribution, trend,
+  planning hint) can show. A cell nobody rated is empty, not hidden.
+- A department's score pools the answers to all its rating questions, each mapped to 0–100 by its
+  scale's ends (the employee side only for departments that are shown). A department's raters
+  are counted as the raters of its most-rated question: a lower bound of the distinct raters, so
+  the threshold errs on the side of hiding. Pooled ratings of one rater on several steps are
+  treated as independent, so a department's interval is somewhat narrower than a rater-level
+  analysis would give; the per-step cells carry the exact inference.
+- The organisation's headline pools the shown departments only, so it reveals nothing about a
+  hidden one.
+- q-values are Benjamini–Hochberg within the family shown together: the departments of the
+  overview, the cells of a department page, the rows of an API answer.
+- Trends: per week or month, customers of that period against the round that speaks for the
+  period's last day, gap as a plain difference of means (Welch's standard error), then the
+  Theil–Sen slope in points per period.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import numpy as np
+import polars as pl
+from scipy import special
+
+from dashboards import stats
+from dashboards.filters import Filters, Period
+from dashboards.queries import (
+    Catalog,
+    DepartmentInfo,
+    RoundInfo,
+    employee_comments,
+    load_catalog,
+    open_follow_ups,
+    read_counts,
+    recent_comments,
+    rounds_named,
+)
+from surveys.anonymity import (
+    SuppressionReason,
+    comments_reason,
+    describe,
+    effective_threshold,
+    suppress_hierarchy,
+)
+from surveys.errors import Invalid, NotFound
+
+Cell = tuple[str, str, str]  # (department, step, question) keys
+CELL_KEYS = ["department", "step", "question"]
+RNG_SEED = 20261123  # fixed, so a page, its export and a reload show the same intervals
+TARGET_HALF_WIDTH = 5.0  # points: a gap known to ±5 is precise enough to act on
+NO_EMPLOYEES = "no_employee_ratings"
+NO_CUSTOMERS = "no_customer_ratings"
+
+
+# --- which employee round speaks, and what anonymity hides -----------------------------------
+
+
+@dataclass(frozen=True)
+class EmployeeSide:
+    """The round that speaks for each department as of a day, and what anonymity hides in it."""
+
+    rounds: dict[str, int]
+    raters: dict[Cell, int]
+    department_raters: dict[str, int]
+    department_reasons: dict[str, SuppressionReason | None]
+    cell_reasons: dict[Cell, SuppressionReason | None]
+
+    def cell_shown(self, cell: Cell) -> bool:
+        """Whether a cell's employee numbers may be shown (rated, and not hidden)."""
+        return self.raters.get(cell, 0) > 0 and self.cell_reasons.get(cell) is None
+
+    def department_shown(self, department: str) -> bool:
+        """Whether a department's pooled employee numbers may be shown."""
+        return (
+            self.department_raters.get(department, 0) > 0
+            and self.department_reasons.get(department) is None
+        )
+
+
+def _rounds_by_department(counts: pl.DataFrame) -> dict[str, list[tuple[date, int]]]:
+    """Each department's rounds with employee ratings, as (end day, round id), oldest first."""
+    rounds = (
+        counts.filter(pl.col("source") == "employee")
+        .select("department", "day", "round_id")
+        .unique()
+        .sort(["department", "day", "round_id"])
+    )
+    found: dict[str, list[tuple[date, int]]] = {}
+    for department, day, round_id in rounds.iter_rows():
+        found.setdefault(department, []).append((day, round_id))
+    return found
+
+
+def choose_rounds(counts: pl.DataFrame, as_of: date) -> dict[str, int]:
+    """The round that speaks for each department on a day.
+
+    The latest round that ended by `as_of`; when none had ended yet, the earliest one read
+    (the caller reads rounds ending by the view's last day only, so never a later one).
+    """
+    chosen = {}
+    for department, rounds in _rounds_by_department(counts).items():
+        past = [r for r in rounds if r[0] <= as_of]
+        chosen[department] = (past[-1] if past else rounds[0])[1]
+    return chosen
+
+
+def employee_side(
+    counts: pl.DataFrame,
+    cells: Sequence[Cell],
+    as_of: date,
+    threshold: int,
+    *,
+    rounds: dict[str, int] | None = None,
+) -> EmployeeSide:
+    """Pick each department's round as of a day (or take `rounds`) and apply the anonymity rules."""
+    if rounds is None:
+        rounds = choose_rounds(counts, as_of)
+    round_frame = pl.DataFrame(
+        list(rounds.items()), schema={"department": pl.String, "round_id": pl.Int64}, orient="row"
+    )
+    totals = (
+        counts.filter(pl.col("source") == "employee")
+        .join(round_frame, on=["department", "round_id"])
+        .group_by(CELL_KEYS)
+        .agg(pl.col("count").sum())
+    )
+    rated = {(d, s, q): int(n) for d, s, q, n in totals.select(*CELL_KEYS, "count").iter_rows()}
+    raters = {cell: rated.get(cell, 0) for cell in cells}
+    children: dict[str, dict[tuple[str, str], int]] = {}
+    for (department, step, question), n in raters.items():
+        children.setdefault(department, {})[(step, question)] = n
+    # One rater answers each step once per round, so the most-rated question's count is a lower
+    # bound of the department's distinct raters: the threshold errs on the side of hiding.
+    parents = {department: max(cells_.values()) for department, cells_ in children.items()}
+    parent_reasons, child_reasons = suppress_hierarchy(parents, children, threshold=threshold)
+    return EmployeeSide(
+        rounds={d: r for d, r in rounds.items() if d in parents},
+        raters=raters,
+        department_raters=parents,
+        department_reasons=parent_reasons,
+        cell_reasons={(d, s, q): reason for (d, (s, q)), reason in child_reasons.items()},
+    )
+
+
+# --- the input of the statistics ---------------------------------------------------------------
+
+
+def _to_points() -> pl.Expr:
+    scale = pl.col("scale_high") - pl.col("scale_low")
+    return 100 * (pl.col("level") - pl.col("scale_low")).cast(pl.Float64) / scale
+
+
+def gap_input(
+    counts: pl.DataFrame,
+    side: EmployeeSide,
+    cells: Sequence[Cell],
+    start: date,
+    end: date,
+    *,
+    pooled: bool = False,
+) -> pl.DataFrame:
+    """The tallies `stats.gap_table` reads for a view: shown employee ratings only.
+
+    Customers: source "customer" of days start…end. Employees: the chosen round of each
+    department, cells that are shown (`pooled`: every rated cell of a shown department, with
+    levels mapped to 0–100 points). Every cell gets a zero row, so empty cells still appear.
+    """
+    shown = (
+        {c for c in cells if side.department_shown(c[0]) and side.raters.get(c, 0) > 0}
+        if pooled
+        else {c for c in cells if side.cell_shown(c)}
+    )
+    round_frame = pl.DataFrame(
+        list(side.rounds.items()),
+        schema={"department": pl.String, "round_id": pl.Int64},
+        orient="row",
+    )
+    keys = pl.DataFrame(list(cells), schema=dict.fromkeys(CELL_KEYS, pl.String), orient="row")
+    shown_frame = pl.DataFrame(
+        sorted(shown), schema=dict.fromkeys(CELL_KEYS, pl.String), orient="row"
+    )
+    customers = counts.filter(
+        (pl.col("source") == "customer") & pl.col("day").is_between(start, end)
+    ).join(keys, on=CELL_KEYS)
+    employees = (
+        counts.filter(pl.col("source") == "employee")
+        .join(round_frame, on=["department", "round_id"])
+        .join(shown_frame, on=CELL_KEYS)
+    )
+    frame = pl.concat([customers, employees]).select(
+        *CELL_KEYS, "source", "level", "count", "scale_low", "scale_high"
+    )
+    scales = (
+        counts.select(*CELL_KEYS, "scale_low", "scale_high").unique(subset=CELL_KEYS)
+        if counts.height
+        else pl.DataFrame(schema={k: pl.String for k in CELL_KEYS})
+    )
+    empty = keys.join(scales, on=CELL_KEYS, how="left").with_columns(
+        source=pl.lit("customer"),
+        count=pl.lit(0, dtype=pl.Int64),
+        scale_low=pl.col("scale_low").fill_null(0).cast(pl.Int64),
+        scale_high=pl.col("scale_high").fill_null(1).cast(pl.Int64),
+    )
+    empty = empty.with_columns(level=pl.col("scale_low")).select(frame.columns)
+    frame = pl.concat([frame, empty.cast(frame.schema)])
+    if pooled:
+        frame = frame.with_columns(
+            level=_to_points(), scale_low=pl.lit(0.0), scale_high=pl.lit(100.0)
+        )
+    return frame
+
+
+# --- tables --------------------------------------------------------------------------------------
+
+
+def _annotate(
+    table: pl.DataFrame,
+    keys: list[str],
+    reasons: dict[Any, SuppressionReason | None],
+    raters: dict[Any, int],
+    threshold: int,
+) -> pl.DataFrame:
+    """Replace the statistics' suppression note with the anonymity reason and its sentence."""
+    codes, texts, hidden_n = [], [], []
+    for row in table.iter_rows(named=True):
+        key = tuple(row[k] for k in keys) if len(keys) > 1 else row[keys[0]]
+        reason = reasons.get(key)
+        rated = raters.get(key, 0)
+        if reason is not None and rated > 0:
+            codes.append(reason.value)
+            texts.append(describe(reason, threshold=threshold))
+            hidden_n.append(True)
+        elif rated == 0:
+            codes.append(NO_EMPLOYEES)
+            texts.append("No employee ratings in this round.")
+            hidden_n.append(False)
+        elif row["n_customers"] == 0:
+            codes.append(NO_CUSTOMERS)
+            texts.append("No customer ratings in this period.")
+            hidden_n.append(False)
+        else:
+            codes.append(None)
+            texts.append(row["suppressed_reason"])
+            hidden_n.append(False)
+    return table.with_columns(
+        suppression=pl.Series(codes, dtype=pl.String),
+        suppressed_reason=pl.Series(texts, dtype=pl.String),
+        n_employees=pl.when(pl.Series(hidden_n, dtype=pl.Boolean))
+        .then(None)
+        .otherwise(pl.col("n_employees")),
+    )
+
+
+def cell_table(
+    counts: pl.DataFrame,
+    side: EmployeeSide,
+    cells: Sequence[Cell],
+    start: date,
+    end: date,
+    *,
+    threshold: int,
+) -> pl.DataFrame:
+    """The gap of every cell (CELL_KEYS + stats.GAP_COLUMNS + suppression), in `cells` order.
+
+    One Benjamini–Hochberg family: the cells given.
+    """
+    if not cells:
+        return _empty_table(CELL_KEYS)
+    table = stats.gap_table(
+        gap_input(counts, side, cells, start, end),
+        by=CELL_KEYS,
+        min_employees=effective_threshold(threshold),
+        rng=RNG_SEED,
+    )
+    table = _annotate(table, CELL_KEYS, side.cell_reasons, side.raters, threshold)
+    order = pl.DataFrame(
+        [(*cell, index) for index, cell in enumerate(cells)],
+        schema={**dict.fromkeys(CELL_KEYS, pl.String), "order": pl.Int64},
+        orient="row",
+    )
+    return table.join(order, on=CELL_KEYS).sort("order").drop("order")
+
+
+def department_table(
+    counts: pl.DataFrame,
+    side: EmployeeSide,
+    cells: Sequence[Cell],
+    start: date,
+    end: date,
+    *,
+    threshold: int,
+) -> pl.DataFrame:
+    """Each department's pooled gap (0–100 points), one BH family: the departments."""
+    if not cells:
+        return _empty_table(["department"])
+    frame = gap_input(counts, side, cells, start, end, pooled=True).drop("step", "question")
+    table = stats.gap_table(
+        frame, by=["department"], min_employees=effective_threshold(threshold), rng=RNG_SEED
+    )
+    return _annotate(
+        table, ["department"], side.department_reasons, side.department_raters, threshold
+    )
+
+
+def organisation_gap(
+    counts: pl.DataFrame,
+    side: EmployeeSide,
+    cells: Sequence[Cell],
+    start: date,
+    end: date,
+    *,
+    threshold: int,
+) -> dict[str, Any] | None:
+    """The organisation's pooled gap over the shown departments; None when there is none."""
+    shown = [c for c in cells if side.department_shown(c[0])]
+    if not shown:
+        return None
+    frame = gap_input(counts, side, shown, start, end, pooled=True)
+    frame = frame.with_columns(scope=pl.lit("organisation")).drop(*CELL_KEYS)
+    table = stats.gap_table(
+        frame, by=["scope"], min_employees=effective_threshold(threshold), rng=RNG_SEED
+    )
+    row = table.row(0, named=True)
+    return None if row["gap"] is None else row
+
+
+def _empty_table(keys: list[str]) -> pl.DataFrame:
+    """A table with no rows and the columns `cell_table` and `department_table` give."""
+    text = {"method", "magnitude", "suppressed_reason", "suppression"}
+    schema: dict[str, Any] = {k: pl.String for k in keys}
+    for name in (*stats.GAP_COLUMNS, "suppression"):
+        if name in text:
+            schema[name] = pl.String
+        elif name in ("n_customers", "n_employees"):
+            schema[name] = pl.Int64
+        elif name == "suppressed":
+            schema[name] = pl.Boolean
+        else:
+            schema[name] = pl.Float64
+    return pl.DataFrame(schema=schema)
+
+
+# --- trends -----------------------------------------------------------------------------------
+
+
+def _period_index(periods: Sequence[Period]) -> pl.Expr:
+    """The index of the period a `day` falls in (null outside), as one expression."""
+    expr = pl.lit(None, dtype=pl.Int64)
+    for period in reversed(periods):
+        inside = pl.col("day").is_between(period.start, period.end)
+        expr = pl.when(inside).then(pl.lit(period.index, dtype=pl.Int64)).otherwise(expr)
+    return expr
+
+
+def _level_counts(frame: pl.DataFrame, keys: list[str]) -> dict[tuple, tuple[list, list]]:
+    """{key: (levels, counts)} of a frame with `keys`, level and count columns."""
+    grouped = frame.group_by([*keys, "level"]).agg(pl.col("count").sum()).sort([*keys, "level"])
+    found: dict[tuple, tuple[list, list]] = {}
+    for row in grouped.iter_rows():
+        levels, counts = found.setdefault(tuple(row[: len(keys)]), ([], []))
+        levels.append(row[-2])
+        counts.append(row[-1])
+    return found
+
+
+def period_gaps(
+    counts: pl.DataFrame,
+    cells: Sequence[Cell],
+    periods: Sequence[Period],
+    *,
+    by: list[str],
+    threshold: int,
+) -> pl.DataFrame:
+    """The gap (points) per group and period: customers of the period against its round.
+
+    Columns: the `by` keys, period (index), period_start, gap, standard_error, n_customers.
+    `by` = CELL_KEYS: each shown cell; ["department"]: each shown department, pooled.
+    The gap is Welch's difference of means (no resampling: trends need the estimate only).
+    """
+    pooled = by != CELL_KEYS
+    keys = pl.DataFrame(list(cells), schema=dict.fromkeys(CELL_KEYS, pl.String), orient="row")
+    points = counts.join(keys, on=CELL_KEYS).with_columns(level=_to_points())
+    customers = points.filter(pl.col("source") == "customer").with_columns(
+        period=_period_index(periods)
+    )
+    customers = customers.filter(pl.col("period").is_not_null())
+    customer_counts = _level_counts(customers, [*by, "period"])
+    employees = points.filter(pl.col("source") == "employee")
+    # Periods that share their rounds share their employee side: compute each once.
+    sides: dict[tuple, dict[tuple, tuple[list, list]]] = {}
+    rows = []
+    for period in periods:
+        rounds = choose_rounds(counts, period.end)
+        config = tuple(sorted(rounds.items()))
+        if config not in sides:
+            side = employee_side(counts, cells, period.end, threshold, rounds=rounds)
+            shown = (
+                [c for c in cells if side.department_shown(c[0])]
+                if pooled
+                else [c for c in cells if side.cell_shown(c)]
+            )
+            chosen = employees.join(
+                pl.DataFrame(
+                    list(side.rounds.items()),
+                    schema={"department": pl.String, "round_id": pl.Int64},
+                    orient="row",
+                ),
+                on=["department", "round_id"],
+            ).join(
+                pl.DataFrame(shown, schema=dict.fromkeys(CELL_KEYS, pl.String), orient="row"),
+                on=CELL_KEYS,
+            )
+            sides[config] = _level_counts(chosen, by)
+        for key, employee in sides[config].items():
+            customer = customer_counts.get((*key, period.index))
+            if customer is None:
+                continue
+            result = stats.welch_gap(employee, customer)
+            rows.append(
+                (
+                    *key,
+                    period.index,
+                    period.start,
+                    result.difference,
+                    result.standard_error,
+                    sum(customer[1]),
+                )
+            )
+    schema = {k: pl.String for k in by} | {
+        "period": pl.Int64,
+        "period_start": pl.Date,
+        "gap": pl.Float64,
+        "standard_error": pl.Float64,
+        "n_customers": pl.Int64,
+    }
+    return pl.DataFrame(rows, schema=schema, orient="row").sort([*by, "period"])
+
+
+def trends(points: pl.DataFrame, by: list[str]) -> dict[Any, dict[str, Any]]:
+    """Theil–Sen slope (points per period) of every group's gap, keyed like the tables."""
+    if points.height == 0:
+        return {}
+    table = stats.gap_trend(points.select(*by, "period", "gap"), by=by)
+    found = {}
+    for row in table.iter_rows(named=True):
+        key = tuple(row[k] for k in by) if len(by) > 1 else row[by[0]]
+        found[key] = row
+    return found
+
+
+# --- small numbers shown beside the gaps ------------------------------------------------------
+
+
+def mean_interval(
+    levels: np.ndarray, counts: np.ndarray, low: float, high: float, level: float = 0.95
+) -> tuple[float, float, float] | None:
+    """Mean in points and its t interval (clipped to 0–100); None without ratings."""
+    n = int(counts.sum())
+    if n == 0:
+        return None
+    points = 100 * (levels.astype(float) - low) / (high - low)
+    mean = float(np.dot(points, counts) / n)
+    if n < 2:
+        return mean, mean, mean
+    variance = float(np.dot(counts, (points - mean) ** 2) / (n - 1))
+    half = float(special.stdtrit(n - 1, 0.5 + level / 2)) * math.sqrt(variance / n)
+    return mean, max(0.0, mean - half), min(100.0, mean + half)
+
+
+def _counts(frame: pl.DataFrame, source: str) -> tuple[np.ndarray, np.ndarray]:
+    part = frame.filter((pl.col("source") == source) & (pl.col("count") > 0))
+    part = part.group_by("level").agg(pl.col("count").sum()).sort("level")
+    return part["level"].to_numpy(), part["count"].to_numpy()
+
+
+def _shares(levels: np.ndarray, counts: np.ndarray, low: int, high: int) -> list[float] | None:
+    total = counts.sum()
+    if total == 0:
+        return None
+    shares = dict.fromkeys(range(low, high + 1), 0.0)
+    for level, count in zip(levels.tolist(), counts.tolist(), strict=True):
+        shares[int(level)] = count / total
+    return list(shares.values())
+
+
+def _nps(levels: np.ndarray, counts: np.ndarray) -> dict[str, Any] | None:
+    if counts.sum() == 0:
+        return None
+    result = stats.nps((levels, counts))
+    return {
+        "score": result.score,
+        "low": result.confidence_interval.low,
+        "high": result.confidence_interval.high,
+        "n": result.n,
+    }
+
+
+def _needed(
+    customers: tuple[np.ndarray, np.ndarray],
+    employees: tuple[np.ndarray, np.ndarray],
+    low: int,
+    high: int,
+) -> dict[str, Any] | None:
+    plan = stats.responses_needed(
+        customers, employees, scale=(low, high), half_width=TARGET_HALF_WIDTH
+    )
+    if plan.current_half_width is not None and plan.current_half_width <= TARGET_HALF_WIDTH:
+        return None
+    return {
+        "half_width": plan.current_half_width,
+        "customers": plan.additional_customers,
+        "employees": plan.additional_employees,
+        "balanced_customers": plan.balanced_customers,
+        "balanced_employees": plan.balanced_employees,
+    }
+
+
+# --- views ------------------------------------------------------------------------------------
+
+
+def scope_cells(catalog: Catalog, filters: Filters, department: str | None) -> list[Cell]:
+    """The rating cells of a view's journey; an unknown journey or department is refused."""
+    if filters.journey is not None and filters.journey not in catalog.journeys:
+        raise Invalid(f"there is no journey {filters.journey!r}", field="journey")
+    if department is not None and department not in catalog.departments:
+        raise NotFound(f"there is no department {department!r}", field="department")
+    return catalog.cells(journey=filters.journey)
+
+
+def _read_range(filters: Filters) -> tuple[date, date]:
+    start, end = filters.start, filters.end
+    if filters.compare:
+        start, end = min(start, filters.compare[0]), max(end, filters.compare[1])
+    return start, end
+
+
+@dataclass
+class Overview:
+    """The organisation overview: the headline and every department sorted by gap."""
+
+    filters: Filters
+    headline: dict[str, Any] | None
+    hidden_departments: int
+    departments: list[dict[str, Any]]
+    periods: list[Period]
+    journeys: dict[str, str]
+
+
+async def overview(filters: Filters, *, threshold: int) -> Overview:
+    """The org overview of a view: headline, department rows with trend points."""
+    catalog = await load_catalog()
+    cells = scope_cells(catalog, filters, None)
+    start, end = _read_range(filters)
+    counts = await read_counts(catalog, cells, start, end, segments=filters.segments)
+    side = employee_side(counts, cells, filters.end, threshold)
+    table = department_table(counts, side, cells, filters.start, filters.end, threshold=threshold)
+    headline = organisation_gap(
+        counts, side, cells, filters.start, filters.end, threshold=threshold
+    )
+    periods = filters.periods()
+    points = period_gaps(counts, cells, periods, by=["department"], threshold=threshold)
+    slopes = trends(points, ["department"])
+    before = _comparison(counts, cells, filters, threshold, pooled=True)
+    names = await rounds_named(side.rounds.values())
+    rows = []
+    for row in table.iter_rows(named=True):
+        key = row["department"]
+        info = catalog.departments[key]
+        round_info = names.get(side.rounds.get(key, -1))
+        rows.append(
+            row
+            | {
+                "name": info.name,
+                "raters": None
+                if row["suppression"] not in (None, NO_CUSTOMERS)
+                else side.department_raters.get(key, 0),
+                "round": round_info,
+                "round_before_view": round_info is not None and round_info.ends < filters.start,
+                "trend": points.filter(pl.col("department") == key).to_dicts(),
+                "slope": slopes.get(key),
+                "change": _change(before.get(key), row),
+            }
+        )
+    rows.sort(key=lambda r: (r["gap"] is None, -(r["gap"] or 0.0), r["name"]))
+    hidden = sum(1 for d in side.department_reasons.values() if d is not None)
+    return Overview(filters, headline, hidden, rows, periods, catalog.journeys)
+
+
+def _comparison(
+    counts: pl.DataFrame, cells: Sequence[Cell], filters: Filters, threshold: int, *, pooled: bool
+) -> dict[Any, dict[str, Any]]:
+    """The gaps of the comparison period, keyed like the view's rows."""
+    if not filters.compare:
+        return {}
+    first, last = filters.compare
+    side = employee_side(counts, cells, last, threshold)
+    if pooled:
+        table = department_table(counts, side, cells, first, last, threshold=threshold)
+        return {row["department"]: row for row in table.iter_rows(named=True)}
+    table = cell_table(counts, side, cells, first, last, threshold=threshold)
+    return {tuple(row[k] for k in CELL_KEYS): row for row in table.iter_rows(named=True)}
+
+
+def _change(before: dict[str, Any] | None, after: dict[str, Any]) -> dict[str, Any] | None:
+    """Change of a gap against the comparison period, tested by Δ/√(SE₁² + SE₂²)."""
+    if before is None or before["gap"] is None or after["gap"] is None:
+        return None
+    if before["standard_error"] is None or after["standard_error"] is None:
+        return None
+    change = stats.gap_change(
+        before["gap"], before["standard_error"], after["gap"], after["standard_error"]
+    )
+    return {"before": before["gap"], "difference": change.difference, "pvalue": change.pvalue}
+
+
+@dataclass
+class DepartmentView:
+    """Everything on a department's page."""
+
+    filters: Filters
+    department: DepartmentInfo
+    summary: dict[str, Any] | None
+    round: RoundInfo | None
+    round_before_view: bool
+    cells: list[dict[str, Any]]
+    points: list[dict[str, Any]]
+    customer_comments: list[dict[str, Any]]
+    unsolicited_comments: list[dict[str, Any]]
+    employee_comments: list[dict[str, Any]]
+    follow_ups_open: int
+    follow_ups: list[dict[str, Any]]
+    periods: list[Period] = field(default_factory=list)
+    journeys: dict[str, str] = field(default_factory=dict)
+
+
+async def department_view(
+    key: str, filters: Filters, *, threshold: int, comment_threshold: int
+) -> DepartmentView:
+    """A department's page: its cells with gaps, trends, distributions, comments, follow-ups."""
+    catalog = await load_catalog()
+    all_cells = scope_cells(catalog, filters, key)
+    cells = [c for c in all_cells if c[0] == key]
+    start, end = _read_range(filters)
+    # Anonymity needs every department's employee counts (a department can be hidden among the
+    # departments); customer counts are read for this department's steps only.
+    counts = pl.concat(
+        [
+            await read_counts(catalog, all_cells, start, end, customers=False),
+            await read_counts(catalog, cells, start, end, segments=filters.segments),
+        ]
+    ).unique()
+    counts = counts.filter((pl.col("source") == "employee") | pl.col("department").eq(key))
+    side = employee_side(counts, all_cells, filters.end, threshold)
+    summary_table = department_table(
+        counts, side, all_cells, filters.start, filters.end, threshold=threshold
+    )
+    summary = next((r for r in summary_table.iter_rows(named=True) if r["department"] == key), None)
+    table = cell_table(counts, side, cells, filters.start, filters.end, threshold=threshold)
+    periods = filters.periods()
+    points = period_gaps(counts, all_cells, periods, by=CELL_KEYS, threshold=threshold)
+    points = points.filter(pl.col("department") == key)
+    slopes = trends(points, CELL_KEYS)
+    before = _comparison(counts, all_cells, filters, threshold, pooled=False)
+    view_counts = counts.filter(pl.col("day").is_between(filters.start, filters.end))
+    round_id = side.rounds.get(key)
+    names = await rounds_named([round_id] if round_id is not None else [])
+    round_info = names.get(round_id) if round_id is not None else None
+    rows = []
+    for row in table.iter_rows(named=True):
+        cell = (row["department"], row["step"], row["question"])
+        rows.append(
+            _cell_details(catalog, cell, row, counts, view_counts, side)
+            | {"slope": slopes.get(cell), "change": _change(before.get(cell), row)}
+        )
+    total, follow_ups = await open_follow_ups(catalog.departments[key].id)
+    step_keys = list(dict.fromkeys(c[1] for c in cells))
+    return DepartmentView(
+        filters=filters,
+        department=catalog.departments[key],
+        summary=summary,
+        round=round_info,
+        round_before_view=round_info is not None and round_info.ends < filters.start,
+        cells=rows,
+        points=points.to_dicts(),
+        customer_comments=await recent_comments(
+            catalog, step_keys, filters.start, filters.end, source="invited"
+        ),
+        unsolicited_comments=await recent_comments(
+            catalog, step_keys, filters.start, filters.end, source="unsolicited"
+        ),
+        employee_comments=await _employee_comments(
+            catalog, step_keys, side, key, threshold, comment_threshold
+        ),
+        follow_ups_open=total,
+        follow_ups=follow_ups,
+        periods=periods,
+        journeys=catalog.journeys,
+    )
+
+
+def _cell_details(
+    catalog: Catalog,
+    cell: Cell,
+    row: dict[str, Any],
+    counts: pl.DataFrame,
+    view_counts: pl.DataFrame,
+    side: EmployeeSide,
+) -> dict[str, Any]:
+    """A cell row plus what the page shows beside it (only shown employee data is touched)."""
+    department, step_key, question_key = cell
+    step = catalog.steps[step_key]
+    question = catalog.questions[(step_key, question_key)]
+    mine = view_counts.filter((pl.col("step") == step_key) & (pl.col("question") == question_key))
+    customers = _counts(mine, "customer")
+    unsolicited = _counts(mine, "unsolicited")
+    employees: tuple[np.ndarray, np.ndarray] = (np.array([]), np.array([]))
+    if side.cell_shown(cell):
+        round_id = side.rounds[department]
+        chosen = counts.filter(
+            (pl.col("source") == "employee")
+            & (pl.col("round_id") == round_id)
+            & (pl.col("step") == step_key)
+            & (pl.col("question") == question_key)
+        )
+        employees = _counts(chosen, "employee")
+    low, high = question.low, question.high
+    customer_mean = mean_interval(*customers, low, high)
+    unsolicited_mean = mean_interval(*unsolicited, low, high)
+    shown = side.cell_shown(cell)
+    return row | {
+        "journey": step.journey,
+        "journey_name": step.journey_name,
+        "step_name": step.name,
+        "moment_of_truth": step.moment_of_truth,
+        "kind": question.kind,
+        "wording": question.wording,
+        "low": low,
+        "high": high,
+        "low_label": question.low_label,
+        "high_label": question.high_label,
+        "customer_ci": None if customer_mean is None else customer_mean[1:],
+        "customer_shares": _shares(*customers, low, high),
+        "employee_shares": _shares(*employees, low, high) if shown else None,
+        "unsolicited_n": int(unsolicited[1].sum()),
+        "unsolicited_score": None if unsolicited_mean is None else unsolicited_mean[0],
+        "nps": _nps(*customers) if question.kind == "nps" else None,
+        "employee_nps": _nps(*employees) if question.kind == "nps" and shown else None,
+        "needed": _needed(customers, employees, low, high) if shown else None,
+    }
+
+
+async def _employee_comments(
+    catalog: Catalog,
+    step_keys: Sequence[str],
+    side: EmployeeSide,
+    department: str,
+    threshold: int,
+    comment_threshold: int,
+) -> list[dict[str, Any]]:
+    """Employee comments per step, only where the step is shown and enough employees rated it."""
+    found = []
+    round_id = side.rounds.get(department)
+    for step_key in step_keys:
+        cells = [c for c in side.raters if c[0] == department and c[1] == step_key]
+        raters = max((side.raters[c] for c in cells), default=0)
+        if raters == 0 or round_id is None:
+            continue
+        reason = next((side.cell_reasons[c] for c in cells if side.cell_reasons[c]), None)
+        if reason is None:
+            reason = comments_reason(
+                raters, comment_threshold=comment_threshold, threshold=threshold
+            )
+        entry: dict[str, Any] = {"step": step_key, "step_name": catalog.steps[step_key].name}
+        if reason is not None:
+            entry |= {
+                "comments": [],
+                "reason": describe(
+                    reason, threshold=threshold, comment_threshold=comment_threshold
+                ),
+            }
+        else:
+            entry |= {
+                "comments": await employee_comments(catalog.steps[step_key].id, round_id),
+                "reason": None,
+            }
+        found.append(entry)
+    return found
+
+
+async def gap_rows(filters: Filters, *, threshold: int) -> pl.DataFrame:
+    """The API's gap table: department × step × rating question, one BH family (the rows)."""
+    catalog = await load_catalog()
+    all_cells = scope_cells(catalog, filters, filters.department)
+    cells = [c for c in all_cells if filters.department in (None, c[0])]
+    start, end = _read_range(filters)
+    counts = await read_counts(catalog, all_cells, start, end, customers=False)
+    if cells:
+        customers = await read_counts(catalog, cells, start, end, segments=filters.segments)
+        counts = pl.concat([counts, customers]).unique()
+    side = employee_side(counts, all_cells, filters.end, threshold)
+    table = cell_table(counts, side, cells, filters.start, filters.end, threshold=threshold)
+    journeys = {c: catalog.steps[c[1]].journey for c in cells}
+    kinds = {c: catalog.questions[(c[1], c[2])].kind for c in cells}
+    return table.with_columns(
+        journey=pl.Series([journeys[c] for c in cells], dtype=pl.String),
+        kind=pl.Series([kinds[c] for c in cells], dtype=pl.String),
+    )

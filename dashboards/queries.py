@@ -1,0 +1,602 @@
+"""The read layer of the dashboards: the organisation's rating questions and the counts of a view.
+
+Counts come from the tallies (`surveys.tallies`), so reading them costs the same for a hundred
+responses as for ten million. A segment filter (`segment.channel=phone`) cannot be answered from
+tallies; it reads the raw customer rows (Response + ResponseSegment + Answer, all indexed).
+
+Scores are oriented so that higher is better: the levels of a question marked
+`higher_is_better = false` are mirrored on its scale (1 ↔ 5), so a positive gap always means
+that employees think better of the step than its customers do.
+
+Survey versions: the answers to every version of a step's survey count together under the
+question's key, as long as the question keeps the kind (and so the scale) of the newest version.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import polars as pl
+from piccolo.engine.postgres import PostgresEngine
+
+from surveys.scales import end_labels, is_rating, scale_of
+from surveys.tables import (
+    Answer,
+    Department,
+    FollowUp,
+    Journey,
+    Question,
+    ResponseSegment,
+    Round,
+    SelfRating,
+    Step,
+    Tally,
+)
+
+# Columns of the frame `read_counts` returns, one row per cell, source, round, day and level.
+COUNT_COLUMNS: tuple[str, ...] = (
+    "department",
+    "journey",
+    "step",
+    "question",
+    "kind",
+    "source",
+    "round_id",
+    "day",
+    "level",
+    "count",
+    "scale_low",
+    "scale_high",
+)
+
+COUNT_SCHEMA: dict[str, Any] = {
+    "department": pl.String,
+    "journey": pl.String,
+    "step": pl.String,
+    "question": pl.String,
+    "kind": pl.String,
+    "source": pl.String,
+    "round_id": pl.Int64,
+    "day": pl.Date,
+    "level": pl.Int64,
+    "count": pl.Int64,
+    "scale_low": pl.Int64,
+    "scale_high": pl.Int64,
+}
+
+
+@dataclass(frozen=True)
+class DepartmentInfo:
+    """A department as the dashboards name it."""
+
+    id: int
+    key: str
+    name: str
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """A step of a journey, with its place in the journey map."""
+
+    id: int
+    key: str
+    name: str
+    department: str
+    journey: str
+    journey_name: str
+    order: int  # position in the organisation: journeys in order, then steps in order
+    moment_of_truth: bool
+
+
+@dataclass(frozen=True)
+class QuestionInfo:
+    """A rating question of a step (the newest version's wording) and the ids it pools."""
+
+    step: str
+    key: str
+    kind: str
+    low: int
+    high: int
+    low_label: str
+    high_label: str
+    higher_is_better: bool
+    wording: str
+    position: int
+    ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The active organisation: departments, journeys, steps and their rating questions."""
+
+    departments: dict[str, DepartmentInfo]
+    journeys: dict[str, str]
+    steps: dict[str, StepInfo]
+    questions: dict[tuple[str, str], QuestionInfo]
+    text_questions: dict[int, tuple[str, str]]  # question id -> (step key, question key)
+
+    def cells(
+        self, *, department: str | None = None, journey: str | None = None
+    ) -> list[tuple[str, str, str]]:
+        """The rating cells (department, step, question) in journey order, optionally narrowed."""
+        found = []
+        for (step_key, question_key), question in self.questions.items():
+            step = self.steps[step_key]
+            if department is not None and step.department != department:
+                continue
+            if journey is not None and step.journey != journey:
+                continue
+            found.append((step.department, step_key, question_key, step.order, question.position))
+        found.sort(key=lambda c: (c[3], c[4]))
+        return [(d, s, q) for d, s, q, _, _ in found]
+
+    def step_ids(self, cells: Iterable[tuple[str, str, str]]) -> list[int]:
+        """The ids of the steps of these cells."""
+        return sorted({self.steps[step].id for _, step, _ in cells})
+
+
+def _first_wording(value: Any) -> str:
+    """The default-locale wording of a customer question (stored as {"en": "..."} JSON)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return value
+    if isinstance(value, dict) and value:
+        return str(next(iter(value.values())))
+    return str(value or "")
+
+
+async def load_catalog() -> Catalog:
+    """The active departments, journeys, steps and rating questions, in journey order."""
+    departments = await (
+        Department.select(Department.id, Department.key, Department.name)
+        .where(Department.active.eq(True))
+        .order_by(Department.name)
+    )
+    journeys = await (
+        Journey.select(Journey.key, Journey.name)
+        .where(Journey.active.eq(True))
+        .order_by(Journey.position)
+        .order_by(Journey.id)
+    )
+    journey_rank = {row["key"]: index for index, row in enumerate(journeys)}
+    steps = await Step.select(
+        Step.id,
+        Step.key,
+        Step.name,
+        Step.position,
+        Step.moment_of_truth,
+        Step.department.key.as_alias("department"),
+        Step.journey.key.as_alias("journey"),
+        Step.journey.name.as_alias("journey_name"),
+    ).where(Step.active.eq(True))
+    department_keys = {row["key"] for row in departments}
+    steps = [
+        s for s in steps if s["journey"] in journey_rank and s["department"] in department_keys
+    ]
+    steps.sort(key=lambda s: (journey_rank[s["journey"]], s["position"], s["id"]))
+    step_infos = {
+        s["key"]: StepInfo(
+            id=s["id"],
+            key=s["key"],
+            name=s["name"],
+            department=s["department"],
+            journey=s["journey"],
+            journey_name=s["journey_name"],
+            order=index,
+            moment_of_truth=bool(s["moment_of_truth"]),
+        )
+        for index, s in enumerate(steps)
+    }
+    step_by_id = {info.id: info for info in step_infos.values()}
+    questions, text_questions = _rating_questions(
+        await Question.select(
+            Question.id,
+            Question.key,
+            Question.kind,
+            Question.customer,
+            Question.low_label,
+            Question.high_label,
+            Question.higher_is_better,
+            Question.position,
+            Question.survey.step.as_alias("step"),
+            Question.survey.version.as_alias("version"),
+        ).where(Question.survey.step.is_in(list(step_by_id) or [0])),
+        step_by_id,
+    )
+    return Catalog(
+        departments={r["key"]: DepartmentInfo(r["id"], r["key"], r["name"]) for r in departments},
+        journeys={r["key"]: r["name"] for r in journeys},
+        steps=step_infos,
+        questions=questions,
+        text_questions=text_questions,
+    )
+
+
+def _rating_questions(
+    rows: list[dict[str, Any]], step_by_id: dict[int, StepInfo]
+) -> tuple[dict[tuple[str, str], QuestionInfo], dict[int, tuple[str, str]]]:
+    """Rating questions keyed by (step, question key), newest version first; text question ids."""
+    rows = sorted(rows, key=lambda r: (-r["version"], r["position"], r["id"]))
+    newest: dict[tuple[str, str], dict[str, Any]] = {}
+    ids: dict[tuple[str, str], list[int]] = {}
+    text_questions: dict[int, tuple[str, str]] = {}
+    for row in rows:
+        step = step_by_id[row["step"]].key
+        cell = (step, row["key"])
+        if row["kind"] == "text":
+            text_questions[row["id"]] = cell
+            continue
+        if not is_rating(row["kind"]):
+            continue
+        first = newest.setdefault(cell, row)
+        if row["kind"] == first["kind"]:
+            ids.setdefault(cell, []).append(row["id"])
+    questions = {}
+    for cell, row in newest.items():
+        low, high = scale_of(row["kind"])
+        low_label, high_label = end_labels(row["kind"], row["low_label"], row["high_label"])
+        better = bool(row["higher_is_better"])
+        questions[cell] = QuestionInfo(
+            step=cell[0],
+            key=cell[1],
+            kind=row["kind"],
+            low=low,
+            high=high,
+            # Mirrored levels put the better end on the right, so its label goes there too.
+            low_label=low_label if better else high_label,
+            high_label=high_label if better else low_label,
+            higher_is_better=better,
+            wording=_first_wording(row["customer"]),
+            position=row["position"],
+            ids=tuple(sorted(ids[cell])),
+        )
+    return questions, text_questions
+
+
+def _placeholders(values: Sequence[Any]) -> str:
+    return ", ".join("{}" for _ in values)
+
+
+def _is_postgres() -> bool:
+    return isinstance(Tally._meta.db, PostgresEngine)
+
+
+def day_start(day: date) -> datetime:
+    """Midnight UTC at the start of a day: tallies count customer answers by their UTC date."""
+    return datetime.combine(day, time(0), tzinfo=UTC)
+
+
+async def _tally_rows(
+    step_ids: list[int], start: date, end: date, *, customers: bool
+) -> list[dict[str, Any]]:
+    """Stored tally rows of these steps: employee rows up to `end`, customer rows in the range."""
+    where_source = (
+        '(("source" <> \'employee\' AND "day" >= {} AND "day" <= {}) '
+        'OR ("source" = \'employee\' AND "day" <= {}))'
+    )
+    args: list[Any] = [start, end, end]
+    if not customers:
+        where_source = '("source" = \'employee\' AND "day" <= {})'
+        args = [end]
+    # Only "{}" placeholders and fixed fragments go into the text; values travel as arguments.
+    sql = (
+        'SELECT "step", "question", "source", "round_id", "day", "level", "count" FROM "tally" '  # noqa: S608
+        f'WHERE "count" <> 0 AND {where_source} AND "step" IN ({_placeholders(step_ids)})'
+    )
+    return await Tally.raw(sql, *args, *step_ids)
+
+
+async def _segment_rows(
+    step_ids: list[int], start: date, end: date, segments: Sequence[tuple[str, str]]
+) -> list[dict[str, Any]]:
+    """Customer counts of the responses that carry every one of these segment values."""
+    day = (
+        "CAST((r.\"submitted_at\" AT TIME ZONE 'UTC') AS DATE)"
+        if _is_postgres()
+        else 'date(r."submitted_at")'
+    )
+    exists = " ".join(
+        'AND EXISTS (SELECT 1 FROM "response_segment" s WHERE s."response" = r."id" '
+        'AND s."name" = {} AND s."value" = {})'
+        for _ in segments
+    )
+    sql = (
+        f'SELECT r."step" AS "step", a."question" AS "question", '  # noqa: S608
+        f"CASE WHEN r.\"source\" = 'unsolicited' THEN 'unsolicited' ELSE 'customer' END "
+        f'AS "source", 0 AS "round_id", {day} AS "day", a."score" AS "level", '
+        f'COUNT(*) AS "count" '
+        f'FROM "response" r JOIN "answer" a ON a."response" = r."id" '
+        f'WHERE r."submitted_at" >= {{}} AND r."submitted_at" < {{}} AND a."score" IS NOT NULL '
+        f'AND r."step" IN ({_placeholders(step_ids)}) {exists} '
+        f'GROUP BY r."step", a."question", 3, 5, a."score"'
+    )
+    args: list[Any] = [day_start(start), day_start(end + timedelta(days=1)), *step_ids]
+    for name, value in segments:
+        args += [name, value]
+    rows = await Tally.raw(sql, *args)
+    for row in rows:
+        if isinstance(row["day"], str):
+            row["day"] = date.fromisoformat(row["day"])
+    return rows
+
+
+async def read_counts(
+    catalog: Catalog,
+    cells: Sequence[tuple[str, str, str]],
+    start: date,
+    end: date,
+    *,
+    segments: Sequence[tuple[str, str]] = (),
+    customers: bool = True,
+) -> pl.DataFrame:
+    """Counts per cell, source, round, day and level (COUNT_COLUMNS), oriented higher-is-better.
+
+    Customer and unsolicited rows are those of days `start`…`end` (from the tallies, or from the
+    raw rows when `segments` filter them); employee rows are every round ending by `end` (the
+    caller picks one round per department: ratings are never pooled across rounds).
+    `customers=False` reads the employee rows only.
+    """
+    step_ids = catalog.step_ids(cells)
+    if not step_ids:
+        return pl.DataFrame(schema=COUNT_SCHEMA)
+    rows = await _tally_rows(step_ids, start, end, customers=customers and not segments)
+    if customers and segments:
+        rows += await _segment_rows(step_ids, start, end, segments)
+    return _count_frame(catalog, cells, rows)
+
+
+def _count_frame(
+    catalog: Catalog, cells: Sequence[tuple[str, str, str]], rows: list[dict[str, Any]]
+) -> pl.DataFrame:
+    """Attach the cell keys and scales to raw (question id, level, count) rows."""
+    meta = []
+    for department, step, question in cells:
+        info = catalog.questions[(step, question)]
+        journey = catalog.steps[step].journey
+        for question_id in info.ids:
+            meta.append(
+                (
+                    question_id,
+                    department,
+                    journey,
+                    step,
+                    question,
+                    info.kind,
+                    info.low,
+                    info.high,
+                    info.higher_is_better,
+                )
+            )
+    meta_frame = pl.DataFrame(
+        meta,
+        schema={
+            "question_id": pl.Int64,
+            "department": pl.String,
+            "journey": pl.String,
+            "step": pl.String,
+            "question": pl.String,
+            "kind": pl.String,
+            "scale_low": pl.Int64,
+            "scale_high": pl.Int64,
+            "higher_is_better": pl.Boolean,
+        },
+        orient="row",
+    )
+    raw = pl.DataFrame(
+        rows,
+        schema={
+            "question": pl.Int64,
+            "source": pl.String,
+            "round_id": pl.Int64,
+            "day": pl.Date,
+            "level": pl.Int64,
+            "count": pl.Int64,
+        },
+        orient="row",
+    ).rename({"question": "question_id"})
+    level = pl.col("level")
+    mirrored = pl.col("scale_low") + pl.col("scale_high") - level
+    frame = (
+        raw.join(meta_frame, on="question_id", how="inner")
+        .with_columns(level=pl.when(pl.col("higher_is_better")).then(level).otherwise(mirrored))
+        .group_by([c for c in COUNT_COLUMNS if c != "count"])
+        .agg(pl.col("count").sum())
+    )
+    return frame.select(COUNT_COLUMNS).cast(COUNT_SCHEMA)
+
+
+@dataclass(frozen=True)
+class RoundInfo:
+    """A rating round as the dashboards name it."""
+
+    id: int
+    name: str
+    ends: date
+
+
+async def rounds_named(round_ids: Iterable[int]) -> dict[int, RoundInfo]:
+    """Names and end dates of these rounds."""
+    ids = sorted(set(round_ids))
+    if not ids:
+        return {}
+    rows = await Round.select(Round.id, Round.name, Round.ends_at).where(Round.id.is_in(ids))
+    return {
+        r["id"]: RoundInfo(r["id"], r["name"], r["ends_at"].astimezone(UTC).date()) for r in rows
+    }
+
+
+async def recent_comments(
+    catalog: Catalog,
+    step_keys: Sequence[str],
+    start: date,
+    end: date,
+    *,
+    source: str,
+    limit: int = 20,
+) -> list[dict[str, Any]]:
+    """The newest text answers of customers on these steps (`source` invited or unsolicited)."""
+    step_ids = [catalog.steps[key].id for key in step_keys]
+    if not step_ids:
+        return []
+    # The newest responses first through the submitted_at index, then their text answers:
+    # the cost stays that of `limit` responses however many are stored.
+    sql = (
+        'SELECT r."id" AS "response", r."step" AS "step", r."submitted_at" AS "submitted_at", '  # noqa: S608
+        'a."question" AS "question", a."text" AS "text" '
+        'FROM "response" r JOIN "answer" a ON a."response" = r."id" '
+        'WHERE r."submitted_at" >= {} AND r."submitted_at" < {} AND r."source" = {} '
+        f'AND r."step" IN ({_placeholders(step_ids)}) '
+        'AND a."text" IS NOT NULL AND a."text" <> \'\' '
+        'ORDER BY r."submitted_at" DESC, r."id" DESC LIMIT {}'
+    )
+    rows = await Tally.raw(
+        sql,
+        day_start(start),
+        day_start(end + timedelta(days=1)),
+        source,
+        *step_ids,
+        limit,
+    )
+    by_id = {info.id: info for info in catalog.steps.values()}
+    return [
+        {
+            "step": by_id[row["step"]].key,
+            "step_name": by_id[row["step"]].name,
+            "question": catalog.text_questions.get(row["question"], ("", ""))[1],
+            "submitted_at": _aware(row["submitted_at"]),
+            "text": row["text"],
+        }
+        for row in rows
+    ]
+
+
+def _aware(value: Any) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+async def employee_comments(step_id: int, round_id: int) -> list[str]:
+    """The comments employees left on one step in one round, without who or when (sorted)."""
+    rows = await SelfRating.select(SelfRating.comment).where(
+        (SelfRating.step == step_id)
+        & (SelfRating.round == round_id)
+        & SelfRating.comment.is_not_null()
+    )
+    # Sorted by text, so the order says nothing about who answered first.
+    return sorted(r["comment"] for r in rows if r["comment"] and r["comment"].strip())
+
+
+async def open_follow_ups(department_id: int, *, limit: int = 20) -> tuple[int, list[dict]]:
+    """How many follow-ups of a department are not closed, and the oldest of them."""
+    where = (FollowUp.department == department_id) & (FollowUp.status != "closed")
+    total = await FollowUp.count().where(where)
+    rows = await (
+        FollowUp.select(
+            FollowUp.id,
+            FollowUp.status,
+            FollowUp.score,
+            FollowUp.created_at,
+            FollowUp.step.key.as_alias("step"),
+            FollowUp.step.name.as_alias("step_name"),
+            FollowUp.question.key.as_alias("question"),
+        )
+        .where(where)
+        .order_by(FollowUp.created_at)
+        .limit(limit)
+    )
+    return total, rows
+
+
+async def response_pages(
+    catalog: Catalog,
+    step_keys: Sequence[str],
+    start: date,
+    end: date,
+    *,
+    segments: Sequence[tuple[str, str]] = (),
+    page_size: int = 2000,
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Raw customer responses of these steps, one row per answer, a page at a time (by id).
+
+    Rows carry the response's id, time, source, department, journey, step, the question's key
+    and kind, the score, choice or text as stored (not mirrored), and a `segment.<name>` entry
+    per segment attribute. Employee ratings are never read here.
+    """
+    step_ids = [catalog.steps[key].id for key in step_keys]
+    if not step_ids:
+        return
+    by_id = {info.id: info for info in catalog.steps.values()}
+    questions = {
+        row["id"]: (row["key"], row["kind"])
+        for row in await Question.select(Question.id, Question.key, Question.kind).where(
+            Question.survey.step.is_in(step_ids)
+        )
+    }
+    exists = " ".join(
+        'AND EXISTS (SELECT 1 FROM "response_segment" s WHERE s."response" = r."id" '
+        'AND s."name" = {} AND s."value" = {})'
+        for _ in segments
+    )
+    sql = (
+        'SELECT r."id" AS "id", r."step" AS "step", r."source" AS "source", '  # noqa: S608
+        'r."submitted_at" AS "submitted_at" FROM "response" r '
+        'WHERE r."id" > {} AND r."submitted_at" >= {} AND r."submitted_at" < {} '
+        f'AND r."step" IN ({_placeholders(step_ids)}) {exists} '
+        'ORDER BY r."id" LIMIT {}'
+    )
+    segment_args = [part for pair in segments for part in pair]
+    after = 0
+    while True:
+        responses = await Tally.raw(
+            sql,
+            after,
+            day_start(start),
+            day_start(end + timedelta(days=1)),
+            *step_ids,
+            *segment_args,
+            page_size,
+        )
+        if not responses:
+            return
+        ids = [r["id"] for r in responses]
+        after = ids[-1]
+        answers = await Answer.select(
+            Answer.response, Answer.question, Answer.score, Answer.choice, Answer.text
+        ).where(Answer.response.is_in(ids))
+        tags: dict[int, dict[str, str]] = {}
+        for row in await ResponseSegment.select(
+            ResponseSegment.response, ResponseSegment.name, ResponseSegment.value
+        ).where(ResponseSegment.response.is_in(ids)):
+            tags.setdefault(row["response"], {})[f"segment.{row['name']}"] = row["value"]
+        by_response: dict[int, list[dict[str, Any]]] = {}
+        for answer in answers:
+            by_response.setdefault(answer["response"], []).append(answer)
+        page = []
+        for response in responses:
+            step = by_id[response["step"]]
+            for answer in sorted(by_response.get(response["id"], []), key=lambda a: a["question"]):
+                key, kind = questions.get(answer["question"], ("", ""))
+                page.append(
+                    {
+                        "response_id": response["id"],
+                        "submitted_at": _aware(response["submitted_at"]),
+                        "source": response["source"],
+                        "department": step.department,
+                        "journey": step.journey,
+                        "step": step.key,
+                        "question": key,
+                        "kind": kind,
+                        "score": answer["score"],
+                        "choice": answer["choice"],
+                        "text": answer["text"],
+                    }
+                    | tags.get(response["id"], {})
+                )
+        yield page
