@@ -56,7 +56,7 @@ async def request_reset(email: str, *, base_url: str, clock: Clock = system_cloc
     async with write_transaction():
         user = (
             await User.select(User.id, User.email, User.name)
-            .where((User.email == email.strip().lower()) & (User.active == True))  # noqa: E712
+            .where((User.email == email.strip().lower()) & (User.active == True))
             .first()
         )
         if user is None:

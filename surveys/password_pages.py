@@ -31,8 +31,14 @@ FORGOT_ANSWER = (
 )
 
 
+# The token is in the path: keep it out of Referer headers and shared caches.
+TOKEN_PAGE_HEADERS = {"referrer-policy": "no-referrer", "cache-control": "no-store"}
+
+
 def _invalid_link_page() -> Template:
-    return Template("surveys/password_invalid.html", context={}, status_code=410)
+    return Template(
+        "surveys/password_invalid.html", context={}, status_code=410, headers=TOKEN_PAGE_HEADERS
+    )
 
 
 class PasswordPageController(Controller):
@@ -51,6 +57,7 @@ class PasswordPageController(Controller):
         return Template(
             "surveys/password_set.html",
             context={"purpose": purpose, "token": token, "error": None, "field": None},
+            headers=TOKEN_PAGE_HEADERS,
         )
 
     @post("/set/{token:str}", status_code=303)
@@ -78,6 +85,7 @@ class PasswordPageController(Controller):
             "surveys/password_set.html",
             context={"purpose": purpose, "token": token, "error": error, "field": field},
             status_code=422,
+            headers=TOKEN_PAGE_HEADERS,
         )
 
     @get("/forgot")

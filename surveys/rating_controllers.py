@@ -14,6 +14,7 @@ from typing import Any
 
 from litestar import Controller, Request, delete, get, post
 from litestar.connection import ASGIConnection
+from litestar.datastructures import CacheControlHeader
 from litestar.di import NamedDependency
 from litestar.exceptions import PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
@@ -176,6 +177,8 @@ class RatingPageController(Controller):
 
     path = "/rate"
     include_in_schema = False
+    # An employee's own answers must not stay in a shared computer's cache.
+    cache_control = CacheControlHeader(no_store=True)
 
     @get("/")
     async def page(
@@ -236,6 +239,7 @@ class SelfRatingController(Controller):
 
     path = "/api/self-ratings"
     tags = ["self-ratings"]
+    cache_control = CacheControlHeader(no_store=True)
 
     @get("/", summary="The caller's steps to rate and the open round")
     async def overview(self, request: Request, clock: NamedDependency[Clock]) -> RatingOverview:
@@ -317,7 +321,7 @@ async def _rounds_page(
         context={
             "rounds": [(round_out(r, now), await _participation_out(r.id, now)) for r in rounds],
             "departments": await Department.select(Department.key, Department.name)
-            .where(Department.active == True)  # noqa: E712
+            .where(Department.active == True)
             .order_by(Department.name),
             "errors": errors or {},
             "values": values

@@ -191,7 +191,7 @@ async def _department_ids(keys: Any) -> dict[str, int]:
         raise Invalid("department keys are strings", field="departments")
     unique = list(dict.fromkeys(keys))
     rows = await Department.select(Department.id, Department.key).where(
-        Department.key.is_in(unique) & (Department.active == True)  # noqa: E712
+        Department.key.is_in(unique) & (Department.active == True)
     )
     found = {r["key"]: r["id"] for r in rows}
     missing = [k for k in unique if k not in found]
@@ -258,7 +258,7 @@ async def invite_employees(round_id: int, *, base_url: str, clock: Clock = syste
             )
         }
         employees = await User.select().where(
-            User.department.is_in(department_ids or [0]) & (User.active == True)  # noqa: E712
+            User.department.is_in(department_ids or [0]) & (User.active == True)
         )
         invited = 0
         for user in employees:

@@ -90,7 +90,7 @@ async def _questions_by_step(step_ids: list[int]) -> dict[int, tuple[RatingQuest
         return {}
     surveys = (
         await Survey.select(Survey.id, Survey.step)
-        .where(Survey.step.is_in(step_ids) & (Survey.active == True))  # noqa: E712
+        .where(Survey.step.is_in(step_ids) & (Survey.active == True))
         .order_by(Survey.version)
     )
     survey_of_step = {row["step"]: row["id"] for row in surveys}  # latest version wins
@@ -153,7 +153,7 @@ async def steps_to_rate(department_id: int) -> list[StepToRate]:
     """The active steps this department owns that have rating questions, in journey order."""
     rows = (
         await Step.select(*_STEP_COLUMNS)
-        .where((Step.department == department_id) & (Step.active == True))  # noqa: E712
+        .where((Step.department == department_id) & (Step.active == True))
         .order_by(Step.journey.position)
         .order_by(Step.journey.id)
         .order_by(Step.position)
@@ -166,7 +166,7 @@ async def step_to_rate(department_id: int, step_key: str) -> StepToRate:
     """One step for an employee of this department: 404 unknown, 403 another department's."""
     row = (
         await Step.select(*_STEP_COLUMNS)
-        .where((Step.key == step_key) & (Step.active == True))  # noqa: E712
+        .where((Step.key == step_key) & (Step.active == True))
         .first()
     )
     if row is None:

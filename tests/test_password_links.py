@@ -71,6 +71,8 @@ async def test_admin_creates_account_and_the_link_sets_the_password(web):
     page = await browser.get(f"/password/set/{token}")
     assert page.status_code == 200
     assert 'name="referrer" content="no-referrer"' in page.text
+    assert page.headers["referrer-policy"] == "no-referrer"
+    assert page.headers["cache-control"] == "no-store"
     response = await choose(browser, token, NEW_PASSWORD, "something else")
     assert response.status_code == 422
     assert "differ" in response.text

@@ -384,7 +384,9 @@ async def test_api_rate_change_and_erase(web):
     assert response.json()["answers"] == {"csat": 4}
     response = await me.post("/api/self-ratings", json={**body, "answers": {"csat": 2}})
     assert response.status_code == 201
-    mine = (await me.get("/api/self-ratings/mine")).json()
+    response = await me.get("/api/self-ratings/mine")
+    assert "no-store" in response.headers["cache-control"]
+    mine = response.json()
     assert [(m["step"], m["answers"], m["comment"]) for m in mine] == [
         ("pack", {"csat": 2}, "Boxes too big")
     ]
@@ -436,6 +438,7 @@ async def test_rate_page_form_flow(web):
     me = await web.new("ops1@example.com")
     page = await me.get("/rate")
     assert page.status_code == 200
+    assert "no-store" in page.headers["cache-control"]
     assert "No rating round is open" in page.text
     info = await open_round(web.clock)
     page = await me.get("/rate")
