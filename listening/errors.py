@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from litestar import MediaType, Request, Response
@@ -62,6 +63,23 @@ def domain_error_handler(request: Request, exc: DomainError) -> Any:
     return Response(body, status_code=exc.status_code, media_type=MediaType.JSON)
 
 
+_NAMED_FIELD = re.compile(r"(?:missing required|unknown) field `([^`]+)`")
+_AT_PATH = re.compile(r"at `\$\.?([^`]*)`")
+
+
+def field_of(extra: dict[str, Any]) -> str | None:
+    """The field a validation error concerns: msgspec names it in its message, not in `key`."""
+    message = str(extra.get("message", ""))
+    path = _AT_PATH.search(message)
+    prefix = path.group(1) if path else ""
+    named = _NAMED_FIELD.search(message)
+    if named:
+        return f"{prefix}.{named.group(1)}" if prefix else named.group(1)
+    if prefix:
+        return prefix
+    return extra.get("key") or None
+
+
 def http_error_handler(request: Request, exc: HTTPException) -> Any:
     """Litestar's HTTP errors keep their JSON shape (with `extra` naming fields); pages get HTML."""
     headers = dict(exc.headers or {})
@@ -71,9 +89,9 @@ def http_error_handler(request: Request, exc: HTTPException) -> Any:
     if exc.extra:
         body["extra"] = exc.extra
         if isinstance(exc.extra, list) and exc.extra and isinstance(exc.extra[0], dict):
-            key = exc.extra[0].get("key")
-            if key:
-                body["field"] = key
+            field = field_of(exc.extra[0])
+            if field:
+                body["field"] = field
     if isinstance(exc, NotAuthorizedException):
         headers.setdefault("WWW-Authenticate", "Bearer")
     return Response(body, status_code=exc.status_code, headers=headers, media_type=MediaType.JSON)
