@@ -279,5 +279,75 @@ def _progress(label: str, done: int, total: int) -> None:
     sys.stderr.flush()
 
 
+@main.command()
+@click.option(
+    "--older-than-days",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Default: LISTENING_RETENTION_DAYS.",
+)
+@friendly_errors
+def purge(older_than_days: int | None) -> None:
+    """Remove customers' personal data older than the retention period; scores stay."""
+    from listening.event_privacy import purge_personal_data
+
+    days = older_than_days or get_settings().retention_days
+    if days is None:
+        raise click.ClickException("set LISTENING_RETENTION_DAYS or pass --older-than-days")
+    counts = _run(purge_personal_data(older_than_days=days))
+    click.echo(
+        f"purged personal data older than {days} days: "
+        + ", ".join(f"{n} {kind}" for kind, n in counts.items())
+    )
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@friendly_errors
+def backup(file: Path) -> None:
+    """Write a consistent copy of the SQLite database to FILE, while the server runs."""
+    from listening.backup import BackupError
+    from listening.backup import backup as take_backup
+
+    try:
+        result = take_backup(get_settings().database, file)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"backup written to {result.path} ({result.bytes} bytes, {result.tables} tables)")
+
+
+@main.command()
+@click.option("--to", "target", required=True, help="postgresql://user:pass@host/empty_db")
+@friendly_errors
+def copy(target: str) -> None:
+    """Copy this SQLite installation, every row, into an empty PostgreSQL database."""
+    from listening.copy import CopyError, copy_sqlite_to_postgres
+    from listening.settings import parse_database_url
+
+    settings = get_settings()
+    if settings.database.engine != "sqlite":
+        raise click.ClickException("copy moves a SQLite installation: the source is PostgreSQL")
+    if parse_database_url(target).engine != "postgresql":
+        raise click.ClickException("--to must be a postgresql:// URL")
+    assert settings.database.sqlite_path is not None
+    try:
+        result = _run(
+            copy_sqlite_to_postgres(
+                settings.database.sqlite_path,
+                target,
+                secret_key=settings.secret_key,
+                progress=lambda table, n: click.echo(f"  {table}: {n} rows"),
+            )
+        )
+    except CopyError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"copied {result.total} rows in {len(result.counts)} tables; counts verified")
+    click.echo(
+        "Now run Listening Post with LISTENING_DATABASE_URL set to the new database and "
+        "LISTENING_SECRET_KEY set to this installation's key (the .secret file beside the "
+        "SQLite database when the variable was not set): survey links and sessions depend on it."
+    )
+
+
 if __name__ == "__main__":
     main()

@@ -232,3 +232,42 @@ async def test_retention_needs_a_positive_period(db) -> None:
         await privacy.purge_personal_data(
             older_than_days=0, events=STORED_EVENTS, clock=fixed_clock()
         )
+
+
+def test_purge_command(tmp_path) -> None:
+    """`listening purge` needs a period, then purges a quiet customer's data on its database."""
+    import os
+    import sqlite3
+    import subprocess
+    import sys
+
+    path = tmp_path / "purge.db"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LISTENING_")}
+    env.update(
+        LISTENING_DATABASE_URL=f"sqlite:///{path}",
+        LISTENING_SECRET_KEY="p" * 40,
+        PICCOLO_CONF="listening.piccolo_conf",
+    )
+
+    def cli(*args: str, **extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "listening.cli", *args],
+            env={**env, **extra},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    assert cli("migrate").returncode == 0
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "INSERT INTO customer (external_id, email, created_at) "
+            "VALUES ('quiet', 'quiet@example.com', '2020-01-01 00:00:00+00:00')"
+        )
+    refused = cli("purge")
+    assert refused.returncode != 0 and "LISTENING_RETENTION_DAYS" in refused.stderr
+    done = cli("purge", LISTENING_RETENTION_DAYS="365")
+    assert done.returncode == 0, done.stderr
+    assert "1 customers" in done.stdout
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT email FROM customer").fetchone() == (None,)
