@@ -44,6 +44,7 @@ async def _pg_admin(sql: str) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     """Point the app at this run's own database before anything imports it."""
     os.environ["LISTENING_SECRET_KEY"] = "test-secret-" + "k" * 40
+    os.environ["LISTENING_FAST_PASSWORD_HASH"] = "1"
     os.environ.pop("LISTENING_BASE_URL", None)
     os.environ.pop("LISTENING_REDIS_URL", None)
     os.environ.pop("LISTENING_SMTP_HOST", None)

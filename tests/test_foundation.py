@@ -106,3 +106,11 @@ async def test_openapi_schema_is_served(client, db):
     response = await client.get("/schema/openapi.json")
     assert response.status_code == 200
     assert response.json()["info"]["title"] == "Listening Post"
+
+
+async def test_passwords_are_stored_as_argon2id_hashes(admin_user):
+    from surveys.tables import User
+
+    row = await User.select(User.password_hash).where(User.email == admin_user.email).first()
+    assert row["password_hash"].startswith("$argon2id$")
+    assert PASSWORD not in row["password_hash"]
