@@ -9,6 +9,7 @@ because Piccolo binds tables to the engine on first use.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import tempfile
@@ -68,10 +69,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     """Drop this run's PostgreSQL database."""
     if ENGINE == "postgresql" and os.environ.get("LISTENING_DATABASE_URL", "").endswith(_PG_DB):
-        try:
+        with contextlib.suppress(OSError):
             asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{_PG_DB}" WITH (FORCE)'))
-        except OSError:
-            pass
 
 
 def pytest_report_header(config: pytest.Config) -> str:
