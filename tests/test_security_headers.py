@@ -73,9 +73,14 @@ async def test_login_page(client) -> None:
 async def test_templates_hold_no_inline_script_or_style() -> None:
     """The strict policy would break a page with inline script or style, so none may exist."""
     roots = [Path(__file__).parent.parent / p for p in ("surveys", "listening", "dashboards")]
+    # The standalone report is a file people download (Content-Disposition: attachment) and open
+    # from disk, offline: it carries plotly inline, and no page of the site renders it.
+    standalone = {"report.html"}
     offenders = []
     for root in roots:
         for template in root.glob("templates/**/*.html"):
+            if template.name in standalone:
+                continue
             text = template.read_text().lower()
             for marker in ("<script>", "<style", " style=", " onclick=", " onload=", "javascript:"):
                 if marker in text:
