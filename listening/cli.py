@@ -302,6 +302,45 @@ def purge(older_than_days: int | None) -> None:
 
 
 @main.command()
+@click.option("--department", default=None, help="A department key; default: the org overview.")
+@click.option("--from", "start", default=None, help="First day, YYYY-MM-DD (default: 90 days ago).")
+@click.option("--to", "end", default=None, help="Last day, YYYY-MM-DD (default: today).")
+@click.option("--journey", default=None, help="Only the steps of this journey.")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="FILE.html (opens offline), FILE.png or FILE.pdf (need chromium and kaleido).",
+)
+@friendly_errors
+def report(
+    department: str | None, start: str | None, end: str | None, journey: str | None, out: Path
+) -> None:
+    """Write the perception-gap report: standalone HTML, or a PNG/PDF through kaleido."""
+    from datetime import UTC, datetime
+
+    from dashboards.filters import parse_filters
+    from dashboards.report import ReportError, build_report, write_report
+
+    settings = get_settings()
+    params = {"from": start or "", "to": end or "", "journey": journey or ""}
+    filters = parse_filters(params, today=datetime.now(UTC).date())
+    built = _run(
+        build_report(
+            filters,
+            department=department,
+            threshold=settings.anonymity_threshold,
+            comment_threshold=settings.comment_threshold,
+        )
+    )
+    try:
+        kind = write_report(built, out)
+    except ReportError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{kind} report written to {out}")
+
+
+@main.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @friendly_errors
 def backup(file: Path) -> None:
