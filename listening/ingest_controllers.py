@@ -16,6 +16,7 @@ from listening.auth import admin_guard, bearer_token, ingest_guard
 from listening.settings import Settings
 from surveys.clock import Clock
 from surveys.errors import DomainError
+from surveys.parameters import Offset
 
 # The event endpoints check the key inside the batch transaction (no query of their own) and
 # are not session requests, so the principal middleware and the CSRF check stay out of the way.
@@ -195,7 +196,7 @@ async def list_invitations(
     channel: FromQuery[str | None] = None,
     trigger: FromQuery[str | None] = None,
     limit: FromQuery[int] = 100,
-    offset: FromQuery[int] = 0,
+    offset: Offset = 0,
 ) -> list[schemas.Invitation]:
     """Invitations, filtered by status, channel or trigger."""
     return await outbox.list_invitations(

@@ -13,6 +13,7 @@ from litestar.status_codes import HTTP_200_OK
 
 from surveys import catalog
 from surveys.clock import Clock
+from surveys.parameters import RowId
 from surveys.schemas import (
     Department,
     DepartmentCreate,
@@ -149,7 +150,7 @@ class SurveyController(Controller):
         return await catalog.list_survey_versions(step_key)
 
     @get("/{step_key:str}/versions/{version:int}")
-    async def get_survey_version(self, step_key: FromPath[str], version: FromPath[int]) -> Survey:
+    async def get_survey_version(self, step_key: FromPath[str], version: RowId) -> Survey:
         """One version of a step's survey."""
         return await catalog.get_survey(step_key, version)
 

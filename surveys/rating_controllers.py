@@ -18,12 +18,13 @@ from litestar.datastructures import CacheControlHeader
 from litestar.di import NamedDependency
 from litestar.exceptions import PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromQuery, JSONBody
 from litestar.response import Redirect, Template
 
 from surveys.anonymity import effective_comment_threshold, effective_threshold
 from surveys.clock import Clock
 from surveys.errors import Conflict, Invalid
+from surveys.parameters import RowId, RowIdQuery
 from surveys.rating_schemas import (
     DepartmentParticipation,
     Erased,
@@ -272,7 +273,7 @@ class SelfRatingController(Controller):
 
     @get("/mine", summary="The caller's own ratings")
     async def mine(
-        self, request: Request, clock: NamedDependency[Clock], round: FromQuery[int | None] = None
+        self, request: Request, clock: NamedDependency[Clock], round: RowIdQuery = None
     ) -> list[MySelfRating]:
         """The caller's own ratings, newest round first."""
         employee_id, _ = _me(request)
@@ -282,7 +283,7 @@ class SelfRatingController(Controller):
     async def erase(
         self,
         request: Request,
-        round: FromQuery[int | None] = None,
+        round: RowIdQuery = None,
         step: FromQuery[str | None] = None,
     ) -> Erased:
         """Erase the caller's ratings: all, or of one round or one step."""
@@ -352,7 +353,7 @@ class RoundAdminController(Controller):
         request: Request,
         settings: NamedDependency[Any],
         clock: NamedDependency[Clock],
-        round_id: FromPath[int],
+        round_id: RowId,
     ) -> dict[str, int]:
         """Invite the round's employees not invited yet; returns how many were invited."""
         count = await invite_employees(round_id, base_url=base_url(settings, request), clock=clock)
@@ -427,13 +428,13 @@ class RoundController(Controller):
         return [round_out(r, now) for r in await list_rounds()]
 
     @get("/{round_id:int}", summary="One rating round")
-    async def show(self, clock: NamedDependency[Clock], round_id: FromPath[int]) -> RatingRound:
+    async def show(self, clock: NamedDependency[Clock], round_id: RowId) -> RatingRound:
         """One round with its status."""
         return round_out(await get_round(round_id), clock())
 
     @get("/{round_id:int}/participation", summary="Invited and answered counts per department")
     async def participation(
-        self, clock: NamedDependency[Clock], round_id: FromPath[int]
+        self, clock: NamedDependency[Clock], round_id: RowId
     ) -> RoundParticipation:
         """Counts only, never names."""
         return await _participation_out(round_id, clock())

@@ -29,6 +29,7 @@ from surveys.form_tokens import (
     token_cookie,
 )
 from surveys.optout import opt_out, opt_out_state
+from surveys.parameters import RowId
 from surveys.response_schemas import (
     FollowUpOut,
     FollowUpUpdate,
@@ -449,7 +450,7 @@ class FollowUpController(Controller):
         return [_follow_up_out(r) for r in rows]
 
     @get("/api/follow-ups/{follow_up_id:int}", summary="One follow-up")
-    async def get_api(self, request: Request, follow_up_id: FromPath[int]) -> FollowUpOut:
+    async def get_api(self, request: Request, follow_up_id: RowId) -> FollowUpOut:
         """One follow-up; 404 when it is not the caller's to see."""
         return _follow_up_out(await get_follow_up(viewer_of(request.user), follow_up_id))
 
@@ -464,7 +465,7 @@ class FollowUpController(Controller):
     async def update_api(
         self,
         request: Request,
-        follow_up_id: FromPath[int],
+        follow_up_id: RowId,
         data: JSONBody[FollowUpUpdate],
         clock: NamedDependency[Clock],
     ) -> FollowUpOut:
@@ -484,7 +485,7 @@ class FollowUpController(Controller):
     async def update_page(
         self,
         request: Request,
-        follow_up_id: FromPath[int],
+        follow_up_id: RowId,
         data: Annotated[FollowUpForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
         clock: NamedDependency[Clock],
     ) -> Redirect | Template:
