@@ -251,8 +251,8 @@ def distribution_bars(cells: Sequence[dict[str, Any]]) -> Figure:
                 "categoryorder": "array",
                 "categoryarray": [n for n, _, _ in rows],
             },
-            legend={"orientation": "h", "y": -0.2},
-            height=max(260, 120 + 34 * len(rows)),
+            legend={"orientation": "h", "y": -0.35, "yanchor": "top"},
+            height=max(300, 160 + 34 * len(rows)),
         ),
     }
 
