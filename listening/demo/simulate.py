@@ -234,11 +234,12 @@ async def simulate(
     admin_id: int,
     progress: Progress | None = None,
     now: datetime | None = None,
+    months: int = 6,
 ) -> DemoStats:
-    """Run six months of the story, ending now."""
+    """Run `months` months of the story (six by default), ending now."""
     rng = np.random.default_rng(seed)
     end = (now or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0)
-    first_month = (end - timedelta(days=182)).replace(day=1, hour=0)
+    first_month = (end - timedelta(days=30.5 * months - 5)).replace(day=1, hour=0)
     clock = SimulatedClock(first_month - timedelta(days=1))
     stats = DemoStats()
     staff = await _employees(rng, password, clock)
