@@ -152,6 +152,7 @@ class Outcome:
     event_id: str
     duplicate: bool
     invitations: list[dict[str, Any]]
+    tokens: dict[str, str] = field(default_factory=dict)  # uid -> token, for fresh invitations
 
 
 def survey_url(base_url: str, secret_key: str, uid: str) -> str:
@@ -169,8 +170,10 @@ def answer(outcome: Outcome, *, base_url: str, secret_key: str) -> dict[str, Any
             "status": item["status"],
             "send_at": item.get("send_at"),
         }
-        if item.get("channel") == "link" and item.get("uid"):
-            shown["survey_url"] = survey_url(base_url, secret_key, item["uid"])
+        uid = item.get("uid")
+        if item.get("channel") == "link" and uid:
+            token = outcome.tokens.get(uid) or invitation_token(secret_key, uid)
+            shown["survey_url"] = f"{base_url.rstrip('/')}/s/{token}"
         invitations.append(shown)
     return {
         "event_id": outcome.event_id,
@@ -206,6 +209,13 @@ class _Batch:
     now_of: dict[str, datetime] = field(default_factory=dict)
     stored: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # seen before
     made: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # stored now
+    tokens: dict[str, str] = field(default_factory=dict)  # uid -> token of invitations made now
+
+    def token(self, decision: Decision, secret_key: str) -> str:
+        """The token of a scheduled invitation, made once for its row and its answer."""
+        assert decision.uid is not None
+        token = self.tokens[decision.uid] = invitation_token(secret_key, decision.uid)
+        return token
 
     def authorized(self, work: Work) -> bool:
         return work.key_hash is None or work.key_hash in self.live_keys
@@ -231,7 +241,9 @@ class _Batch:
             for event in work.events:
                 if event.id in self.made and event.id not in answered:
                     answered.add(event.id)
-                    outcomes.append(Outcome(event.id, False, self.made[event.id]))
+                    made = self.made[event.id]
+                    tokens = {i["uid"]: self.tokens[i["uid"]] for i in made if "uid" in i}
+                    outcomes.append(Outcome(event.id, False, made, tokens))
                 else:
                     invitations = self.made.get(event.id, self.stored.get(event.id, []))
                     outcomes.append(Outcome(event.id, True, invitations))
@@ -265,7 +277,7 @@ def _invitation_row(
     customer: CustomerState,
     attributes: str,
     now: Any,
-    secret_key: str,
+    token: str,
     when: Any = _same_time,
 ) -> tuple:
     assert d.uid is not None and d.send_at is not None and d.expires_at is not None
@@ -273,7 +285,7 @@ def _invitation_row(
     send_at = when(d.send_at)
     return (
         d.uid,
-        token_hash(invitation_token(secret_key, d.uid)),
+        token_hash(token),
         event_row_id,
         d.rule.key,
         customer.id,
@@ -317,9 +329,23 @@ def _chunks(items: list, size: int = 500) -> Iterator[list]:
         yield items[i : i + size]
 
 
-def _sqlite_time(moment: datetime | None) -> str | None:
-    # The form Piccolo's SQLite adapter stores (UTC, str()), done once per value here.
-    return None if moment is None else str(moment.astimezone(UTC))
+class _SqliteTimes:
+    """Timestamps in the form Piccolo's SQLite adapter stores (UTC, str()), each made once.
+
+    Most events of a batch share their received, send and expiry times, and str() of a
+    datetime costs more than the insert of the row it goes into.
+    """
+
+    def __init__(self) -> None:
+        self._seen: dict[datetime, str] = {}
+
+    def __call__(self, moment: datetime | None) -> str | None:
+        if moment is None:
+            return None
+        text = self._seen.get(moment)
+        if text is None:
+            text = self._seen[moment] = str(moment.astimezone(UTC))
+        return text
 
 
 def _select_in(conn: sqlite3.Connection, sql: str, values: list) -> Iterator[tuple]:
@@ -334,6 +360,7 @@ def apply_sqlite(conn: sqlite3.Connection, works: list[Work], secret_key: str) -
     new rows get their ids here (max + 1), and every write is one `executemany`.
     """
     batch = _Batch(works)
+    _sqlite_time = _SqliteTimes()
     hashes = list({w.key_hash for w in works if w.key_hash})
     if hashes:
         batch.live_keys = {
@@ -413,7 +440,14 @@ def apply_sqlite(conn: sqlite3.Connection, works: list[Work], secret_key: str) -
             if d.status == "scheduled":
                 invitations.append(
                     _invitation_row(
-                        d, event, next_event, customer, attributes, now, secret_key, _sqlite_time
+                        d,
+                        event,
+                        next_event,
+                        customer,
+                        attributes,
+                        now,
+                        batch.token(d, secret_key),
+                        _sqlite_time,
                     )
                 )
         next_event += 1
@@ -560,7 +594,7 @@ async def apply_postgres(conn: Any, works: list[Work], secret_key: str) -> list:
                         customers[event.customer.id],
                         attributes,
                         batch.now_of[source_id],
-                        secret_key,
+                        batch.token(d, secret_key),
                     )
                 )
     await conn.execute(

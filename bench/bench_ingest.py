@@ -1,0 +1,404 @@
+"""Event ingestion speed: single events against a bare endpoint, batches, and PostgreSQL.
+
+    python bench/bench_ingest.py            # Markdown table
+    python bench/bench_ingest.py --seconds 5
+
+A suite runner imports ``run()``, which returns rows {"name", "value", "unit", "limit",
+"ratio"} (ratio >= 1 meets the goal). Every event is a new customer on a 100 % link trigger, so
+each one writes an event, a customer and an invitation, and is answered only after its commit.
+
+- single events on SQLite: uvicorn with 1 worker, wrk with 32 connections, against a bare Litestar
+  endpoint (same server, same body, msgspec-parsed, no database) measured in the same run; goal at
+  least half its rate, p99 under 50 ms;
+- batches on SQLite: 10,000-event NDJSON bodies to /api/events/batch; goal 20,000 events/s;
+- single events on PostgreSQL with 2 uvicorn workers; goal 2,000 events/s (skipped when no
+  server answers at LISTENING_BENCH_POSTGRES_URL, default the local one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+WRK = shutil.which("wrk") or "/usr/bin/wrk"
+CONNECTIONS = 32
+THREADS = 2
+BATCH = 10_000
+BATCHES = 6
+POSTGRES_URL = os.environ.get(
+    "LISTENING_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+SECRET = "bench-secret-" + "s" * 40
+
+JOURNEY = """
+[[departments]]
+key = "support"
+name = "Customer Support"
+
+[[journeys]]
+key = "get-help"
+name = "Get help"
+
+  [[journeys.steps]]
+  key = "ticket-resolved"
+  name = "Your request is resolved"
+  department = "support"
+
+    [[journeys.steps.questions]]
+    key = "csat"
+    kind = "csat"
+    customer = "How satisfied are you with how we resolved your request?"
+    employee = "How satisfied are customers with how we resolve their requests?"
+
+[[triggers]]
+key = "ticket-link"
+event_type = "ticket.closed"
+step = "ticket-resolved"
+channel = "link"
+sample_percent = 100
+"""
+
+# Every request carries a new event id and a new customer (thread id + counter + run prefix).
+LUA = """
+local counter = 0
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+function init(args)
+  prefix = args[1]
+  occurred = args[2]
+  path = args[3]
+  key = args[4]
+end
+request = function()
+  counter = counter + 1
+  local id = prefix .. "-" .. tid .. "-" .. counter
+  local body = '{"id":"ev-' .. id .. '","type":"ticket.closed","occurred_at":"' .. occurred ..
+    '","customer":{"id":"cu-' .. id .. '","email":"c' .. id .. '@example.com","locale":"en"},' ..
+    '"attributes":{"channel":"phone","agent":17,"vip":false}}'
+  return wrk.format("POST", path, {
+    ["Content-Type"] = "application/json",
+    ["Authorization"] = "Bearer " .. key,
+  }, body)
+end
+"""
+
+
+def bare_app():
+    """The peer: a Litestar endpoint that parses the same event body and answers, nothing more."""
+    import msgspec
+    from litestar import Litestar, Request, Response, post
+
+    from listening.schemas import EventIn
+
+    decoder = msgspec.json.Decoder(EventIn)
+
+    @post("/api/events", status_code=202)
+    async def bare(request: Request) -> Response[bytes]:
+        event = decoder.decode(await request.body())
+        body = msgspec.json.encode({"event_id": event.id, "duplicate": False, "invitations": []})
+        return Response(body, status_code=202, media_type="application/json")
+
+    return Litestar([bare], signature_namespace={"Request": Request, "Response": Response})
+
+
+def _prepare(url: str, key_file: str) -> None:
+    """Migrate, load the organisation and its trigger, write an ingest key to `key_file`."""
+
+    async def main() -> None:
+        from listening.apikeys import create_key
+        from listening.journeys import load_journey_file
+        from listening.migrate import migrate
+
+        await migrate()
+        await load_journey_file(JOURNEY)
+        _, key = await create_key("bench", "ingest")
+        Path(key_file).write_text(key)
+
+    asyncio.run(main())
+
+
+def _env(url: str) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "LISTENING_DATABASE_URL": url,
+        "LISTENING_SECRET_KEY": SECRET,
+        "PICCOLO_CONF": "listening.piccolo_conf",
+        "PYTHONPATH": str(ROOT),
+    }
+    for name in ("LISTENING_REDIS_URL", "LISTENING_BASE_URL", "LISTENING_SMTP_HOST"):
+        env.pop(name, None)
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _serve(target: str, env: dict[str, str], workers: int, cwd: Path) -> tuple:
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            target,
+            "--factory",
+            "--workers",
+            str(workers),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        cwd=cwd,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=1):
+                pass
+        except urllib.error.HTTPError:
+            break  # the bare app has no /health, but it answers
+        except OSError:
+            time.sleep(0.2)
+            continue
+        break
+    else:
+        server.terminate()
+        raise RuntimeError(f"{target} did not start")
+    return server, url
+
+
+def _stop(server: subprocess.Popen) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+
+
+def _wrk(url: str, lua: Path, seconds: int, prefix: str, key: str) -> dict:
+    occurred = datetime.now(UTC).isoformat()
+    out = subprocess.run(
+        [
+            WRK,
+            f"-t{THREADS}",
+            f"-c{CONNECTIONS}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(lua),
+            url,
+            "--",
+            prefix,
+            occurred,
+            "/api/events",
+            key,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    p99 = re.search(r"\s99%\s+([\d.]+)(us|ms|s)\b", out)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors:.*timeout (\d+)", out)
+    return {
+        "rate": rate,
+        "total": total,
+        "p99_ms": float(p99.group(1)) * scale,
+        "non_2xx": int(bad.group(1)) if bad else 0,
+        "timeouts": int(errors.group(1)) if errors else 0,
+    }
+
+
+def _batches(url: str, key: str) -> float:
+    """Events per second over several 10,000-event NDJSON batches, sent one after another."""
+    import httpx
+
+    occurred = datetime.now(UTC).isoformat()
+    bodies = []
+    for b in range(BATCHES):
+        lines = [
+            json.dumps(
+                {
+                    "id": f"batch-{b}-{n}",
+                    "type": "ticket.closed",
+                    "occurred_at": occurred,
+                    "customer": {"id": f"bc-{b}-{n}", "email": f"b{b}.{n}@example.com"},
+                    "attributes": {"channel": "web", "order": n},
+                }
+            )
+            for n in range(BATCH)
+        ]
+        bodies.append("\n".join(lines).encode())
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/x-ndjson"}
+    with httpx.Client(base_url=url, timeout=120) as client:
+        warm = client.post("/api/events/batch", content=bodies[0], headers=headers)
+        warm.raise_for_status()
+        start = time.perf_counter()
+        for body in bodies[1:]:
+            answer = client.post("/api/events/batch", content=body, headers=headers)
+            answer.raise_for_status()
+            assert answer.json()["accepted"] == BATCH, answer.text[:300]
+        elapsed = time.perf_counter() - start
+    return (BATCHES - 1) * BATCH / elapsed
+
+
+def _sqlite_counts(db: Path) -> tuple[int, int, int]:
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        return tuple(
+            conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+            for t in ("event", "customer", "invitation")
+        )
+
+
+def _row(name: str, value: float, unit: str, limit: float | None, higher: bool = True) -> dict:
+    ratio = None
+    if limit:
+        ratio = round(value / limit if higher else (limit / value if value else 0.0), 2)
+    return {"name": name, "value": round(value, 1), "unit": unit, "limit": limit, "ratio": ratio}
+
+
+def _sqlite_rows(seconds: int, work: Path) -> list[dict]:
+    db = work / "bench.db"
+    env = _env(f"sqlite:///{db}")
+    key_file = work / "key.txt"
+    subprocess.run([sys.executable, __file__, "--prepare", str(key_file)], env=env, check=True)
+    key = key_file.read_text().strip()
+    lua = work / "events.lua"
+    lua.write_text(LUA)
+    bare_server, bare_url = _serve(
+        "bench_ingest:bare_app", env | {"PYTHONPATH": f"{ROOT}:{ROOT / 'bench'}"}, 1, work
+    )
+    try:
+        _wrk(bare_url, lua, 2, "warm", key)
+        bare = _wrk(bare_url, lua, seconds, "bare", key)
+    finally:
+        _stop(bare_server)
+    server, url = _serve("listening.app:create_app", env, 1, work)
+    try:
+        _wrk(url, lua, 2, "warm", key)
+        before = _sqlite_counts(db)
+        single = _wrk(url, lua, seconds, "single", key)
+        after = _sqlite_counts(db)
+        batch_rate = _batches(url, key)
+    finally:
+        _stop(server)
+    stored = after[0] - before[0]
+    return [
+        _row("bare endpoint parsing the event (peer)", bare["rate"], "req/s", None),
+        _row("single events, SQLite, 1 worker", single["rate"], "events/s", bare["rate"] / 2),
+        _row("single events p99, SQLite", single["p99_ms"], "ms", 50, higher=False),
+        _row(
+            "single events refused or timed out",
+            single["non_2xx"] + single["timeouts"],
+            "requests",
+            None,
+        ),
+        _row("events stored = answered 202", stored, "events", single["total"]),
+        _row("customers / invitations written", after[1] - before[1], "rows", after[2] - before[2]),
+        _row("batches of 10,000 (NDJSON), SQLite", batch_rate, "events/s", 20_000),
+    ]
+
+
+def _postgres_rows(seconds: int, work: Path) -> list[dict]:
+    from urllib.parse import urlparse
+
+    import asyncpg
+
+    name = f"lp_bench_{os.getpid()}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(POSTGRES_URL, timeout=5)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    try:
+        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError) as exc:
+        return [_row(f"PostgreSQL skipped ({type(exc).__name__})", 0, "", None)]
+    url = urlparse(POSTGRES_URL)._replace(path=f"/{name}").geturl()
+    try:
+        env = _env(url)
+        key_file = work / "pg-key.txt"
+        subprocess.run([sys.executable, __file__, "--prepare", str(key_file)], env=env, check=True)
+        key = key_file.read_text().strip()
+        server, base = _serve("listening.app:create_app", env, 2, work)
+        try:
+            _wrk(base, work / "events.lua", 2, "warm", key)
+            single = _wrk(base, work / "events.lua", seconds, "pg", key)
+        finally:
+            _stop(server)
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    return [
+        _row("single events, PostgreSQL, 2 workers", single["rate"], "events/s", 2_000),
+        _row("single events p99, PostgreSQL", single["p99_ms"], "ms", None),
+        _row(
+            "PostgreSQL refused or timed out",
+            single["non_2xx"] + single["timeouts"],
+            "requests",
+            None,
+        ),
+    ]
+
+
+def run(seconds: int = 10) -> list[dict]:
+    """Measure; rows of {"name", "value", "unit", "limit", "ratio"}."""
+    work = Path(tempfile.mkdtemp(prefix="lp-bench-ingest-"))
+    try:
+        return _sqlite_rows(seconds, work) + _postgres_rows(seconds, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> None:
+    """Print the figures as a Markdown table."""
+    seconds = 10
+    if "--seconds" in sys.argv:
+        seconds = int(sys.argv[sys.argv.index("--seconds") + 1])
+    rows = run(seconds)
+    print("| measure | value | unit | limit or peer | ratio |")
+    print("|---|---:|---|---:|---:|")
+    for r in rows:
+        limit = "" if r["limit"] is None else f"{r['limit']:,.0f}"
+        ratio = "" if r["ratio"] is None else f"{r['ratio']:.2f}"
+        print(f"| {r['name']} | {r['value']:,} | {r['unit']} | {limit} | {ratio} |")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--prepare":
+        _prepare("", sys.argv[2])
+    else:
+        main()
