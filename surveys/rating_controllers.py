@@ -18,7 +18,7 @@ from litestar.datastructures import CacheControlHeader
 from litestar.di import NamedDependency
 from litestar.exceptions import PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
-from litestar.params import FromQuery, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Redirect, Template
 
 from surveys.anonymity import effective_comment_threshold, effective_threshold
@@ -51,6 +51,7 @@ from surveys.self_ratings import (
     current_round,
     erase_mine,
     my_ratings,
+    step_to_rate,
     steps_to_rate,
     submit,
     upcoming_round,
@@ -254,6 +255,12 @@ class SelfRatingController(Controller):
             next_round=round_out(upcoming, now) if upcoming else None,
             steps=[_step_out(s) for s in await steps_to_rate(department_id)],
         )
+
+    @get("/steps/{step_key:str}", summary="One of the caller's steps with its questions")
+    async def step(self, request: Request, step_key: FromPath[str]) -> StepToRateOut:
+        """A step of the caller's department; 403 for another department's step."""
+        _, department_id = _me(request)
+        return _step_out(await step_to_rate(department_id, step_key))
 
     @post("/", status_code=201, summary="Rate one of the caller's steps in the open round")
     async def create(

@@ -19,7 +19,7 @@ from surveys.clock import Clock, system_clock
 from surveys.errors import Conflict, Forbidden, Invalid, NotFound
 from surveys.rounds import RoundInfo, next_round_for, open_round_for, write_transaction
 from surveys.scales import SCALES, end_labels
-from surveys.tables import Question, Round, SelfRating, SelfRatingScore, Step, Survey
+from surveys.tables import Question, SelfRating, SelfRatingScore, Step, Survey
 from surveys.tallies import TallyKey, add_counts
 
 COMMENT_MAX = 2000
@@ -387,8 +387,3 @@ async def erase_mine(
         await add_counts(changes)
         await SelfRating.delete().where(SelfRating.id.is_in(ids))
     return len(rows)
-
-
-async def round_exists(round_id: int) -> bool:
-    """Whether a round with this id exists."""
-    return await Round.exists().where(Round.id == round_id)

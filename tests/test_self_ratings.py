@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from datetime import timedelta
 
 import pytest
@@ -405,6 +406,13 @@ async def test_api_rate_change_and_erase(web):
 
 async def test_api_refusals(web):
     me = await web.new("ops1@example.com")
+    response = await me.get("/api/self-ratings/steps/ship")
+    assert response.status_code == 200
+    assert [q["key"] for q in response.json()["questions"]] == ["ease", "nps"]
+    response = await me.get("/api/self-ratings/steps/ticket")
+    assert response.status_code == 403
+    assert "resolve requests" not in response.text
+    assert (await me.get("/api/self-ratings/steps/nope")).status_code == 404
     body = {"step": "pack", "answers": {"csat": 4}}
     response = await me.post("/api/self-ratings", json=body)
     assert response.status_code == 409
@@ -518,8 +526,17 @@ async def test_no_aggregate_output_reveals_employee_values_with_four_raters(web)
 
     admin = await web.new("admin@example.com")
     executive = await web.new("exec@example.com")
-    fills = {"round_id": str(info.id), "department": "ops", "key": "ops", "step": "pack"}
+    fills = {
+        "round_id": str(info.id),
+        "department": "ops",
+        "department_key": "ops",
+        "key": "ops",
+        "step": "pack",
+        "step_key": "pack",
+    }
+    queries = [{"round": info.id}, {"department": "ops"}]
     checked = []
+    responses = {}
     for route in web.app.routes:
         if "GET" not in getattr(route, "methods", ()) or route.path.startswith("/static"):
             continue
@@ -529,11 +546,12 @@ async def test_no_aggregate_output_reveals_employee_values_with_four_raters(web)
             continue
         for p in params:
             path = path.replace(next(s for s in path.split("/") if s.startswith("{" + p)), fills[p])
-        for who in (admin, executive):
-            response = await who.get(path, params={"round": info.id})
+        for who, query in itertools.product((admin, executive), queries):
+            response = await who.get(path, params=query)
             if response.status_code != 200:
                 continue
             checked.append(path)
+            responses[path] = response
             for marker in MARKERS:
                 assert marker.encode() not in response.content, path
             if response.headers.get("content-type", "").startswith("application/json"):
@@ -543,6 +561,10 @@ async def test_no_aggregate_output_reveals_employee_values_with_four_raters(web)
     assert f"/api/rounds/{info.id}/participation" in checked
     assert "/api/rounds" in checked
     assert "/rounds" in checked
+    if "/api/gaps" in responses:
+        # the dashboards' gap table lists the rated cells, each suppressed (4 < 5 raters)
+        rows = [r for r in responses["/api/gaps"].json() if r.get("department") == "ops"]
+        assert rows and all(r["suppressed"] and r["employee_score"] is None for r in rows)
     participation = (await admin.get(f"/api/rounds/{info.id}/participation")).json()
     assert participation["departments"][0] == {
         "department": "ops",
