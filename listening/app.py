@@ -187,5 +187,10 @@ def create_app(
         ],
         on_shutdown=[rate_counter.close],
         request_max_body_size=settings.max_body_bytes,
-        state={"settings": settings, "run_worker": run_worker, "listen_url": listen_url},
+        state={
+            "settings": settings,
+            "run_worker": run_worker,
+            "listen_url": listen_url,
+            "rate_counter": rate_counter,
+        },
     )

@@ -12,6 +12,7 @@ from litestar.utils.scope.state import ScopeState
 from msgspec import Struct
 
 from listening.auth import SESSION_USER_KEY, principal_of
+from listening.rate_limit import check_login_account
 from surveys.accounts import authenticate
 
 
@@ -59,6 +60,7 @@ class LoginController(Controller):
         data: Annotated[LoginForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Any:
         """Check the credentials and start a session."""
+        await check_login_account(request, data.email)
         account = await authenticate(data.email, data.password)
         if account is None:
             return Template(

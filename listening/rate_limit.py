@@ -2,6 +2,9 @@
 
 - Feedback posts (`POST /f/...`) and logins (`POST /login`): per client address,
   `settings.public_rate_limit` a minute.
+- Logins also per account (`check_login_account`, called by the login handler once the form
+  is parsed): the same limit per submitted email, so guesses spread over many addresses are
+  still held to it for each account.
 - Survey pages and the token API (`/s/{token}...`, `/api/responses/{token}`): per token,
   `settings.token_rate_limit` a minute, never per address (customers behind one office or
   mobile-carrier address must not block each other).
@@ -27,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from litestar import Request
 from litestar.exceptions import TooManyRequestsException
 from litestar.types import ASGIApp, Receive, Scope, Send
 
@@ -159,6 +163,24 @@ def limit_key(scope: Scope, trusted: list[Any], settings: Settings) -> tuple[str
     return None
 
 
+def _too_many(decision: Decision) -> TooManyRequestsException:
+    return TooManyRequestsException(
+        "Too many requests: please wait a minute and try again.",
+        headers={"Retry-After": str(decision.retry_after)},
+    )
+
+
+async def check_login_account(request: Request, email: str) -> None:
+    """Count a login attempt against the account it names; 429 once the minute holds the limit."""
+    settings: Settings = request.app.state["settings"]
+    counter: MemoryCounter | RedisCounter = request.app.state["rate_counter"]
+    # Normalised as accounts store emails, and hashed: emails never reach the limiter's store.
+    digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
+    decision = await counter.hit(f"login-account:{digest}", settings.public_rate_limit)
+    if not decision.allowed:
+        raise _too_many(decision)
+
+
 def make_counter(settings: Settings) -> MemoryCounter | RedisCounter:
     """Redis when configured, else process memory."""
     return RedisCounter(settings.redis_url) if settings.redis_url else MemoryCounter()
@@ -182,8 +204,5 @@ class RateLimitMiddleware:
             if found is not None:
                 decision = await self.counter.hit(*found)
                 if not decision.allowed:
-                    raise TooManyRequestsException(
-                        "Too many requests: please wait a minute and try again.",
-                        headers={"Retry-After": str(decision.retry_after)},
-                    )
+                    raise _too_many(decision)
         await self.app(scope, receive, send)
