@@ -41,7 +41,12 @@ def _in(values: tuple[str, ...]) -> str:
 
 
 async def _claim(
-    table: str, condition: str, args: list[Any], now: datetime, limit: int
+    table: str,
+    condition: str,
+    args: list[Any],
+    now: datetime,
+    limit: int,
+    lease: timedelta = LEASE,
 ) -> list[int]:
     # The outer condition repeats the lease test, so on SQLite (one writer at a time) and on
     # PostgreSQL (rows locked by the inner SELECT) a row goes to exactly one claimant.
@@ -53,7 +58,7 @@ async def _claim(
         f"ORDER BY next_attempt_at, id LIMIT {int(limit)}{lock}) "
         "AND (claimed_until IS NULL OR claimed_until < {}) RETURNING id"
     )
-    rows = await Invitation.raw(sql, now + LEASE, *args, now, now)
+    rows = await Invitation.raw(sql, now + lease, *args, now, now)
     return [r["id"] for r in rows]
 
 
@@ -89,7 +94,7 @@ class DueInvitation:
 
 
 async def claim_invitations(
-    now: datetime, *, channels: tuple[str, ...], limit: int = 50
+    now: datetime, *, channels: tuple[str, ...], limit: int = 50, lease: timedelta = LEASE
 ) -> list[DueInvitation]:
     """Claim invitations due for sending, then reminders due, on the given channels."""
     if not channels:
@@ -101,6 +106,7 @@ async def claim_invitations(
         [*channels, now, now],
         now,
         limit,
+        lease,
     )
     reminders = await _claim(
         "invitation",
@@ -110,6 +116,7 @@ async def claim_invitations(
         [*channels, now, now],
         now,
         limit,
+        lease,
     )
     return await _load(first, reminder=False) + await _load(reminders, reminder=True)
 
@@ -286,7 +293,7 @@ async def expire_invitations(now: datetime) -> int:
 
 
 async def claim_messages(
-    now: datetime, *, channels: tuple[str, ...], limit: int = 50
+    now: datetime, *, channels: tuple[str, ...], limit: int = 50, lease: timedelta = LEASE
 ) -> list[dict[str, Any]]:
     """Claim queued messages due for sending on the given channels."""
     if not channels:
@@ -297,6 +304,7 @@ async def claim_messages(
         [*channels, now],
         now,
         limit,
+        lease,
     )
     if not ids:
         return []

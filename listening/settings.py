@@ -57,6 +57,7 @@ class Settings:
     follow_up_webhook_url: str | None
     retention_days: int | None
     max_body_bytes: int
+    delivery_lease_seconds: int = 300
 
     @property
     def secure_cookies(self) -> bool:
@@ -176,6 +177,9 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         follow_up_webhook_url=env.get("LISTENING_FOLLOW_UP_WEBHOOK_URL") or None,
         retention_days=_int(env, "LISTENING_RETENTION_DAYS", 0, minimum=1) if retention else None,
         max_body_bytes=_int(env, "LISTENING_MAX_BODY_BYTES", 16 * 1024 * 1024, minimum=1024),
+        # How long a worker holds what it claimed: a worker that dies mid-send leaves its rows
+        # to be claimed again (and re-sent with the same Message-ID) once the lease runs out.
+        delivery_lease_seconds=_int(env, "LISTENING_DELIVERY_LEASE_SECONDS", 300, minimum=5),
     )
 
 

@@ -12,6 +12,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -240,8 +241,9 @@ async def run_once(
             async with limiter:
                 await job
 
-        due = await outbox.claim_invitations(now, channels=d.channels, limit=limit)
-        messages = await outbox.claim_messages(now, channels=d.channels, limit=limit)
+        lease = timedelta(seconds=settings.delivery_lease_seconds)
+        due = await outbox.claim_invitations(now, channels=d.channels, limit=limit, lease=lease)
+        messages = await outbox.claim_messages(now, channels=d.channels, limit=limit, lease=lease)
         jobs = [_deliver_invitation(d, item, stats) for item in due]
         jobs += [_deliver_message(d, m, stats) for m in messages]
         await asyncio.gather(*(guarded(job) for job in jobs))
