@@ -63,6 +63,88 @@ def _follow_up_url(base_url: str | None, follow_up_id: int) -> str:
     return f"{(base_url or '').rstrip('/')}/follow-ups#follow-up-{follow_up_id}"
 
 
+_STEP_COLUMNS = (
+    Step.key,
+    Step.name,
+    Step.department,
+    Step.department.name.as_alias("department_name"),
+    Step.department.follow_up_email.as_alias("follow_up_email"),
+)
+
+
+async def step_context(step_id: int) -> dict[str, Any]:
+    """What follow-ups and their notices need to know about a step and its department."""
+    step = await Step.select(*_STEP_COLUMNS).where(Step.id == step_id).first()
+    assert step is not None
+    return step
+
+
+def plan_notices(
+    *,
+    step: dict[str, Any],
+    follow_ups: Sequence[tuple[int, GivenAnswer]],
+    given: Sequence[GivenAnswer],
+    response_id: int,
+    source: str,
+    customer_ref: str | None,
+    now: datetime,
+    base_url: str | None,
+    webhook_url: str | None,
+) -> list[dict[str, Any]]:
+    """The outbox rows (Message fields) announcing new follow-ups; no I/O, for any writer."""
+    comments = [a.text for a in given if a.text]
+    items = [
+        {
+            "id": fid,
+            "question": a.question.key,
+            "kind": a.question.kind,
+            "score": a.score,
+            "url": _follow_up_url(base_url, fid),
+        }
+        for fid, a in follow_ups
+    ]
+    notices: list[dict[str, Any]] = []
+    common = {"kind": "follow_up", "status": "queued", "next_attempt_at": now, "created_at": now}
+    if step["follow_up_email"]:
+        notices.append(
+            {
+                **common,
+                "uid": str(uuid.uuid4()),
+                "channel": "email",
+                "recipient": step["follow_up_email"],
+                "subject": f"Follow up: a low score for {step['name']}"[:300],
+                "body_text": _email_text(step, items, comments, customer_ref),
+                "body_html": _email_html(step, items, comments, customer_ref),
+                "payload": "{}",
+            }
+        )
+    if webhook_url:
+        payload = {
+            "event": "follow_up.opened",
+            "response_id": response_id,
+            "source": source,
+            "customer": customer_ref,
+            "step": {"key": step["key"], "name": step["name"]},
+            "department": step["department_name"],
+            "follow_ups": items,
+            "comments": comments,
+            "created_at": now.isoformat(),
+        }
+        notices.append(
+            {
+                **common,
+                "uid": str(uuid.uuid4()),
+                "channel": "webhook",
+                "recipient": webhook_url,
+                "subject": "follow_up.opened",
+                "body_text": "",
+                "body_html": "",
+                "payload": json.dumps(payload, ensure_ascii=False),
+            }
+        )
+    return notices
+
+
 async def open_follow_ups(
     *,
     response_id: int,
@@ -78,18 +160,7 @@ async def open_follow_ups(
     alerts = alerting(given)
     if not alerts:
         return []
-    step = (
-        await Step.select(
-            Step.key,
-            Step.name,
-            Step.department,
-            Step.department.name.as_alias("department_name"),
-            Step.department.follow_up_email.as_alias("follow_up_email"),
-        )
-        .where(Step.id == step_id)
-        .first()
-    )
-    assert step is not None
+    step = await step_context(step_id)
     ids: list[int] = []
     for answer in alerts:
         row = await FollowUp.insert(
@@ -105,79 +176,20 @@ async def open_follow_ups(
             )
         ).returning(FollowUp.id)
         ids.append(row[0]["id"])
-    comments = [a.text for a in given if a.text]
-    items = [
-        {
-            "id": fid,
-            "question": a.question.key,
-            "kind": a.question.kind,
-            "score": a.score,
-            "url": _follow_up_url(base_url, fid),
-        }
-        for fid, a in zip(ids, alerts, strict=True)
-    ]
-    if step["follow_up_email"]:
-        await _queue(
-            kind="follow_up",
-            channel="email",
-            recipient=step["follow_up_email"],
-            subject=f"Follow up: a low score for {step['name']}"[:300],
-            body_text=_email_text(step, items, comments, customer_ref),
-            body_html=_email_html(step, items, comments, customer_ref),
-            payload={},
-            now=now,
-        )
-    if webhook_url:
-        payload = {
-            "event": "follow_up.opened",
-            "response_id": response_id,
-            "source": source,
-            "customer": customer_ref,
-            "step": {"key": step["key"], "name": step["name"]},
-            "department": step["department_name"],
-            "follow_ups": items,
-            "comments": comments,
-            "created_at": now.isoformat(),
-        }
-        await _queue(
-            kind="follow_up",
-            channel="webhook",
-            recipient=webhook_url,
-            subject="follow_up.opened",
-            body_text="",
-            body_html="",
-            payload=payload,
-            now=now,
-        )
-    return ids
-
-
-async def _queue(
-    *,
-    kind: str,
-    channel: str,
-    recipient: str,
-    subject: str,
-    body_text: str,
-    body_html: str,
-    payload: dict,
-    now: datetime,
-) -> None:
-    await Message.insert(
-        Message(
-            uid=str(uuid.uuid4()),
-            kind=kind,
-            channel=channel,
-            recipient=recipient,
-            subject=subject,
-            body_text=body_text,
-            body_html=body_html,
-            payload=json.dumps(payload, ensure_ascii=False),
-            status="queued",
-            next_attempt_at=now,
-            created_at=now,
-        )
+    notices = plan_notices(
+        step=step,
+        follow_ups=list(zip(ids, alerts, strict=True)),
+        given=given,
+        response_id=response_id,
+        source=source,
+        customer_ref=customer_ref,
+        now=now,
+        base_url=base_url,
+        webhook_url=webhook_url,
     )
+    if notices:
+        await Message.insert(*(Message(**n) for n in notices))
+    return ids
 
 
 def _email_text(step: dict, items: list[dict], comments: list[str], customer: str | None) -> str:

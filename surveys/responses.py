@@ -10,6 +10,8 @@ two submissions racing each other store one response.
 from __future__ import annotations
 
 import json
+import sqlite3
+import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,10 +20,11 @@ from typing import Any
 
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
-from surveys.answers import AskedQuestion, GivenAnswer, questions_of, validate_answers
+from surveys.answers import AskedQuestion, GivenAnswer, asked_question, validate_answers
 from surveys.clock import Clock, system_clock
 from surveys.errors import Conflict, Gone, Invalid, NotFound
-from surveys.follow_ups import open_follow_ups
+from surveys.follow_ups import alerting, open_follow_ups, plan_notices, step_context
+from surveys.sqlite_batch import batch_for
 from surveys.tables import Answer, Invitation, Response, ResponseSegment
 from surveys.tallies import add_counts, response_source
 from surveys.tokens import token_hash
@@ -80,21 +83,54 @@ def writing_transaction() -> Any:
     return engine.transaction()
 
 
-_COLUMNS = (
-    Invitation.id,
-    Invitation.status,
-    Invitation.survey,
-    Invitation.step,
-    Invitation.customer,
-    Invitation.locale,
-    Invitation.attributes,
-    Invitation.expires_at,
-    Invitation.opened_at,
-    Invitation.step.key.as_alias("step_key"),
-    Invitation.step.name.as_alias("step_name"),
-    Invitation.customer.locale.as_alias("customer_locale"),
-    Invitation.customer.external_id.as_alias("customer_ref"),
+_LOOKUP = (
+    "SELECT i.id, i.status, i.survey, i.step, i.customer, i.locale, i.attributes, "
+    "i.expires_at, s.key AS step_key, s.name AS step_name, v.fingerprint, "
+    "c.locale AS customer_locale, c.external_id AS customer_ref "
+    "FROM invitation i JOIN step s ON s.id = i.step JOIN survey v ON v.id = i.survey "
+    "LEFT JOIN customer c ON c.id = i.customer WHERE i.token_hash = {}"
 )
+_QUESTIONS = (
+    "SELECT id, key, kind, customer, low_label, high_label, options, required, position, "
+    "higher_is_better, alert_threshold FROM question WHERE survey = {} ORDER BY position, id"
+)
+# Question wording by (survey, fingerprint): the fingerprint changes whenever what is asked
+# changes, so a page never shows stale questions. Thresholds are not shown, and submissions
+# read the questions afresh.
+_WORDING_CACHE: dict[tuple[str, int, str], tuple[float, list[dict[str, Any]]]] = {}
+WORDING_TTL_SECONDS = 60.0
+
+
+def _sqlite(sql: str) -> str:
+    return sql.replace("{}", "?")
+
+
+async def _lookup(hashed: str) -> dict[str, Any] | None:
+    batch = batch_for(Invitation._meta.db)
+    if batch is not None:
+        return batch.read_one(_sqlite(_LOOKUP), (hashed,))
+    rows = await Invitation.raw(_LOOKUP, hashed)
+    return rows[0] if rows else None
+
+
+async def _question_rows(survey_id: int) -> list[dict[str, Any]]:
+    batch = batch_for(Invitation._meta.db)
+    if batch is not None:
+        return batch.read_all(_sqlite(_QUESTIONS), (survey_id,))
+    return await Invitation.raw(_QUESTIONS, survey_id)
+
+
+async def _wording(survey_id: int, fingerprint: str) -> list[dict[str, Any]]:
+    key = (str(getattr(Invitation._meta.db, "path", "pg")), survey_id, fingerprint)
+    now = time.monotonic()
+    cached = _WORDING_CACHE.get(key)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    rows = await _question_rows(survey_id)
+    if len(_WORDING_CACHE) > 1000:
+        _WORDING_CACHE.clear()
+    _WORDING_CACHE[key] = (now + WORDING_TTL_SECONDS, rows)
+    return rows
 
 
 def _attributes(raw: Any) -> dict[str, Any]:
@@ -106,21 +142,29 @@ def _attributes(raw: Any) -> dict[str, Any]:
     return raw if isinstance(raw, dict) else {}
 
 
-async def find_invitation(token: str, *, clock: Clock = system_clock) -> OpenInvitation:
-    """The invitation of a token: 404 unknown, 409 answered, 410 expired."""
+async def find_invitation(
+    token: str, *, clock: Clock = system_clock, fresh: bool = False
+) -> OpenInvitation:
+    """The invitation of a token: 404 unknown, 409 answered, 410 expired.
+
+    `fresh` reads the questions from the database rather than the wording cache (submissions
+    need the current alert thresholds).
+    """
     if not token or len(token) > TOKEN_MAX:
         raise NotFound("This page does not exist.")
-    row = (
-        await Invitation.select(*_COLUMNS).where(Invitation.token_hash == token_hash(token)).first()
-    )
+    row = await _lookup(token_hash(token))
     if row is None:
         raise NotFound("This page does not exist.")
     if row["status"] == "answered":
         raise Conflict("You have already answered this survey. Thank you!", field="token")
     if row["status"] == "expired" or clock() >= row["expires_at"]:
         raise Gone("This survey link has expired.", field="token")
+    rows = (
+        await _question_rows(row["survey"])
+        if fresh
+        else await _wording(row["survey"], row["fingerprint"])
+    )
     locales = (row["locale"], row["customer_locale"])
-    questions = await questions_of(row["survey"], locales)
     return OpenInvitation(
         id=row["id"],
         status=row["status"],
@@ -133,8 +177,14 @@ async def find_invitation(token: str, *, clock: Clock = system_clock) -> OpenInv
         locale=row["locale"] or row["customer_locale"],
         expires_at=row["expires_at"],
         attributes=_attributes(row["attributes"]),
-        questions=questions,
+        questions=[asked_question(r, locales) for r in rows],
     )
+
+
+_MARK_OPENED = (
+    "UPDATE invitation SET status = 'opened', opened_at = ? "
+    "WHERE id = ? AND status IN ('scheduled', 'sent', 'failed')"
+)
 
 
 async def open_invitation(token: str, *, clock: Clock = system_clock) -> OpenInvitation:
@@ -142,9 +192,13 @@ async def open_invitation(token: str, *, clock: Clock = system_clock) -> OpenInv
     invitation = await find_invitation(token, clock=clock)
     if invitation.status in UNOPENED:
         now = clock()
-        await Invitation.update({Invitation.status: "opened", Invitation.opened_at: now}).where(
-            (Invitation.id == invitation.id) & Invitation.status.is_in(list(UNOPENED))
-        )
+        batch = batch_for(Invitation._meta.db)
+        if batch is not None:
+            await batch.write(lambda conn: conn.execute(_MARK_OPENED, (now, invitation.id)))
+        else:
+            await Invitation.update({Invitation.status: "opened", Invitation.opened_at: now}).where(
+                (Invitation.id == invitation.id) & Invitation.status.is_in(list(UNOPENED))
+            )
     return invitation
 
 
@@ -238,7 +292,7 @@ async def submit_response(
     Raises NotFound, Conflict (already answered), Gone (expired) or Invalid with an error per
     question; on any of them nothing is written.
     """
-    invitation = await find_invitation(token, clock=clock)
+    invitation = await find_invitation(token, clock=clock, fresh=True)
     given, errors = validate_answers(
         invitation.questions, raw_answers, ignore_unknown=ignore_unknown
     )
@@ -246,6 +300,14 @@ async def submit_response(
         first = next(iter(errors))
         raise Invalid(f"{first}: {errors[first]}", field=first, errors=errors)
     now = clock()
+    notify = notify or Notify()
+    batch = batch_for(Invitation._meta.db)
+    if batch is not None:
+        # SQLite: group-committed with other submissions by the one writer.
+        step = await step_context(invitation.step_id) if alerting(given) else None
+        return await batch.write(
+            lambda conn: _store_in_batch(conn, invitation, given, now, step, notify)
+        )
     async with writing_transaction():
         # Only one submission can move the invitation to answered; a racing one finds it done.
         claimed = (
@@ -267,10 +329,122 @@ async def submit_response(
             given=given,
             source="invited",
             now=now,
-            notify=notify or Notify(),
+            notify=notify,
             invitation_id=invitation.id,
             customer_id=invitation.customer_id,
             customer_ref=invitation.customer_ref,
             locale=invitation.locale,
             attributes=invitation.attributes,
         )
+
+
+_CLAIM = (
+    "UPDATE invitation SET status = 'answered', answered_at = ?, "
+    "opened_at = COALESCE(opened_at, ?) WHERE id = ? AND status NOT IN ('answered', 'expired')"
+)
+_TALLY = (
+    'INSERT INTO "tally" ("step", "question", "source", "round_id", "day", "level", "count") '
+    "VALUES (?, ?, ?, 0, ?, ?, ?) "
+    'ON CONFLICT ("question", "source", "round_id", "day", "level") '
+    'DO UPDATE SET "count" = "tally"."count" + excluded."count"'
+)
+
+
+_FOLLOW_UP = (
+    "INSERT INTO follow_up (response, step, department, question, score, status, created_at, "
+    "updated_at) VALUES (?, ?, ?, ?, ?, 'open', ?, ?)"
+)
+_MESSAGE_FIELDS = (
+    "uid",
+    "kind",
+    "channel",
+    "recipient",
+    "subject",
+    "body_text",
+    "body_html",
+    "payload",
+    "status",
+    "next_attempt_at",
+    "created_at",
+)
+_MESSAGE = (
+    "INSERT INTO message (uid, kind, channel, recipient, subject, body_text, body_html, payload, "
+    "status, next_attempt_at, created_at, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)"
+)
+
+
+def _store_in_batch(
+    conn: sqlite3.Connection,
+    invitation: OpenInvitation,
+    given: Sequence[GivenAnswer],
+    now: datetime,
+    step: dict[str, Any] | None,
+    notify: Notify,
+) -> Submitted:
+    """`submit_response`'s writes for SQLite's batching writer, in plain SQL.
+
+    The same rows as `store_response` and `open_follow_ups` write; `step` (from `step_context`)
+    is given when an answer opens a follow-up.
+    """
+    if conn.execute(_CLAIM, (now, now, invitation.id)).rowcount != 1:
+        raise Conflict("You have already answered this survey. Thank you!", field="token")
+    segments = segments_of(invitation.attributes)
+    cursor = conn.execute(
+        "INSERT INTO response (survey, step, invitation, customer, source, locale, attributes, "
+        "submitted_at) VALUES (?, ?, ?, ?, 'invited', ?, ?, ?)",
+        (
+            invitation.survey_id,
+            invitation.step_id,
+            invitation.id,
+            invitation.customer_id,
+            invitation.locale,
+            json.dumps(segments, ensure_ascii=False),
+            now,
+        ),
+    )
+    response_id = cursor.lastrowid
+    conn.executemany(
+        "INSERT INTO answer (response, question, score, choice, text) VALUES (?, ?, ?, ?, ?)",
+        [(response_id, a.question.id, a.score, a.choice, a.text) for a in given],
+    )
+    conn.executemany(
+        "INSERT INTO response_segment (response, name, value) VALUES (?, ?, ?)",
+        [(response_id, n, v) for n, v in segments.items()],
+    )
+    counts = Counter((a.question.id, a.score) for a in given if a.score is not None)
+    conn.executemany(
+        _TALLY,
+        [
+            (invitation.step_id, question, response_source("invited"), now.date(), level, n)
+            for (question, level), n in sorted(counts.items())
+        ],
+    )
+    follow_ups: list[tuple[int, GivenAnswer]] = []
+    if step is not None:
+        for answer in alerting(given):
+            follow_up = conn.execute(
+                _FOLLOW_UP,
+                (
+                    response_id,
+                    invitation.step_id,
+                    step["department"],
+                    answer.question.id,
+                    answer.score,
+                    now,
+                    now,
+                ),
+            )
+            follow_ups.append((follow_up.lastrowid, answer))
+        notices = plan_notices(
+            step=step,
+            follow_ups=follow_ups,
+            given=given,
+            response_id=response_id,
+            source="invited",
+            customer_ref=invitation.customer_ref,
+            now=now,
+            base_url=notify.base_url,
+            webhook_url=notify.webhook_url,
+        )
+        conn.executemany(_MESSAGE, [tuple(n[f] for f in _MESSAGE_FIELDS) for n in notices])
+    return Submitted(response_id=response_id, follow_up_ids=[fid for fid, _ in follow_ups])

@@ -153,9 +153,10 @@ async def test_concurrent_double_submission_stores_one_response(settings, org):
     assert sum((await stored()).values()) == 1
 
 
-async def test_concurrent_double_submission_over_http(api, settings):
+@pytest.mark.parametrize("score", [2, 4])  # with a follow-up, and without (SQLite batches it)
+async def test_concurrent_double_submission_over_http(api, settings, score):
     token, _ = await make_invitation(settings.secret_key)
-    answers = {"answers": {"csat": 2, "comment": "twice?"}}
+    answers = {"answers": {"csat": score, "comment": "twice?"}}
     replies = await asyncio.gather(
         *(api.post(f"/api/responses/{token}", json=answers) for _ in range(6))
     )
@@ -163,3 +164,4 @@ async def test_concurrent_double_submission_over_http(api, settings):
     assert codes == [201, 409, 409, 409, 409, 409]
     assert await Response.count() == 1
     assert await Answer.count() == 2
+    assert await stored() == await recompute()

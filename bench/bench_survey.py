@@ -1,0 +1,336 @@
+"""Survey page and submission speed on SQLite: uvicorn, 1 worker, wrk at 32 connections.
+
+    python bench/bench_survey.py            # prints a Markdown table
+    python bench/bench_survey.py --seconds 20
+
+Goals: `GET /s/{token}` at least 1,500 pages/s with p99 under 50 ms, and at least 1,000 form
+submissions/s (`POST /s/{token}`, every request a new invitation answered and stored with its
+tallies). Submissions run twice: every score (about two in three open a follow-up, with an
+email queued) and only scores that open none. A bare Litestar
+endpoint sending the same page, measured in the same run, shows what the machine allows.
+The rate limits stay on: page views spread over 5,000 tokens so no token passes its 20 a
+minute, as with real customers.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+WRK = shutil.which("wrk") or "/usr/bin/wrk"
+CONNECTIONS = 32
+THREADS = 2
+PAGE_TOKENS = 5_000
+SUBMIT_TOKENS = 60_000
+
+LUA = r"""
+local tokens = {}
+local counter = 0
+local next_thread = 0
+
+function setup(thread)
+  -- `thread_number` becomes a global of that thread's own Lua state.
+  thread:set("thread_number", next_thread)
+  next_thread = next_thread + 1
+end
+
+function init(args)
+  local path, mode = args[1], args[2]
+  for line in io.lines(path) do tokens[#tokens + 1] = line end
+  counter = thread_number * math.floor(#tokens / %(threads)d)
+  method = mode
+  cookie = args[3]
+  csrf = args[4]
+end
+
+function request()
+  counter = counter + 1
+  local token = tokens[(counter %% #tokens) + 1]
+  if method == "GET" then
+    return wrk.format("GET", "/s/" .. token, {["Accept"] = "text/html"})
+  end
+  -- POST: every score (CSAT 1–2 and CES 1–3 open follow-ups); POSTHIGH: none that does.
+  local csat, effort = (counter %% 5) + 1, (counter %% 7) + 1
+  if method == "POSTHIGH" then csat, effort = (counter %% 3) + 3, (counter %% 4) + 4 end
+  local body = "_csrf_token=" .. csrf .. "&csat=" .. csat ..
+    "&effort=" .. effort .. "&comment=Quick+and+friendly"
+  return wrk.format("POST", "/s/" .. token, {
+    ["Content-Type"] = "application/x-www-form-urlencoded",
+    ["Cookie"] = "lp_csrf=" .. cookie,
+    ["Accept"] = "text/html",
+  }, body)
+end
+"""
+
+
+BARE_APP = """
+from litestar import Litestar, MediaType, get
+from litestar.params import FromPath
+
+PAGE = open("page.html").read()
+
+
+@get("/s/{token:str}", media_type=MediaType.HTML)
+async def page(token: FromPath[str]) -> str:
+    return PAGE
+
+
+app = Litestar([page])
+"""
+
+
+def _prepare(db_path: str, out_dir: str) -> None:
+    """Child process: migrate a fresh SQLite file, load an organisation, write invitations."""
+    import asyncio
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    import sqlite3
+    from datetime import UTC, datetime, timedelta
+    from uuid import uuid4
+
+    import piccolo.engine.sqlite  # noqa: F401 (registers the datetime adapters used below)
+    from survey_data import load_org
+
+    from listening.migrate import migrate
+    from listening.settings import get_settings
+    from surveys.tokens import invitation_token, token_hash
+
+    async def main() -> None:
+        await migrate()
+        await load_org()
+
+    asyncio.run(main())
+    settings = get_settings()
+    now = datetime.now(UTC)
+    total = PAGE_TOKENS + SUBMIT_TOKENS
+    tokens: list[str] = []
+    with sqlite3.connect(db_path) as conn:
+        step = conn.execute("SELECT id FROM step WHERE key = 'ticket-resolved'").fetchone()[0]
+        survey = conn.execute("SELECT id FROM survey WHERE step = ?", (step,)).fetchone()[0]
+        conn.executemany(
+            "INSERT INTO customer (external_id, created_at) VALUES (?, ?)",
+            [(f"bench-{n}", now) for n in range(total)],
+        )
+        customers = [
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM customer WHERE external_id LIKE 'bench-%' ORDER BY id"
+            )
+        ]
+        rows = []
+        for customer in customers:
+            uid = str(uuid4())
+            token = invitation_token(settings.secret_key, uid)
+            tokens.append(token)
+            rows.append(
+                (uid, token_hash(token), customer, survey, step, now, now + timedelta(days=7))
+            )
+        conn.executemany(
+            "INSERT INTO invitation (uid, token_hash, customer, survey, step, channel, status, "
+            "attributes, created_at, send_at, sent_at, expires_at, attempts) VALUES "
+            '(?, ?, ?, ?, ?, \'link\', \'sent\', \'{"channel": "chat", "region": "north"}\', '
+            "?, ?, ?, ?, 0)",
+            [(u, h, c, v, st, t, t, t, e) for u, h, c, v, st, t, e in rows],
+        )
+    Path(out_dir, "page_tokens.txt").write_text("\n".join(tokens[:PAGE_TOKENS]) + "\n")
+    Path(out_dir, "submit_tokens.txt").write_text("\n".join(tokens[PAGE_TOKENS:]) + "\n")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wrk(url: str, lua: Path, seconds: int, *args: str) -> dict:
+    out = subprocess.run(
+        [
+            WRK,
+            f"-t{THREADS}",
+            f"-c{CONNECTIONS}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(lua),
+            url,
+            "--",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p99 = re.search(r"\s99%\s+([\d.]+)(us|ms|s)\b", out)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors:.*timeout (\d+)", out)
+    return {
+        "rate": rate,
+        "p99_ms": float(p99.group(1)) * scale,
+        "non_2xx_3xx": int(bad.group(1)) if bad else 0,
+        "timeouts": int(errors.group(1)) if errors else 0,
+        "raw": out,
+    }
+
+
+def run(seconds: int = 10) -> list[dict]:
+    """Measure page views and submissions; rows of {"name","value","unit","limit","ratio"}."""
+    from litestar.middleware.csrf import generate_csrf_token
+
+    work = Path(tempfile.mkdtemp(prefix="lp-bench-survey-"))
+    db = work / "bench.db"
+    secret = "bench-secret-" + "s" * 40
+    env = {
+        **os.environ,
+        "LISTENING_DATABASE_URL": f"sqlite:///{db}",
+        "LISTENING_SECRET_KEY": secret,
+        "PICCOLO_CONF": "listening.piccolo_conf",
+        "PYTHONPATH": str(ROOT),
+    }
+    for name in ("LISTENING_REDIS_URL", "LISTENING_BASE_URL", "LISTENING_SMTP_HOST"):
+        env.pop(name, None)
+    subprocess.run([sys.executable, __file__, "--prepare", str(db), str(work)], env=env, check=True)
+    lua = work / "survey.lua"
+    lua.write_text(LUA % {"threads": THREADS})
+    csrf = generate_csrf_token(secret)
+    pages = work / "page_tokens.txt"
+    submits = work / "submit_tokens.txt"
+    server, url = _serve(["listening.app:create_app", "--factory"], env, work)
+    try:
+        _wait(url)
+        # The real page, saved for the bare reference endpoint to answer with.
+        import urllib.request
+
+        first = pages.read_text().split()[-1]
+        with urllib.request.urlopen(f"{url}/s/{first}") as answer:
+            (work / "page.html").write_bytes(answer.read())
+        _wrk(url, lua, 2, str(pages), "GET")  # warm-up
+        page = _wrk(url, lua, seconds, str(pages), "GET")
+        half = submits.read_text().split("\n")
+        mixed, high = work / "mixed_tokens.txt", work / "high_tokens.txt"
+        mixed.write_text("\n".join(half[: len(half) // 2]) + "\n")
+        high.write_text("\n".join(t for t in half[len(half) // 2 :] if t) + "\n")
+        submit = _wrk(url, lua, seconds, str(mixed), "POST", csrf, csrf)
+        plain = _wrk(url, lua, seconds, str(high), "POSTHIGH", csrf, csrf)
+        stored = _count(db)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    # The same machine's ceiling in the same run: a bare Litestar endpoint sending that page.
+    (work / "bare_app.py").write_text(BARE_APP)
+    bare_server, bare_url = _serve(["bare_app:app"], {**env, "PYTHONPATH": str(work)}, work)
+    try:
+        _wait(bare_url, path="/s/x")
+        _wrk(bare_url, lua, 2, str(pages), "GET")
+        bare = _wrk(bare_url, lua, seconds, str(pages), "GET")
+    finally:
+        bare_server.terminate()
+        bare_server.wait(timeout=30)
+    return [
+        _row("bare Litestar endpoint, same page (reference)", bare["rate"], "pages/s", None),
+        _row("GET /s/{token} pages", page["rate"], "pages/s", 1500, higher=True),
+        _row("GET /s/{token} pages / bare endpoint", page["rate"] / bare["rate"], "", None),
+        _row("GET /s/{token} p99", page["p99_ms"], "ms", 50, higher=False),
+        _row("GET /s/{token} refused (non-2xx/3xx)", page["non_2xx_3xx"], "requests", None),
+        _row(
+            "POST /s/{token} submissions, every score",
+            submit["rate"],
+            "submissions/s",
+            1000,
+            higher=True,
+        ),
+        _row("POST /s/{token} p99", submit["p99_ms"], "ms", None),
+        _row("POST /s/{token} refused (non-2xx/3xx)", submit["non_2xx_3xx"], "requests", None),
+        _row(
+            "POST /s/{token} submissions, no follow-ups",
+            plain["rate"],
+            "submissions/s",
+            1000,
+            higher=True,
+        ),
+        _row("POST /s/{token} p99, no follow-ups", plain["p99_ms"], "ms", None),
+        _row("POST /s/{token} refused, no follow-ups", plain["non_2xx_3xx"], "requests", None),
+        _row("responses stored", stored, "rows", None),
+    ]
+
+
+def _serve(target: list[str], env: dict, cwd: Path) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            *target,
+            "--workers",
+            "1",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        cwd=cwd,
+    )
+    return server, f"http://127.0.0.1:{port}"
+
+
+def _wait(url: str, path: str = "/health") -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}{path}", timeout=1) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("server did not start")
+
+
+def _count(db: Path) -> int:
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT count(*) FROM response").fetchone()[0]
+
+
+def _row(name: str, value: float, unit: str, limit: float | None, higher: bool = True) -> dict:
+    ratio = None
+    if limit:
+        ratio = round(value / limit if higher else limit / value if value else 0.0, 2)
+    return {"name": name, "value": value, "unit": unit, "limit": limit, "ratio": ratio}
+
+
+def main() -> None:
+    """Print the figures as a Markdown table."""
+    seconds = 10
+    if "--seconds" in sys.argv:
+        seconds = int(sys.argv[sys.argv.index("--seconds") + 1])
+    rows = run(seconds)
+    print("| benchmark | value | unit | limit | ratio |")
+    print("|---|---:|---|---:|---:|")
+    for r in rows:
+        value = f"{r['value']:,.1f}" if isinstance(r["value"], float) else f"{r['value']:,}"
+        print(f"| {r['name']} | {value} | {r['unit']} | {r['limit'] or ''} | {r['ratio'] or ''} |")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--prepare":
+        _prepare(sys.argv[2], sys.argv[3])
+    else:
+        main()

@@ -1,0 +1,145 @@
+"""SQLite hot paths for survey links: a kept-open reader and a batching writer.
+
+Piccolo's SQLite engine opens a connection (and a thread) per query outside a transaction and
+commits per request; at survey-link rates that cost dominates. Here:
+
+- reads are point look-ups by an indexed column on one long-lived connection (WAL lets them run
+  beside the writer, and they take microseconds, so they run on the event loop);
+- writes are queued and applied by one writer thread on its own connection, many per
+  transaction (group commit), each in a SAVEPOINT so one refused write cannot undo its
+  neighbours; every caller waits until the transaction holding its write has committed.
+
+PostgreSQL does not need this: its pool keeps connections and concurrent transactions commit
+in parallel. The writer takes `BEGIN IMMEDIATE`, so it serialises with Piccolo's writers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_SECONDS = 30.0
+MAX_BATCH = 256
+
+Write = Callable[[sqlite3.Connection], Any]
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    # PARSE_DECLTYPES: Piccolo registered converters for TIMESTAMPTZ, DATE and friends.
+    conn = sqlite3.connect(
+        path,
+        timeout=BUSY_TIMEOUT_SECONDS,
+        isolation_level=None,
+        check_same_thread=False,
+        detect_types=sqlite3.PARSE_DECLTYPES,
+    )
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    # In WAL mode NORMAL keeps each commit atomic and survives a crash of the process; only a
+    # power loss can drop the last commits (the same trade as event ingestion).
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+class SqliteBatch:
+    """The reader and the batching writer of one SQLite file."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._reader: sqlite3.Connection | None = None
+        self._writer: sqlite3.Connection | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="survey-writer")
+        self._queue: asyncio.Queue[tuple[Write, asyncio.Future]] | None = None
+        self._task: asyncio.Task | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def read_one(self, sql: str, args: tuple = ()) -> dict[str, Any] | None:
+        """The first row of a quick read, as a dict (never use it for scans)."""
+        if self._reader is None:
+            self._reader = _connect(self.path)
+        row = self._reader.execute(sql, args).fetchone()
+        return dict(row) if row is not None else None
+
+    def read_all(self, sql: str, args: tuple = ()) -> list[dict[str, Any]]:
+        """All rows of a quick read (a survey's few questions)."""
+        if self._reader is None:
+            self._reader = _connect(self.path)
+        return [dict(r) for r in self._reader.execute(sql, args).fetchall()]
+
+    async def write(self, work: Write) -> Any:
+        """Run `work(connection)` in the next batch; return its result once committed."""
+        loop = asyncio.get_running_loop()
+        if self._queue is None or self._loop is not loop or self._task is None or self._task.done():
+            self._loop = loop
+            self._queue = asyncio.Queue()
+            self._task = loop.create_task(self._run(self._queue), name="survey-writer")
+        future = loop.create_future()
+        self._queue.put_nowait((work, future))
+        return await future
+
+    async def _run(self, queue: asyncio.Queue[tuple[Write, asyncio.Future]]) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await queue.get()]
+            while not queue.empty() and len(batch) < MAX_BATCH:
+                batch.append(queue.get_nowait())
+            try:
+                outcomes = await loop.run_in_executor(
+                    self._executor, self._apply, [w for w, _ in batch]
+                )
+            except Exception as exc:  # the commit itself failed: nobody's write is stored
+                log.exception("survey writer batch failed")
+                outcomes = [(False, exc)] * len(batch)
+            for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
+                if future.done():
+                    continue
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+
+    def _apply(self, works: list[Write]) -> list[tuple[bool, Any]]:
+        if self._writer is None:
+            self._writer = _connect(self.path)
+        conn = self._writer
+        outcomes: list[tuple[bool, Any]] = []
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for work in works:
+                conn.execute("SAVEPOINT one")
+                try:
+                    outcomes.append((True, work(conn)))
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO one")
+                    outcomes.append((False, exc))
+                conn.execute("RELEASE one")
+            conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise
+        return outcomes
+
+
+_BATCHES: dict[str, SqliteBatch] = {}
+
+
+def batch_for(engine: Any) -> SqliteBatch | None:
+    """The hot-path helper of a Piccolo SQLite engine; None for other engines."""
+    from piccolo.engine.sqlite import SQLiteEngine
+
+    if not isinstance(engine, SQLiteEngine):
+        return None
+    path = engine.path
+    found = _BATCHES.get(path)
+    if found is None:
+        found = _BATCHES[path] = SqliteBatch(path)
+    return found
