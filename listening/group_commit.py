@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -132,11 +133,28 @@ class GroupCommitter(Generic[T, R]):
 class SqliteWriter:
     """One long-lived SQLite connection, used from one thread, one transaction per call."""
 
+    CHECKPOINT_SECONDS = 1.0
+
     def __init__(self, path: str, *, busy_timeout: float = 30.0) -> None:
         self.path = path
         self._busy_timeout = busy_timeout
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
         self._conn: sqlite3.Connection | None = None
+        self._stop = threading.Event()
+        self._checkpointer: threading.Thread | None = None
+
+    def _checkpoint_loop(self) -> None:
+        # Copying the WAL back into the database (and its fsync) happens here, beside the writer,
+        # instead of inside whichever commit crosses SQLite's automatic checkpoint threshold.
+        conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None)
+        try:
+            while not self._stop.wait(self.CHECKPOINT_SECONDS):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.OperationalError as exc:
+                    log.warning("WAL checkpoint failed: %s", exc)
+        finally:
+            conn.close()
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -154,7 +172,12 @@ class SqliteWriter:
             conn.execute("PRAGMA synchronous=NORMAL")
             # Indexes of events, customers and invitations stay in memory (64 MiB).
             conn.execute("PRAGMA cache_size=-65536")
+            conn.execute("PRAGMA wal_autocheckpoint=0")
             self._conn = conn
+            self._checkpointer = threading.Thread(
+                target=self._checkpoint_loop, name="sqlite-checkpoint", daemon=True
+            )
+            self._checkpointer.start()
         return self._conn
 
     def _transaction(self, fn: Callable[[sqlite3.Connection], R]) -> R:
@@ -183,6 +206,9 @@ class SqliteWriter:
 
         self._executor.submit(_close).result()
         self._executor.shutdown(wait=True)
+        self._stop.set()
+        if self._checkpointer is not None:
+            self._checkpointer.join()
 
 
 class PostgresWriter:

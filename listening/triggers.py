@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import time as clock_time
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from functools import cache
@@ -313,9 +314,13 @@ def _decide_one(
 
 
 def new_uid() -> str:
-    """A random (version 4) UUID string; what str(uuid.uuid4()) gives, at a third of the cost."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = raw[6] & 0x0F | 0x40
+    """A time-ordered UUID (version 7: milliseconds, then 74 random bits).
+
+    New invitations land at the end of the uid index instead of on a random page of it, which
+    halves the pages a batch of invitations dirties. The uid is no secret: tokens are HMACs of it.
+    """
+    raw = bytearray((clock_time.time_ns() // 1_000_000).to_bytes(6, "big") + os.urandom(10))
+    raw[6] = raw[6] & 0x0F | 0x70
     raw[8] = raw[8] & 0x3F | 0x80
     h = raw.hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
