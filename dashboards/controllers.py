@@ -15,7 +15,6 @@ from litestar.response import Template
 
 from dashboards import exports, gaps, pages
 from dashboards.filters import Filters, parse_filters
-from dashboards.queries import load_catalog
 from surveys.clock import Clock
 
 CSV = "text/csv"
@@ -24,11 +23,6 @@ PARQUET = "application/vnd.apache.parquet"
 
 def _filters(request: Request, clock: Clock) -> Filters:
     return parse_filters(dict(request.query_params.items()), today=clock().date())
-
-
-async def _department_links() -> list[tuple[str, str]]:
-    catalog = await load_catalog()
-    return [(key, info.name) for key, info in catalog.departments.items()]
 
 
 def _download(body: bytes, media_type: str, name: str) -> Response:
@@ -53,8 +47,7 @@ class DashboardPages(Controller):
     ) -> Template:
         """The org overview: headline, departments sorted by gap, trends."""
         view = await gaps.overview(_filters(request, clock), threshold=settings.anonymity_threshold)
-        context = pages.overview_context(view) | {"department_links": await _department_links()}
-        return Template("dashboards/overview.html", context=context)
+        return Template("dashboards/overview.html", context=pages.overview_context(view))
 
     @get("/dashboards/{department_key:str}")
     async def department(
@@ -71,8 +64,7 @@ class DashboardPages(Controller):
             threshold=settings.anonymity_threshold,
             comment_threshold=settings.comment_threshold,
         )
-        context = pages.department_context(view) | {"department_links": await _department_links()}
-        return Template("dashboards/department.html", context=context)
+        return Template("dashboards/department.html", context=pages.department_context(view))
 
 
 class GapsApi(Controller):

@@ -108,14 +108,20 @@ def _rounds_by_department(counts: pl.DataFrame) -> dict[str, list[tuple[date, in
     return found
 
 
-def choose_rounds(counts: pl.DataFrame, as_of: date) -> dict[str, int]:
+def choose_rounds(
+    counts: pl.DataFrame,
+    as_of: date,
+    *,
+    known: dict[str, list[tuple[date, int]]] | None = None,
+) -> dict[str, int]:
     """The round that speaks for each department on a day.
 
     The latest round that ended by `as_of`; when none had ended yet, the earliest one read
     (the caller reads rounds ending by the view's last day only, so never a later one).
+    `known`: `_rounds_by_department(counts)` when the caller already has it.
     """
     chosen = {}
-    for department, rounds in _rounds_by_department(counts).items():
+    for department, rounds in (known or _rounds_by_department(counts)).items():
         past = [r for r in rounds if r[0] <= as_of]
         chosen[department] = (past[-1] if past else rounds[0])[1]
     return chosen
@@ -210,7 +216,13 @@ def gap_input(
     scales = (
         counts.select(*CELL_KEYS, "scale_low", "scale_high").unique(subset=CELL_KEYS)
         if counts.height
-        else pl.DataFrame(schema={k: pl.String for k in CELL_KEYS})
+        else pl.DataFrame(
+            schema={
+                **dict.fromkeys(CELL_KEYS, pl.String),
+                "scale_low": pl.Int64,
+                "scale_high": pl.Int64,
+            }
+        )
     )
     empty = keys.join(scales, on=CELL_KEYS, how="left").with_columns(
         source=pl.lit("customer"),
@@ -369,15 +381,24 @@ def _period_index(periods: Sequence[Period]) -> pl.Expr:
     return expr
 
 
-def _level_counts(frame: pl.DataFrame, keys: list[str]) -> dict[tuple, tuple[list, list]]:
-    """{key: (levels, counts)} of a frame with `keys`, level and count columns."""
-    grouped = frame.group_by([*keys, "level"]).agg(pl.col("count").sum()).sort([*keys, "level"])
+def _level_counts(frame: pl.DataFrame, keys: list[str]) -> dict[tuple, stats.LevelCounts]:
+    """{key: LevelCounts} of a frame with `keys`, level and count columns (counts > 0)."""
+    grouped = (
+        frame.filter(pl.col("count") > 0)
+        .group_by([*keys, "level"])
+        .agg(pl.col("count").sum())
+        .sort([*keys, "level"])
+    )
     found: dict[tuple, tuple[list, list]] = {}
     for row in grouped.iter_rows():
         levels, counts = found.setdefault(tuple(row[: len(keys)]), ([], []))
         levels.append(row[-2])
         counts.append(row[-1])
-    return found
+    # Already merged, sorted and positive: stats takes LevelCounts as they are.
+    return {
+        key: stats.LevelCounts(np.asarray(levels, dtype=float), np.asarray(counts, dtype=np.int64))
+        for key, (levels, counts) in found.items()
+    }
 
 
 def period_gaps(
@@ -387,12 +408,14 @@ def period_gaps(
     *,
     by: list[str],
     threshold: int,
+    only: Sequence[Cell] | None = None,
 ) -> pl.DataFrame:
     """The gap (points) per group and period: customers of the period against its round.
 
     Columns: the `by` keys, period (index), period_start, gap, standard_error, n_customers.
     `by` = CELL_KEYS: each shown cell; ["department"]: each shown department, pooled.
     The gap is Welch's difference of means (no resampling: trends need the estimate only).
+    `only`: the cells wanted (anonymity is still decided over all `cells`).
     """
     pooled = by != CELL_KEYS
     keys = pl.DataFrame(list(cells), schema=dict.fromkeys(CELL_KEYS, pl.String), orient="row")
@@ -404,10 +427,11 @@ def period_gaps(
     customer_counts = _level_counts(customers, [*by, "period"])
     employees = points.filter(pl.col("source") == "employee")
     # Periods that share their rounds share their employee side: compute each once.
-    sides: dict[tuple, dict[tuple, tuple[list, list]]] = {}
+    sides: dict[tuple, dict[tuple, stats.LevelCounts]] = {}
+    known = _rounds_by_department(counts)
     rows = []
     for period in periods:
-        rounds = choose_rounds(counts, period.end)
+        rounds = choose_rounds(counts, period.end, known=known)
         config = tuple(sorted(rounds.items()))
         if config not in sides:
             side = employee_side(counts, cells, period.end, threshold, rounds=rounds)
@@ -416,6 +440,8 @@ def period_gaps(
                 if pooled
                 else [c for c in cells if side.cell_shown(c)]
             )
+            if only is not None:
+                shown = [c for c in shown if c in set(only)]
             chosen = employees.join(
                 pl.DataFrame(
                     list(side.rounds.items()),
@@ -440,7 +466,7 @@ def period_gaps(
                     period.start,
                     result.difference,
                     result.standard_error,
-                    sum(customer[1]),
+                    customer.n,
                 )
             )
     schema = {k: pl.String for k in by} | {
@@ -544,11 +570,18 @@ def scope_cells(catalog: Catalog, filters: Filters, department: str | None) -> l
     return catalog.cells(journey=filters.journey)
 
 
-def _read_range(filters: Filters) -> tuple[date, date]:
-    start, end = filters.start, filters.end
-    if filters.compare:
-        start, end = min(start, filters.compare[0]), max(end, filters.compare[1])
-    return start, end
+async def _read_view(
+    catalog: Catalog, cells: Sequence[Cell], filters: Filters, periods: Sequence[Period]
+) -> pl.DataFrame:
+    """The counts of a view: customers per trend period, employees of rounds ending by its end."""
+    return await read_counts(
+        catalog,
+        cells,
+        filters.start,
+        filters.end,
+        segments=filters.segments,
+        buckets=[(p.start, p.end) for p in periods],
+    )
 
 
 @dataclass
@@ -561,23 +594,23 @@ class Overview:
     departments: list[dict[str, Any]]
     periods: list[Period]
     journeys: dict[str, str]
+    department_links: list[tuple[str, str]] = field(default_factory=list)
 
 
 async def overview(filters: Filters, *, threshold: int) -> Overview:
     """The org overview of a view: headline, department rows with trend points."""
     catalog = await load_catalog()
     cells = scope_cells(catalog, filters, None)
-    start, end = _read_range(filters)
-    counts = await read_counts(catalog, cells, start, end, segments=filters.segments)
+    periods = filters.periods()
+    counts = await _read_view(catalog, cells, filters, periods)
     side = employee_side(counts, cells, filters.end, threshold)
     table = department_table(counts, side, cells, filters.start, filters.end, threshold=threshold)
     headline = organisation_gap(
         counts, side, cells, filters.start, filters.end, threshold=threshold
     )
-    periods = filters.periods()
     points = period_gaps(counts, cells, periods, by=["department"], threshold=threshold)
     slopes = trends(points, ["department"])
-    before = _comparison(counts, cells, filters, threshold, pooled=True)
+    before = await _comparison(catalog, cells, filters, threshold, pooled=True)
     names = await rounds_named(side.rounds.values())
     rows = []
     for row in table.iter_rows(named=True):
@@ -600,16 +633,18 @@ async def overview(filters: Filters, *, threshold: int) -> Overview:
         )
     rows.sort(key=lambda r: (r["gap"] is None, -(r["gap"] or 0.0), r["name"]))
     hidden = sum(1 for d in side.department_reasons.values() if d is not None)
-    return Overview(filters, headline, hidden, rows, periods, catalog.journeys)
+    links = [(k, d.name) for k, d in catalog.departments.items()]
+    return Overview(filters, headline, hidden, rows, periods, catalog.journeys, links)
 
 
-def _comparison(
-    counts: pl.DataFrame, cells: Sequence[Cell], filters: Filters, threshold: int, *, pooled: bool
+async def _comparison(
+    catalog: Catalog, cells: Sequence[Cell], filters: Filters, threshold: int, *, pooled: bool
 ) -> dict[Any, dict[str, Any]]:
-    """The gaps of the comparison period, keyed like the view's rows."""
+    """The gaps of the comparison period (its own round as of its end), keyed like the rows."""
     if not filters.compare:
         return {}
     first, last = filters.compare
+    counts = await read_counts(catalog, cells, first, last, segments=filters.segments)
     side = employee_side(counts, cells, last, threshold)
     if pooled:
         table = department_table(counts, side, cells, first, last, threshold=threshold)
@@ -648,6 +683,7 @@ class DepartmentView:
     follow_ups: list[dict[str, Any]]
     periods: list[Period] = field(default_factory=list)
     journeys: dict[str, str] = field(default_factory=dict)
+    department_links: list[tuple[str, str]] = field(default_factory=list)
 
 
 async def department_view(
@@ -657,27 +693,20 @@ async def department_view(
     catalog = await load_catalog()
     all_cells = scope_cells(catalog, filters, key)
     cells = [c for c in all_cells if c[0] == key]
-    start, end = _read_range(filters)
+    periods = filters.periods()
     # Anonymity needs every department's employee counts (a department can be hidden among the
-    # departments); customer counts are read for this department's steps only.
-    counts = pl.concat(
-        [
-            await read_counts(catalog, all_cells, start, end, customers=False),
-            await read_counts(catalog, cells, start, end, segments=filters.segments),
-        ]
-    ).unique()
-    counts = counts.filter((pl.col("source") == "employee") | pl.col("department").eq(key))
+    # departments), and the summary row is the overview's, so every department is read.
+    counts = await _read_view(catalog, all_cells, filters, periods)
     side = employee_side(counts, all_cells, filters.end, threshold)
     summary_table = department_table(
         counts, side, all_cells, filters.start, filters.end, threshold=threshold
     )
     summary = next((r for r in summary_table.iter_rows(named=True) if r["department"] == key), None)
+    counts = counts.filter((pl.col("source") == "employee") | pl.col("department").eq(key))
     table = cell_table(counts, side, cells, filters.start, filters.end, threshold=threshold)
-    periods = filters.periods()
-    points = period_gaps(counts, all_cells, periods, by=CELL_KEYS, threshold=threshold)
-    points = points.filter(pl.col("department") == key)
+    points = period_gaps(counts, all_cells, periods, by=CELL_KEYS, threshold=threshold, only=cells)
     slopes = trends(points, CELL_KEYS)
-    before = _comparison(counts, all_cells, filters, threshold, pooled=False)
+    before = await _comparison(catalog, all_cells, filters, threshold, pooled=False)
     view_counts = counts.filter(pl.col("day").is_between(filters.start, filters.end))
     round_id = side.rounds.get(key)
     names = await rounds_named([round_id] if round_id is not None else [])
@@ -712,6 +741,7 @@ async def department_view(
         follow_ups=follow_ups,
         periods=periods,
         journeys=catalog.journeys,
+        department_links=[(k, d.name) for k, d in catalog.departments.items()],
     )
 
 
@@ -809,11 +839,9 @@ async def gap_rows(filters: Filters, *, threshold: int) -> pl.DataFrame:
     catalog = await load_catalog()
     all_cells = scope_cells(catalog, filters, filters.department)
     cells = [c for c in all_cells if filters.department in (None, c[0])]
-    start, end = _read_range(filters)
-    counts = await read_counts(catalog, all_cells, start, end, customers=False)
-    if cells:
-        customers = await read_counts(catalog, cells, start, end, segments=filters.segments)
-        counts = pl.concat([counts, customers]).unique()
+    counts = await read_counts(
+        catalog, all_cells, filters.start, filters.end, segments=filters.segments
+    )
     side = employee_side(counts, all_cells, filters.end, threshold)
     table = cell_table(counts, side, cells, filters.start, filters.end, threshold=threshold)
     journeys = {c: catalog.steps[c[1]].journey for c in cells}

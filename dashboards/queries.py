@@ -14,6 +14,8 @@ question's key, as long as the question keeps the kind (and so the scale) of the
 
 from __future__ import annotations
 
+import asyncio
+import bisect
 import json
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ from typing import Any
 
 import polars as pl
 from piccolo.engine.postgres import PostgresEngine
+from piccolo.querystring import QueryString
 
 from surveys.scales import end_labels, is_rating, scale_of
 from surveys.tables import (
@@ -272,24 +275,72 @@ def day_start(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=UTC)
 
 
-async def _tally_rows(
-    step_ids: list[int], start: date, end: date, *, customers: bool
+async def _run(sql: str, *args: Any) -> list[dict[str, Any]]:
+    """Run SQL with "{}" placeholders (values travel as arguments), straight on the engine."""
+    return await Tally._meta.db.run_querystring(QueryString(sql, *args))
+
+
+def _bucket_case(buckets: Sequence[tuple[date, date]]) -> tuple[str, list[date]]:
+    """A portable SQL expression numbering the bucket a "day" falls in (buckets in order)."""
+    parts = " ".join('WHEN "day" <= {} THEN ' + str(index) for index in range(len(buckets)))
+    return f"CASE {parts} END", [last for _, last in buckets]
+
+
+async def _customer_tallies(
+    start: date, end: date, buckets: Sequence[tuple[date, date]]
 ) -> list[dict[str, Any]]:
-    """Stored tally rows of these steps: employee rows up to `end`, customer rows in the range."""
-    where_source = (
-        '(("source" <> \'employee\' AND "day" >= {} AND "day" <= {}) '
-        'OR ("source" = \'employee\' AND "day" <= {}))'
-    )
-    args: list[Any] = [start, end, end]
-    if not customers:
-        where_source = '("source" = \'employee\' AND "day" <= {})'
-        args = [end]
-    # Only "{}" placeholders and fixed fragments go into the text; values travel as arguments.
+    """Customer and unsolicited tallies of days start…end, summed per bucket of days.
+
+    Summing in the database keeps the answer small (cells × buckets × levels) whatever the
+    number of days or responses; rows carry the first day of their bucket as "day".
+    """
+    case, ends = _bucket_case(buckets)
     sql = (
-        'SELECT "step", "question", "source", "round_id", "day", "level", "count" FROM "tally" '  # noqa: S608
-        f'WHERE "count" <> 0 AND {where_source} AND "step" IN ({_placeholders(step_ids)})'
+        f'SELECT "question", "source", {case} AS "bucket", "level", '  # noqa: S608
+        'CAST(SUM("count") AS BIGINT) AS "count" FROM "tally" '
+        'WHERE "source" <> \'employee\' AND "day" >= {} AND "day" <= {} '
+        'GROUP BY "question", "source", 3, "level"'
     )
-    return await Tally.raw(sql, *args, *step_ids)
+    rows = await _run(sql, *ends, start, end)
+    firsts = [first for first, _ in buckets]
+    return [
+        {
+            "question": r["question"],
+            "source": r["source"],
+            "round_id": 0,
+            "day": firsts[r["bucket"]],
+            "level": r["level"],
+            "count": r["count"],
+        }
+        for r in rows
+        if r["count"]
+    ]
+
+
+async def _employee_tallies(end: date) -> list[dict[str, Any]]:
+    """Employee tallies of every round that ended by `end` (few rows: one per rating level)."""
+    sql = (
+        'SELECT "question", "source", "round_id", "day", "level", "count" FROM "tally" '
+        'WHERE "source" = \'employee\' AND "day" <= {} AND "count" <> 0'
+    )
+    rows = await _run(sql, end)
+    for row in rows:
+        if isinstance(row["day"], str):
+            row["day"] = date.fromisoformat(row["day"])
+    return rows
+
+
+def _into_buckets(
+    rows: list[dict[str, Any]], buckets: Sequence[tuple[date, date]]
+) -> list[dict[str, Any]]:
+    """Label day-level customer rows with the first day of their bucket (outside: dropped)."""
+    ends = [last for _, last in buckets]
+    labelled = []
+    for row in rows:
+        index = bisect.bisect_left(ends, row["day"])
+        if index < len(buckets) and buckets[index][0] <= row["day"]:
+            labelled.append(row | {"day": buckets[index][0]})
+    return labelled
 
 
 async def _segment_rows(
@@ -334,21 +385,31 @@ async def read_counts(
     *,
     segments: Sequence[tuple[str, str]] = (),
     customers: bool = True,
+    buckets: Sequence[tuple[date, date]] | None = None,
 ) -> pl.DataFrame:
     """Counts per cell, source, round, day and level (COUNT_COLUMNS), oriented higher-is-better.
 
-    Customer and unsolicited rows are those of days `start`…`end` (from the tallies, or from the
-    raw rows when `segments` filter them); employee rows are every round ending by `end` (the
-    caller picks one round per department: ratings are never pooled across rounds).
-    `customers=False` reads the employee rows only.
+    Customer and unsolicited rows are those of days `start`…`end`, summed per bucket of days
+    (`buckets`: consecutive (first, last) day ranges covering start…end, e.g. the weeks of a
+    trend; default one bucket), each row dated by its bucket's first day. They come from the
+    tallies, or from the raw rows when `segments` filter them. Employee rows are every round
+    ending by `end`, dated by the round's end (the caller picks one round per department:
+    ratings are never pooled across rounds). `customers=False` reads the employee rows only.
     """
-    step_ids = catalog.step_ids(cells)
-    if not step_ids:
-        return pl.DataFrame(schema=COUNT_SCHEMA)
-    rows = await _tally_rows(step_ids, start, end, customers=customers and not segments)
-    if customers and segments:
-        rows += await _segment_rows(step_ids, start, end, segments)
-    return _count_frame(catalog, cells, rows)
+    buckets = list(buckets or [(start, end)])
+    if not (customers and cells):
+        return _count_frame(catalog, cells, await _employee_tallies(end))
+    if segments:
+        step_ids = catalog.step_ids(cells)
+        employees, raw = await asyncio.gather(
+            _employee_tallies(end), _segment_rows(step_ids, start, end, segments)
+        )
+        return _count_frame(catalog, cells, employees + _into_buckets(raw, buckets))
+    # Two small queries at once: the engine runs each on its own connection.
+    employees, customer_rows = await asyncio.gather(
+        _employee_tallies(end), _customer_tallies(start, end, buckets)
+    )
+    return _count_frame(catalog, cells, employees + customer_rows)
 
 
 def _count_frame(

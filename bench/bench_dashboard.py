@@ -1,0 +1,279 @@
+"""Org overview speed on SQLite from 100 thousand to 10 million customer responses.
+
+    python bench/bench_dashboard.py                    # 100k, 1M, 10M; prints a Markdown table
+    python bench/bench_dashboard.py --sizes 100000 1000000 --requests 100
+
+Goal: `GET /dashboards` (the org overview, default 90-day view, an executive's session, through
+the whole app: middleware, guards, gap statistics, template) answers in under 300 ms at p95 with
+10 million stored customer responses, and stays flat from 100 thousand to 10 million.
+
+Each size gets a fresh SQLite database with the demo organisation (12 rating questions), one
+rating round of every department (6 to 20 raters per question) and the tallies of N customer
+responses spread over the past 365 days, written directly with sqlite3 executemany. The raw
+Response/Answer rows are not written by default: the overview reads the tallies only (a segment
+filter reads raw rows; `--raw` stores them too, which takes minutes at 10 million).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+SIZES = (100_000, 1_000_000, 10_000_000)
+LIMIT_MS = 300.0
+TODAY = date.today()
+DAYS = 365
+
+
+def _populate(path: Path, responses: int, *, raw: bool, seed: int = 7) -> dict:
+    """Write tallies (and optionally raw rows) of `responses` customer responses."""
+    rng = np.random.default_rng(seed)
+    db = sqlite3.connect(path)
+    questions = db.execute(
+        'SELECT q."id", s."step", q."kind", st."department" FROM "question" q '
+        'JOIN "survey" s ON s."id" = q."survey" JOIN "step" st ON st."id" = s."step" '
+        "WHERE q.\"kind\" IN ('csat', 'ces', 'nps', 'likert5', 'likert7')"
+    ).fetchall()
+    scales = {"csat": (1, 5), "ces": (1, 7), "nps": (0, 10), "likert5": (1, 5), "likert7": (1, 7)}
+    started = time.perf_counter()
+    per_question = rng.multinomial(responses, np.full(len(questions), 1 / len(questions)))
+    rows = []
+    for (question, step, kind, _), total in zip(questions, per_question, strict=True):
+        low, high = scales[kind]
+        levels = np.arange(low, high + 1)
+        weights = np.linspace(1, 3, levels.size)
+        weights /= weights.sum()
+        per_day = rng.multinomial(total, np.full(DAYS, 1 / DAYS))
+        for offset, n in enumerate(per_day):
+            day = (TODAY - timedelta(days=offset)).isoformat()
+            for level, count in zip(levels, rng.multinomial(n, weights), strict=True):
+                if count:
+                    rows.append((step, question, "customer", 0, day, int(level), int(count)))
+    ends = datetime.combine(TODAY - timedelta(days=10), datetime.min.time(), tzinfo=UTC)
+    cursor = db.execute(
+        'INSERT INTO "rating_round" ("name", "starts_at", "ends_at", "created_at") '
+        "VALUES (?, ?, ?, ?)",
+        (
+            "Benchmark round",
+            (ends - timedelta(days=14)).isoformat(),
+            ends.isoformat(),
+            ends.isoformat(),
+        ),
+    )
+    round_id = cursor.lastrowid
+    for question, step, kind, _ in questions:
+        low, high = scales[kind]
+        raters = int(rng.integers(6, 21))
+        scores = rng.integers(max(low, high - 2), high + 1, size=raters)
+        for level, count in zip(*np.unique(scores, return_counts=True), strict=True):
+            rows.append(
+                (
+                    step,
+                    question,
+                    "employee",
+                    round_id,
+                    ends.date().isoformat(),
+                    int(level),
+                    int(count),
+                )
+            )
+    db.executemany(
+        'INSERT INTO "tally" ("step", "question", "source", "round_id", "day", "level", "count") '
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+    db.commit()
+    if raw:
+        _raw_rows(db, questions, responses, rng)
+    db.close()
+    return {"tally_rows": len(rows), "build_seconds": time.perf_counter() - started}
+
+
+def _raw_rows(db: sqlite3.Connection, questions: list, responses: int, rng) -> None:
+    """Response and Answer rows matching the tallies' totals (slow at 10 million)."""
+    chunk = 200_000
+    surveys = dict(db.execute('SELECT q."id", q."survey" FROM "question" q').fetchall())
+    for first in range(0, responses, chunk):
+        n = min(chunk, responses - first)
+        picks = rng.integers(0, len(questions), size=n)
+        offsets = rng.integers(0, DAYS, size=n)
+        response_rows = []
+        answer_rows = []
+        for i, (pick, offset) in enumerate(zip(picks, offsets, strict=True)):
+            question, step, _, _ = questions[pick]
+            at = datetime.combine(
+                TODAY - timedelta(days=int(offset)), datetime.min.time(), tzinfo=UTC
+            ).isoformat()
+            response_id = first + i + 1
+            response_rows.append((response_id, surveys[question], step, "invited", "{}", at))
+            answer_rows.append((response_id, question, 4))
+        db.executemany(
+            'INSERT INTO "response" ("id", "survey", "step", "source", "attributes", '
+            '"submitted_at") VALUES (?, ?, ?, ?, ?, ?)',
+            response_rows,
+        )
+        db.executemany(
+            'INSERT INTO "answer" ("response", "question", "score") VALUES (?, ?, ?)', answer_rows
+        )
+        db.commit()
+
+
+async def _measure(requests: int) -> dict:
+    """p50 and p95 of GET /dashboards through the app, an executive logged in."""
+    import httpx
+
+    from listening.app import create_app
+    from listening.migrate import migrate
+    from listening.settings import load_settings
+    from surveys.accounts import create_user
+
+    await migrate()
+    app = create_app(load_settings(), manage_pool=False)
+    await create_user(
+        email="exec@example.com", name="Exec", roles=["executive"], password="benchmark password"
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://bench.local") as client:
+        await client.get("/login")
+        await client.post(
+            "/login",
+            data={
+                "email": "exec@example.com",
+                "password": "benchmark password",
+                "_csrf_token": client.cookies.get("lp_csrf"),
+                "next": "/dashboards",
+            },
+        )
+        for _ in range(5):  # warm up: imports, template compilation, SQLite page cache
+            answer = await client.get("/dashboards")
+            assert answer.status_code == 200, answer.status_code
+            assert "Employees rate their steps" in answer.text
+        times = []
+        for _ in range(requests):
+            started = time.perf_counter()
+            answer = await client.get("/dashboards")
+            times.append((time.perf_counter() - started) * 1000)
+            assert answer.status_code == 200
+    times.sort()
+    return {
+        "p50": statistics.median(times),
+        "p95": times[max(0, round(0.95 * len(times)) - 1)],
+    }
+
+
+def _child(size: int, requests: int, raw: bool) -> None:
+    """One size in a fresh process (Piccolo binds its engine to one database per process)."""
+    folder = Path(tempfile.mkdtemp(prefix="lp-bench-dashboard-"))
+    path = folder / "bench.db"
+    os.environ["LISTENING_DATABASE_URL"] = f"sqlite:///{path}"
+    os.environ.setdefault("LISTENING_SECRET_KEY", "bench-" + "k" * 40)
+    os.environ["PICCOLO_CONF"] = "listening.piccolo_conf"
+    sys.path.insert(0, str(ROOT))
+
+    async def prepare() -> None:
+        from listening.migrate import migrate
+        from surveys.journey_file import load_journey
+
+        await migrate()
+        await load_journey(ROOT / "listening" / "demo" / "journey.toml")
+
+    asyncio.run(prepare())
+    built = _populate(path, size, raw=raw)
+    timing = asyncio.run(_measure(requests))
+    print(json.dumps(built | timing | {"size": size, "db_mb": path.stat().st_size / 2**20}))
+    for file in folder.iterdir():
+        file.unlink()
+    folder.rmdir()
+
+
+def measure(sizes: tuple[int, ...] = SIZES, requests: int = 60, raw: bool = False) -> list[dict]:
+    """Run each size in its own process; the parsed results, smallest first."""
+    results = []
+    for size in sizes:
+        command = [sys.executable, __file__, "--child", str(size), "--requests", str(requests)]
+        if raw:
+            command.append("--raw")
+        done = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT)
+        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    return results
+
+
+def run(sizes: tuple[int, ...] = SIZES, requests: int = 60, raw: bool = False) -> list[dict]:
+    """Rows {"name", "value", "unit", "limit", "ratio"} for bench/run.py."""
+    results = measure(sizes, requests, raw)
+    rows = []
+    for result in results:
+        label = f"{result['size']:,} responses ({result['tally_rows']:,} tally rows)"
+        rows.append(
+            {
+                "name": f"GET /dashboards p95, {label}",
+                "value": result["p95"],
+                "unit": "ms",
+                "limit": LIMIT_MS,
+                "ratio": result["p95"] / LIMIT_MS,
+            }
+        )
+        rows.append(
+            {
+                "name": f"GET /dashboards p50, {label}",
+                "value": result["p50"],
+                "unit": "ms",
+                "limit": None,
+                "ratio": None,
+            }
+        )
+    if len(results) > 1:
+        flat = results[-1]["p95"] / results[0]["p95"]
+        rows.append(
+            {
+                "name": f"p95 at {results[-1]['size']:,} / p95 at {results[0]['size']:,}",
+                "value": flat,
+                "unit": "×",
+                "limit": 1.5,
+                "ratio": flat / 1.5,
+            }
+        )
+    return rows
+
+
+def main() -> None:
+    """Print the Markdown table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="*", default=list(SIZES))
+    parser.add_argument("--requests", type=int, default=60)
+    parser.add_argument("--raw", action="store_true", help="also store raw response rows")
+    parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child is not None:
+        _child(args.child, args.requests, args.raw)
+        return
+    print(
+        "Customer responses are stored as tallies only"
+        + (" (and as raw rows)" if args.raw else ": the overview never reads raw rows")
+        + "; a segment filter would read raw rows and is not measured here.\n"
+    )
+    print("| benchmark | figure | unit | limit | ratio |")
+    print("| --- | ---: | --- | ---: | ---: |")
+    for row in run(tuple(args.sizes), args.requests, args.raw):
+        value = f"{row['value']:,.1f}" if row["unit"] == "ms" else f"{row['value']:.2f}"
+        limit = "" if row["limit"] is None else f"{row['limit']:g}"
+        ratio = "" if row["ratio"] is None else f"{row['ratio']:.2f}"
+        print(f"| {row['name']} | {value} | {row['unit']} | {limit} | {ratio} |")
+
+
+if __name__ == "__main__":
+    main()
