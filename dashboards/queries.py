@@ -277,7 +277,8 @@ def day_start(day: date) -> datetime:
 
 async def _run(sql: str, *args: Any) -> list[dict[str, Any]]:
     """Run SQL with "{}" placeholders (values travel as arguments), straight on the engine."""
-    return await Tally._meta.db.run_querystring(QueryString(sql, *args))
+    rows = await Tally._meta.db.run_querystring(QueryString(sql, *args))
+    return [dict(row) for row in rows]  # PostgreSQL answers asyncpg Records
 
 
 def _bucket_case(buckets: Sequence[tuple[date, date]]) -> tuple[str, list[date]]:
