@@ -247,11 +247,20 @@ def apikey_list() -> None:
 @click.option("--reset", is_flag=True, help="Start from an empty demo database.")
 @click.option("--seed", default=7, show_default=True, type=int, help="Random seed of the story.")
 @click.option("--size", default="small", show_default=True, type=click.Choice(["small", "large"]))
+@click.option(
+    "--months",
+    default=6,
+    show_default=True,
+    type=click.IntRange(1, 24),
+    help="History to simulate.",
+)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @friendly_errors
-def demo(no_serve: bool, reset: bool, seed: int, size: str, host: str, port: int) -> None:
-    """Build a demo organisation with six months of history, print the logins, and serve it."""
+def demo(
+    no_serve: bool, reset: bool, seed: int, size: str, months: int, host: str, port: int
+) -> None:
+    """Build a demo organisation with months of history, print the logins, and serve it."""
     from listening.demo.build import DEMO_PASSWORD, build_demo
 
     settings = get_settings()
@@ -262,7 +271,7 @@ def demo(no_serve: bool, reset: bool, seed: int, size: str, host: str, port: int
     elif reset:
         raise click.ClickException("--reset only removes SQLite files; drop the database yourself")
     url = settings.base_url or f"http://{host}:{port}"
-    logins = _run(build_demo(seed=seed, size=size, base_url=url, progress=_progress))
+    logins = _run(build_demo(seed=seed, size=size, months=months, base_url=url, progress=_progress))
     click.echo("")
     click.echo(f"Listening Post demo: {url}")
     for role, email in logins.items():

@@ -73,13 +73,15 @@ def test_load_reports_line_of_a_syntax_error(cli_env, tmp_path):
 
 
 def test_demo_no_serve_builds_the_organisation_and_prints_logins(cli_env):
-    result = run(["demo", "--no-serve"], cli_env)
+    result = run(["demo", "--no-serve", "--months", "1"], cli_env)
     assert result.returncode == 0, result.stderr
     assert "http://127.0.0.1:8000" in result.stdout
     for role in ("admin", "executive", "employee"):
         assert role in result.stdout
+    assert "simulating" in result.stderr
     again = run(["demo", "--no-serve"], cli_env)
     assert again.returncode == 0, again.stderr
+    assert "simulating" not in again.stderr  # the second run reuses the demo database
 
 
 def test_cli_uses_the_database_url_of_this_pass(cli_env, schema):

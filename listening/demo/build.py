@@ -29,10 +29,11 @@ async def build_demo(
     *,
     seed: int = 7,
     size: str = "small",
+    months: int = 6,
     base_url: str = "http://127.0.0.1:8000",
     progress: Progress | None = None,
 ) -> dict[str, str]:
-    """Create the demo organisation and its six months of history, or reuse an existing one.
+    """Create the demo organisation and its months of history, or reuse an existing one.
 
     Returns role -> login email.
     """
@@ -63,6 +64,7 @@ async def build_demo(
                 password=DEMO_PASSWORD,
                 admin_id=admin["id"],
                 progress=progress,
+                months=months,
             )
         finally:
             await close_ingestors()
