@@ -189,6 +189,7 @@ def create_app(
         request_max_body_size=settings.max_body_bytes,
         state={
             "settings": settings,
+            "clock": clock,  # for hot handlers that skip dependency injection
             "run_worker": run_worker,
             "listen_url": listen_url,
             "rate_counter": rate_counter,

@@ -503,8 +503,18 @@ def apply_sqlite(conn: sqlite3.Connection, works: list[Work], secret_key: str) -
     return batch.results()
 
 
+class RaceLost(Exception):
+    """Another transaction stored one of the batch's event ids first; the batch is run again."""
+
+
 async def apply_postgres(conn: Any, works: list[Work], secret_key: str) -> list:
-    """The batch transaction on PostgreSQL; rows are locked in key order to avoid deadlocks."""
+    """The batch transaction on PostgreSQL.
+
+    Known ids are read first and the rest decided as new; if another process stores one of them
+    meanwhile, the event insert finds the conflict and the whole transaction is run again (then
+    the id reads as known). Customers and events are written in key order, so concurrent batches
+    cannot deadlock.
+    """
     batch = _Batch(works)
     hashes = list({w.key_hash for w in works if w.key_hash})
     if hashes:
@@ -516,30 +526,11 @@ async def apply_postgres(conn: Any, works: list[Work], secret_key: str) -> list:
     batch.collect()
     if not batch.first:
         return batch.results()
-    ids = sorted(batch.first)
-    events = [batch.first[i] for i in ids]
-    # ON CONFLICT waits for a concurrent insert of the same id to commit, then skips it.
-    inserted = await conn.fetch(
-        "INSERT INTO event (source_id, type, occurred_at, received_at, customer_external_id, "
-        "attributes, outcome) "
-        "SELECT s, t, o, r, c, a::json, '[]'::json FROM unnest($1::text[], $2::text[], "
-        "$3::timestamptz[], $4::timestamptz[], $5::text[], $6::text[]) AS u(s, t, o, r, c, a) "
-        "ON CONFLICT (source_id) DO NOTHING RETURNING id, source_id",
-        ids,
-        [e.type for e in events],
-        [e.occurred_at for e in events],
-        [batch.now_of[i] for i in ids],
-        [e.customer.id for e in events],
-        [json.dumps(e.attributes) for e in events],
-    )
-    row_id = {r[1]: r[0] for r in inserted}
-    others = [i for i in ids if i not in row_id]
-    if others:
-        for r in await conn.fetch(
-            "SELECT source_id, outcome FROM event WHERE source_id = ANY($1::text[])", others
-        ):
-            batch.stored[r[0]] = json.loads(r[1])
-    new_ids = [i for i in batch.first if i in row_id]  # arrival order, for the rules
+    for r in await conn.fetch(
+        "SELECT source_id, outcome FROM event WHERE source_id = ANY($1::text[])", list(batch.first)
+    ):
+        batch.stored[r[0]] = json.loads(r[1])
+    new_ids = [i for i in batch.first if i not in batch.stored]  # arrival order, for the rules
     if not new_ids:
         return batch.results()
     rules = rules_from_rows(
@@ -547,43 +538,104 @@ async def apply_postgres(conn: Any, works: list[Work], secret_key: str) -> list:
     )
     merged = _merged_customers(batch.first[i] for i in new_ids)
     keys = sorted(merged)
-    rows = await conn.fetch(
-        "INSERT INTO customer (external_id, email, name, locale, time_zone, created_at) "
-        "SELECT k, e, n, l, z, $6 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "
-        "$5::text[]) AS u(k, e, n, l, z) "
-        "ON CONFLICT (external_id) DO UPDATE SET "
-        "email = COALESCE(EXCLUDED.email, customer.email), "
-        "name = COALESCE(EXCLUDED.name, customer.name), "
-        "locale = COALESCE(EXCLUDED.locale, customer.locale), "
-        "time_zone = COALESCE(EXCLUDED.time_zone, customer.time_zone) "
-        "RETURNING id, external_id, email, time_zone, locale, opted_out_at, last_invited_at",
-        keys,
-        [merged[k]["email"] for k in keys],
-        [merged[k]["name"] for k in keys],
-        [merged[k]["locale"] for k in keys],
-        [merged[k]["time_zone"] for k in keys],
-        batch.now_of[new_ids[0]],
-    )
-    customers = {r[1]: CustomerState(r[0], r[2], r[3], r[4], r[5], r[6]) for r in rows}
+    # Existing customers are locked (in key order) so a concurrent batch sees this one's
+    # invitations before applying the contact-frequency rule to the same customer.
+    existing = {
+        r[1]: r
+        for r in await conn.fetch(
+            "SELECT id, external_id, email, time_zone, locale, opted_out_at, last_invited_at, "
+            "name FROM customer WHERE external_id = ANY($1::text[]) ORDER BY external_id "
+            "FOR UPDATE",
+            keys,
+        )
+    }
+    customers: dict[str, CustomerState] = {}
+    for ext in keys:
+        fields, row = merged[ext], existing.get(ext)
+        if row is None:
+            customers[ext] = CustomerState(
+                0, fields["email"], fields["time_zone"], fields["locale"], None, None
+            )
+        else:
+            customers[ext] = CustomerState(
+                row[0],
+                fields["email"] or row[2],
+                fields["time_zone"] or row[3],
+                fields["locale"] or row[4],
+                row[5],
+                row[6],
+            )
     emails = list({c.email.lower() for c in customers.values() if c.email})
-    suppressed = (
-        {
+    if emails:
+        suppressed = {
             r[0]
             for r in await conn.fetch(
                 "SELECT email FROM suppression WHERE email = ANY($1::text[])", emails
             )
         }
-        if emails
-        else set()
-    )
-    for c in customers.values():
-        c.suppressed = bool(c.email) and c.email.lower() in suppressed
-    before = {k: c.last_invited_at for k, c in customers.items()}
+        for c in customers.values():
+            c.suppressed = bool(c.email) and c.email.lower() in suppressed
     decisions = _decide_all(batch, new_ids, customers, rules)
+    fresh = [k for k in keys if k not in existing]
+    if fresh:
+        made = await conn.fetch(
+            "INSERT INTO customer (external_id, email, name, locale, time_zone, last_invited_at, "
+            "created_at) SELECT k, e, n, l, z, i, $7 FROM unnest($1::text[], $2::text[], "
+            "$3::text[], $4::text[], $5::text[], $6::timestamptz[]) AS u(k, e, n, l, z, i) "
+            "ON CONFLICT (external_id) DO NOTHING RETURNING id, external_id",
+            fresh,
+            [customers[k].email for k in fresh],
+            [merged[k]["name"] for k in fresh],
+            [customers[k].locale for k in fresh],
+            [customers[k].time_zone for k in fresh],
+            [customers[k].last_invited_at for k in fresh],
+            batch.now_of[new_ids[0]],
+        )
+        if len(made) != len(fresh):
+            raise RaceLost(f"{len(fresh) - len(made)} customers were stored meanwhile")
+        for r in made:
+            customers[r[1]].id = r[0]
+    changed = []
+    for ext, row in existing.items():
+        c, name = customers[ext], merged[ext]["name"] or row[7]
+        if (c.email, c.time_zone, c.locale, c.last_invited_at, name) != (
+            row[2],
+            row[3],
+            row[4],
+            row[6],
+            row[7],
+        ):
+            changed.append((c.id, c.email, name, c.locale, c.time_zone, c.last_invited_at))
+    if changed:
+        await conn.execute(
+            "UPDATE customer SET email = u.e, name = u.n, locale = u.l, time_zone = u.z, "
+            "last_invited_at = u.i FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], "
+            "$5::text[], $6::timestamptz[]) AS u(c, e, n, l, z, i) WHERE customer.id = u.c",
+            *zip(*changed, strict=True),
+        )
+    ordered = sorted(new_ids)
+    inserted = await conn.fetch(
+        "INSERT INTO event (source_id, type, occurred_at, received_at, customer_external_id, "
+        "attributes, outcome) "
+        "SELECT s, t, o, r, c, a::json, x::json FROM unnest($1::text[], $2::text[], "
+        "$3::timestamptz[], $4::timestamptz[], $5::text[], $6::text[], $7::text[]) "
+        "AS u(s, t, o, r, c, a, x) "
+        "ON CONFLICT (source_id) DO NOTHING RETURNING id, source_id",
+        ordered,
+        [batch.first[i].type for i in ordered],
+        [batch.first[i].occurred_at for i in ordered],
+        [batch.now_of[i] for i in ordered],
+        [batch.first[i].customer.id for i in ordered],
+        [_encoder.encode(batch.first[i].attributes).decode() for i in ordered],
+        [_encoder.encode(batch.made[i]).decode() for i in ordered],
+    )
+    if len(inserted) != len(ordered):
+        raise RaceLost(f"{len(ordered) - len(inserted)} event ids were stored meanwhile")
+    row_id = {r[1]: r[0] for r in inserted}
     invitations = []
     for source_id in new_ids:
         event = batch.first[source_id]
-        attributes = json.dumps(event.attributes)
+        attributes = _encoder.encode(event.attributes).decode()
         for d in decisions[source_id]:
             if d.status == "scheduled":
                 invitations.append(
@@ -597,24 +649,15 @@ async def apply_postgres(conn: Any, works: list[Work], secret_key: str) -> list:
                         batch.token(d, secret_key),
                     )
                 )
-    await conn.execute(
-        "UPDATE event SET outcome = u.o::json FROM unnest($1::bigint[], $2::text[]) AS u(i, o) "
-        "WHERE event.id = u.i",
-        [row_id[i] for i in new_ids],
-        [json.dumps(batch.made[i]) for i in new_ids],
-    )
     if invitations:
-        marks = ", ".join(f"${n + 1}" for n in range(len(invitations[0])))
-        await conn.executemany(
-            f"INSERT INTO invitation ({INVITATION_COLUMNS}) VALUES ({marks})",  # noqa: S608
-            invitations,
-        )
-        changed = [c for k, c in customers.items() if c.last_invited_at != before[k]]
+        columns = list(zip(*invitations, strict=True))
         await conn.execute(
-            "UPDATE customer SET last_invited_at = u.t "
-            "FROM unnest($1::bigint[], $2::timestamptz[]) AS u(i, t) WHERE customer.id = u.i",
-            [c.id for c in changed],
-            [c.last_invited_at for c in changed],
+            f"INSERT INTO invitation ({INVITATION_COLUMNS}) "  # noqa: S608
+            "SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], "
+            "$5::int[], $6::int[], $7::int[], $8::text[], $9::text[], $10::text[], "
+            "$11::text[]::json[], $12::timestamptz[], $13::timestamptz[], $14::timestamptz[], "
+            "$15::timestamptz[], $16::timestamptz[], $17::timestamptz[], $18::text[])",
+            *columns,
         )
     return batch.results()
 
@@ -636,13 +679,16 @@ class Ingestor:
                 return await writer.run(lambda conn: apply_sqlite(conn, works, secret_key))
         else:
             self._sqlite = None
-            pg = PostgresWriter(engine)
+            pg = PostgresWriter(engine, retry_on=(RaceLost,))
 
             async def apply(works: list[Work]) -> list:
                 return await pg.run(lambda conn: apply_postgres(conn, works, secret_key))
 
         self.committer: GroupCommitter[Work, Any] = GroupCommitter(
-            apply, weight=lambda w: max(1, len(w.events)), max_weight=2000
+            apply,
+            weight=lambda w: max(1, len(w.events)),
+            max_weight=2000,
+            concurrency=1 if self._sqlite is not None else 3,
         )
 
     async def submit(self, work: Work) -> list[Outcome] | str:

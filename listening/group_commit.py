@@ -34,7 +34,9 @@ class GroupCommitter(Generic[T, R]):
     """Run submitted items through `apply` in batches; `apply` commits and returns one result each.
 
     `weight` tells how much work an item is (events in it), so a batch stays near `max_weight`.
-    A failing batch is retried item by item, so one bad item cannot fail its neighbours.
+    `concurrency` batches may be in flight at once (1 for SQLite's single writer; more for
+    PostgreSQL, where one batch's commit overlaps the next one's statements). A failing batch is
+    retried item by item, so one bad item cannot fail its neighbours.
     """
 
     def __init__(
@@ -43,8 +45,11 @@ class GroupCommitter(Generic[T, R]):
         *,
         weight: Callable[[T], int] = lambda _: 1,
         max_weight: int = 2000,
+        concurrency: int = 1,
     ) -> None:
         self._apply = apply
+        self._concurrency = concurrency
+        self._in_flight: set[asyncio.Task] = set()
         self._weight = weight
         self._max_weight = max_weight
         self._queue: asyncio.Queue[_Pending[T]] | None = None
@@ -83,30 +88,39 @@ class GroupCommitter(Generic[T, R]):
         return batch
 
     async def _run(self, queue: asyncio.Queue[_Pending[T]]) -> None:
+        slots = asyncio.Semaphore(self._concurrency)
         while True:
+            # Wait for a free slot first: meanwhile the queue fills and the next batch grows.
+            await slots.acquire()
             batch = await self._next_batch(queue)
-            live = [p for p in batch if not p.future.cancelled()]
-            if not live:
-                continue
-            try:
-                results = await self._apply([p.item for p in live])
-            except asyncio.CancelledError:
-                for p in live:
-                    if not p.future.done():
-                        p.future.set_exception(RuntimeError("the writer stopped"))
-                raise
-            except Exception as exc:
-                if len(live) == 1:
-                    if not live[0].future.done():
-                        live[0].future.set_exception(exc)
-                    continue
-                log.warning("batch of %d failed (%s); retrying one by one", len(live), exc)
-                for p in live:
-                    await self._apply_alone(p)
-                continue
-            for p, result in zip(live, results, strict=True):
+            task = asyncio.get_running_loop().create_task(self._settle(batch))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+            task.add_done_callback(lambda _: slots.release())
+
+    async def _settle(self, batch: list[_Pending[T]]) -> None:
+        live = [p for p in batch if not p.future.cancelled()]
+        if not live:
+            return
+        try:
+            results = await self._apply([p.item for p in live])
+        except asyncio.CancelledError:
+            for p in live:
                 if not p.future.done():
-                    p.future.set_result(result)
+                    p.future.set_exception(RuntimeError("the writer stopped"))
+            raise
+        except Exception as exc:
+            if len(live) == 1:
+                if not live[0].future.done():
+                    live[0].future.set_exception(exc)
+                return
+            log.warning("batch of %d failed (%s); retrying one by one", len(live), exc)
+            for p in live:
+                await self._apply_alone(p)
+            return
+        for p, result in zip(live, results, strict=True):
+            if not p.future.done():
+                p.future.set_result(result)
 
     async def _apply_alone(self, pending: _Pending[T]) -> None:
         try:
@@ -124,6 +138,8 @@ class GroupCommitter(Generic[T, R]):
             return
         while (not self._queue.empty() or self._carry is not None) and not self._task.done():
             await asyncio.sleep(0.01)
+        if self._in_flight:
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self._task
@@ -216,17 +232,20 @@ class PostgresWriter:
 
     RETRIES = 5
 
-    def __init__(self, engine: Any) -> None:
+    def __init__(self, engine: Any, *, retry_on: tuple[type[Exception], ...] = ()) -> None:
         self.engine = engine
+        self._retry_on = retry_on
 
     async def run(self, fn: Callable[[Any], Awaitable[R]]) -> R:
-        """Run `await fn(connection)` in one transaction; retry on deadlock or serialization."""
+        """Run `await fn(connection)` in one transaction; retry on deadlock, serialization
+        failure or the exceptions given as `retry_on`."""
         import asyncpg
 
+        retryable = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError, *self._retry_on)
         for attempt in range(self.RETRIES):
             try:
                 return await self._once(fn)
-            except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
+            except retryable:
                 if attempt == self.RETRIES - 1:
                     raise
                 await asyncio.sleep(0.01 * (attempt + 1))

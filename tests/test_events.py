@@ -252,3 +252,31 @@ async def test_base_url_setting_wins_for_links(settings, org, ingest_key):
         response = await c.post("/api/events", json=event_json(1), headers=auth(ingest_key))
     url = response.json()["invitations"][0]["survey_url"]
     assert url.startswith("https://feedback.example.com/s/")
+
+
+async def test_duplicates_sent_to_two_server_processes_store_one_event(db, settings):
+    # Two writers with their own connections, as two `serve` processes have.
+    from trigger_org import FakeClock, event, load_org
+
+    from listening.events import Ingestor, Work
+
+    await load_org()
+    clock = FakeClock()
+    first, second = Ingestor(settings.secret_key), Ingestor(settings.secret_key)
+    try:
+        same = [event(n, customer=f"shared-{n % 3}") for n in range(12)]
+        results = await asyncio.gather(
+            *(
+                writer.submit(Work(events=list(same), now=clock()))
+                for writer in (first, second, first, second)
+            )
+        )
+    finally:
+        await first.close()
+        await second.close()
+    fresh = [o for outcomes in results for o in outcomes if not o.duplicate]
+    assert sorted(o.event_id for o in fresh) == sorted(e.id for e in same)
+    assert await Event.count() == 12
+    # Three customers, each invited once: the contact rule holds across the writers.
+    assert await Invitation.count() == 3
+    assert await Customer.count() == 3
