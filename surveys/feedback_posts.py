@@ -38,14 +38,14 @@ async def feedback_form(step_key: str, locales: Iterable[str | None] = ()) -> Fe
         raise NotFound("This page does not exist.")
     step = (
         await Step.select(Step.id, Step.key, Step.name)
-        .where((Step.key == step_key) & (Step.active == True))  # noqa: E712
+        .where((Step.key == step_key) & Step.active.eq(True))
         .first()
     )
     if step is None:
         raise NotFound("This page does not exist.")
     survey = (
         await Survey.select(Survey.id)
-        .where((Survey.step == step["id"]) & (Survey.active == True))  # noqa: E712
+        .where((Survey.step == step["id"]) & Survey.active.eq(True))
         .order_by(Survey.version, ascending=False)
         .first()
     )

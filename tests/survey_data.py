@@ -99,7 +99,7 @@ async def make_invitation(
     step = await Step.select(Step.id).where(Step.key == step_key).first()
     survey = (
         await Survey.select(Survey.id)
-        .where((Survey.step == step["id"]) & (Survey.active == True))  # noqa: E712
+        .where((Survey.step == step["id"]) & Survey.active.eq(True))
         .first()
     )
     existing = await Customer.select(Customer.id).where(Customer.external_id == customer).first()
