@@ -87,8 +87,8 @@ async def test_image_without_chromium_says_what_to_install(db, tmp_path, monkeyp
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(chromium() is None, reason="Debian's chromium is not installed")
 async def test_pdf_report_through_kaleido(db, tmp_path):
+    assert chromium() is not None, "install Debian's chromium (apt-get install chromium)"
     await scenario(days=10)
     report = await build_report(
         parse_filters(VIEW, today=TODAY), department="shop", threshold=5, comment_threshold=10
