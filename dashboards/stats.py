@@ -1000,7 +1000,6 @@ GAP_COLUMNS: tuple[str, ...] = (
     "qvalue",
     "method",
     "cliffs_delta",
-    "delta_magnitude",
     "magnitude",
     "suppressed",
     "suppressed_reason",
