@@ -12,7 +12,6 @@ from typing import Any
 
 import msgspec
 from asyncpg.exceptions import UniqueViolationError
-from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 from piccolo.query.functions.aggregate import Max
 
 from surveys import schemas
@@ -20,17 +19,10 @@ from surveys.clock import Clock, system_clock
 from surveys.errors import Conflict, Invalid, NotFound
 from surveys.journey_file import LoadSummary, check_questions, sync_survey
 from surveys.tables import Department, Journey, Question, Step, Survey
+from surveys.transactions import write_transaction
 
 # A concurrent insert of the same key passes our check and fails on the unique index.
 _DUPLICATE_ERRORS = (sqlite3.IntegrityError, UniqueViolationError)
-
-
-def write_transaction() -> Any:
-    """A transaction that takes the write lock up front on SQLite (no 'database is locked')."""
-    engine = Department._meta.db
-    if isinstance(engine, SQLiteEngine):
-        return engine.transaction(transaction_type=TransactionType.immediate)
-    return engine.transaction()
 
 
 def _changes(data: msgspec.Struct) -> dict[str, Any]:
@@ -315,7 +307,7 @@ async def _surveys(rows: list[dict[str, Any]]) -> list[schemas.Survey]:
 async def list_surveys() -> list[schemas.Survey]:
     """The active survey of every step, by journey and then position of the step."""
     rows = await _journey_order(
-        Survey.select(*_SURVEY_COLUMNS).where(Survey.active == True),  # noqa: E712
+        Survey.select(*_SURVEY_COLUMNS).where(Survey.active == True),
         Survey.step,
     ).order_by(Survey.version)
     return await _surveys(rows)
@@ -369,7 +361,7 @@ async def create_survey(
         step = await Step.select(Step.id, Step.name).where(Step.key == data.step).first()
         if step is None:
             raise Invalid(f"no step with key {data.step!r}", field="step")
-        active = Survey.exists().where((Survey.step == step["id"]) & (Survey.active == True))  # noqa: E712
+        active = Survey.exists().where((Survey.step == step["id"]) & (Survey.active == True))
         if await active:
             raise Conflict(
                 f"step {data.step!r} already has an active survey; change it with PATCH",

@@ -14,8 +14,9 @@ from typing import Any
 from surveys.answers import AskedQuestion, questions_of, validate_answers
 from surveys.clock import Clock, system_clock
 from surveys.errors import Invalid, NotFound
-from surveys.responses import Notify, Submitted, store_response, writing_transaction
+from surveys.responses import Notify, Submitted, store_response
 from surveys.tables import Step, Survey
+from surveys.transactions import write_transaction
 
 HONEYPOT_FIELD = "website"
 KEY_MAX = 100
@@ -81,7 +82,7 @@ async def post_feedback(
         first = next(iter(errors))
         raise Invalid(f"{first}: {errors[first]}", field=first, errors=errors)
     shown_locale = next((q.locale for q in form.questions if q.locale), None)
-    async with writing_transaction():
+    async with write_transaction():
         return await store_response(
             survey_id=form.survey_id,
             step_id=form.step_id,

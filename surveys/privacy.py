@@ -29,8 +29,6 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from piccolo.engine.sqlite import SQLiteEngine, TransactionType
-
 from surveys.clock import Clock, system_clock
 from surveys.errors import NotFound
 from surveys.tables import (
@@ -42,6 +40,7 @@ from surveys.tables import (
     Response,
     ResponseSegment,
 )
+from surveys.transactions import write_transaction
 
 ERASED_PREFIX = "erased:"
 PURGED_PREFIX = "purged:"
@@ -89,13 +88,6 @@ async def erased_among(external_ids: Iterable[str], secret_key: str) -> set[str]
 async def is_erased(external_id: str, secret_key: str) -> bool:
     """Whether the customer with this external id asked to be forgotten: never invite them."""
     return bool(await erased_among([external_id], secret_key))
-
-
-def _write_transaction() -> Any:
-    engine = Customer._meta.db
-    if isinstance(engine, SQLiteEngine):
-        return engine.transaction(transaction_type=TransactionType.immediate)
-    return engine.transaction()
 
 
 def _json(value: Any) -> Any:
@@ -202,7 +194,7 @@ async def erase_customer(
 ) -> dict[str, int]:
     """Erase a customer's personal data, keep their anonymous scores; return what was changed."""
     now = clock()
-    async with _write_transaction():
+    async with write_transaction():
         customer = await _customer(external_id)
         counts = await _erase_rows(customer["id"], now)
         counts["events"] = await events.erase(external_id, pseudonym(external_id, secret_key))
@@ -304,7 +296,7 @@ async def purge_personal_data(
         raise ValueError("older_than_days must be at least 1")
     now = clock()
     cutoff = now - timedelta(days=older_than_days)
-    async with _write_transaction():
+    async with write_transaction():
         counts = {"events": await events.purge(cutoff)}
         counts["invitations"] = await Invitation.count().where(Invitation.created_at < cutoff)
         await Invitation.update({Invitation.attributes: "{}"}).where(Invitation.created_at < cutoff)

@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from piccolo.engine.sqlite import SQLiteEngine, TransactionType
-
 from surveys.answers import AskedQuestion, GivenAnswer, asked_question, validate_answers
 from surveys.clock import Clock, system_clock
 from surveys.errors import Conflict, Gone, Invalid, NotFound
@@ -28,6 +26,7 @@ from surveys.sqlite_batch import batch_for
 from surveys.tables import Answer, Invitation, Response, ResponseSegment
 from surveys.tallies import add_counts, response_source
 from surveys.tokens import token_hash
+from surveys.transactions import write_transaction
 
 # Statuses from which opening a link moves the invitation to `opened`.
 UNOPENED = ("scheduled", "sent", "failed")
@@ -73,14 +72,6 @@ class Submitted:
 
     response_id: int
     follow_up_ids: list[int]
-
-
-def writing_transaction() -> Any:
-    """A transaction for read-then-write work; on SQLite it takes the write lock at once."""
-    engine = Response._meta.db
-    if isinstance(engine, SQLiteEngine):
-        return engine.transaction(transaction_type=TransactionType.immediate)
-    return engine.transaction()
 
 
 _LOOKUP = (
@@ -308,7 +299,7 @@ async def submit_response(
         return await batch.write(
             lambda conn: _store_in_batch(conn, invitation, given, now, step, notify)
         )
-    async with writing_transaction():
+    async with write_transaction():
         # Only one submission can move the invitation to answered; a racing one finds it done.
         claimed = (
             await Invitation.update({Invitation.status: "answered", Invitation.answered_at: now})

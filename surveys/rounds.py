@@ -7,13 +7,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from piccolo.engine.sqlite import SQLiteEngine, TransactionType
-
 from surveys.accounts import issue_password_link
 from surveys.clock import Clock, system_clock
 from surveys.employee_mail import queue_round_invitation
 from surveys.errors import Conflict, Invalid, NotFound
 from surveys.tables import Department, Round, RoundDepartment, RoundInvitee, SelfRating, User
+from surveys.transactions import write_transaction
 
 NAME_MAX = 200
 
@@ -50,14 +49,6 @@ class DepartmentParticipation:
     name: str
     invited: int
     answered: int
-
-
-def write_transaction() -> Any:
-    """A transaction that takes the write lock up front on SQLite (no 'database is locked')."""
-    engine = Round._meta.db
-    if isinstance(engine, SQLiteEngine):
-        return engine.transaction(transaction_type=TransactionType.immediate)
-    return engine.transaction()
 
 
 def parse_time(value: Any, field: str) -> datetime:
