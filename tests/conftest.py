@@ -13,7 +13,7 @@ import contextlib
 import os
 import secrets
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -206,3 +206,45 @@ async def ingest_key(db: None) -> str:
 
     _, key = await create_key("helpdesk", "ingest")
     return key
+
+
+# --- real servers and a real browser ---------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+# Headless Debian chromium as root, with nothing reaching outside this machine.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[str]:
+    """A real uvicorn process serving the app on the test database; yields its URL.
+
+    A process, not a thread: on PostgreSQL the tests' pool belongs to the tests' event loop and
+    Piccolo's engine is process-wide. The process reads the same settings from the environment.
+    """
+    from live_server import LiveServer
+
+    live = LiveServer(tmp_path_factory.mktemp("server") / "server.log").start()
+    try:
+        yield live.url
+    finally:
+        live.stop()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator:
+    """Debian's chromium driven by Playwright (which never downloads a browser here)."""
+    from playwright.async_api import async_playwright
+
+    assert Path(CHROMIUM).exists(), "browser tests need Debian's chromium: apt-get install chromium"
+    async with async_playwright() as p:
+        launched = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        await launched.close()
