@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import json
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -26,6 +25,7 @@ import polars as pl
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.querystring import QueryString
 
+from surveys.answers import default_wording
 from surveys.scales import end_labels, is_rating, scale_of
 from surveys.tables import (
     Answer,
@@ -142,18 +142,6 @@ class Catalog:
         return sorted({self.steps[step].id for _, step, _ in cells})
 
 
-def _first_wording(value: Any) -> str:
-    """The default-locale wording of a customer question (stored as {"en": "..."} JSON)."""
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return value
-    if isinstance(value, dict) and value:
-        return str(next(iter(value.values())))
-    return str(value or "")
-
-
 async def load_catalog() -> Catalog:
     """The active departments, journeys, steps and rating questions, in journey order."""
     departments = await (
@@ -255,7 +243,7 @@ def _rating_questions(
             low_label=low_label if better else high_label,
             high_label=high_label if better else low_label,
             higher_is_better=better,
-            wording=_first_wording(row["customer"]),
+            wording=default_wording(row["customer"]),
             position=row["position"],
             ids=tuple(sorted(ids[cell])),
         )

@@ -81,6 +81,11 @@ def pick_wording(wording: Any, locales: Iterable[str | None]) -> tuple[str, str 
     return wording[first], first
 
 
+def default_wording(wording: Any) -> str:
+    """The wording in the default language (the first locale of the table)."""
+    return str(pick_wording(wording, ())[0])
+
+
 def accepted_locales(header: str | None, limit: int = 6) -> list[str]:
     """The languages of an Accept-Language header, most wanted first."""
     ranked: list[tuple[float, int, str]] = []

@@ -7,14 +7,13 @@ in the same transaction (source "employee", the round's id, day = the round's en
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from surveys.answers import AskedQuestion, validate_answers
+from surveys.answers import AskedQuestion, default_wording, validate_answers
 from surveys.clock import Clock, system_clock
 from surveys.errors import Conflict, Forbidden, Invalid, NotFound
 from surveys.rounds import RoundInfo, next_round_for, open_round_for, write_transaction
@@ -72,18 +71,6 @@ class MyRating:
     updated_at: datetime
 
 
-def _customer_text(value: Any) -> str:
-    # Customer wording is {"en": "...", ...} with the default locale first.
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return value
-    if isinstance(value, dict) and value:
-        return str(next(iter(value.values())))
-    return str(value or "")
-
-
 async def _questions_by_step(step_ids: list[int]) -> dict[int, tuple[RatingQuestion, ...]]:
     """The rating questions of each step's active survey (its latest active version)."""
     if not step_ids:
@@ -116,7 +103,7 @@ async def _questions_by_step(step_ids: list[int]) -> dict[int, tuple[RatingQuest
                 id=row["id"],
                 key=row["key"],
                 kind=row["kind"],
-                customer=_customer_text(row["customer"]),
+                customer=default_wording(row["customer"]),
                 employee=row["employee"],
                 low=scale.low,
                 high=scale.high,
