@@ -7,6 +7,7 @@ from typing import Any
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 
@@ -65,6 +66,11 @@ class EventController(Controller):
             ' "duplicate": true and the original outcome when the id was seen before.'
         ),
         status_code=HTTP_202_ACCEPTED,
+        # The handlers encode their answers themselves; these say what the answers hold.
+        responses={
+            202: ResponseSpec(data_container=schemas.EventAccepted, description="Stored"),
+            200: ResponseSpec(data_container=schemas.EventAccepted, description="Seen before"),
+        },
     )
     async def post_event(self, request: Request) -> Response[bytes]:
         """Ingest one event."""
@@ -94,6 +100,9 @@ class EventController(Controller):
             " status code and the field at fault. More than 10,000 events: 413."
         ),
         status_code=HTTP_200_OK,
+        responses={
+            200: ResponseSpec(data_container=schemas.EventBatchAccepted, description="Results")
+        },
     )
     async def post_batch(
         self, request: Request, settings: NamedDependency[Settings], clock: NamedDependency[Clock]

@@ -53,6 +53,27 @@ class EventAccepted(Struct):
     invitations: list[InvitationOutcome]
 
 
+class EventResult(Struct, omit_defaults=True):
+    """One event of a batch: its index and status, then its outcome or the field at fault."""
+
+    index: int
+    status_code: int
+    event_id: str | None = None
+    duplicate: bool | None = None
+    invitations: list[InvitationOutcome] | None = None
+    detail: str | None = None
+    field: str | None = None
+
+
+class EventBatchAccepted(Struct):
+    """The answer to a batch: counts, then one result per event, in order."""
+
+    accepted: int
+    duplicates: int
+    rejected: int
+    results: list[EventResult]
+
+
 class TriggerCreate(Struct):
     """A new trigger rule; durations are in seconds."""
 
