@@ -49,7 +49,7 @@ async def test_guesses_from_rotating_addresses_are_throttled_per_account(setting
         email="other@example.com", name="Other", roles=["executive"], password=PASSWORD
     )
     transport = httpx.ASGITransport(app=app)
-    _fresh_window()
+    _fresh_window(margin=5.0)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as c:
         spellings = ["admin@example.com", " Admin@Example.com", "ADMIN@EXAMPLE.COM "]
         guesses = [
