@@ -20,7 +20,7 @@ from typing import Any
 import msgspec
 
 from listening.group_commit import GroupCommitter, PostgresWriter, SqliteWriter
-from listening.schemas import EventIn
+from listening.schemas import CustomerIn, EventIn
 from listening.tables import Event
 from listening.triggers import (
     QUARANTINE_SQL,
@@ -34,6 +34,7 @@ from listening.triggers import (
 )
 from surveys.clock import Clock, system_clock
 from surveys.errors import DomainError, Invalid
+from surveys.privacy import pseudonym
 from surveys.tokens import invitation_token, token_hash
 
 MAX_BATCH = 10_000
@@ -251,6 +252,30 @@ class _Batch:
         return out
 
 
+def _pseudonyms(batch: _Batch, new_ids: list[str], secret_key: str) -> dict[str, str]:
+    """The erased-customer pseudonym of every customer id among the new events."""
+    return {
+        pseudonym(batch.first[i].customer.id, secret_key): batch.first[i].customer.id
+        for i in new_ids
+    }
+
+
+def _forget_erased(batch: _Batch, new_ids: list[str], erased: set[str], secret_key: str) -> None:
+    """Point new events of erased customers at their pseudonymous row, with nothing personal.
+
+    The erased row keeps its opt-out, so the rules answer `opted_out`, and neither the contact
+    details nor the attributes of the new event are stored again.
+    """
+    for i in new_ids:
+        event = batch.first[i]
+        if event.customer.id in erased:
+            batch.first[i] = msgspec.structs.replace(
+                event,
+                customer=CustomerIn(id=pseudonym(event.customer.id, secret_key)),
+                attributes={},
+            )
+
+
 def _merged_customers(events: Iterable[EventIn]) -> dict[str, dict[str, Any]]:
     # Several events of one customer in a batch: later non-empty fields win, as one by one.
     merged: dict[str, dict[str, Any]] = {}
@@ -381,6 +406,11 @@ def apply_sqlite(conn: sqlite3.Connection, works: list[Work], secret_key: str) -
     new_ids = [i for i in batch.first if i not in batch.stored]
     if not new_ids:
         return batch.results()
+    pseudonyms = _pseudonyms(batch, new_ids, secret_key)
+    erased = _select_in(
+        conn, "SELECT external_id FROM customer WHERE external_id IN ({})", list(pseudonyms)
+    )
+    _forget_erased(batch, new_ids, {pseudonyms[r[0]] for r in erased}, secret_key)
     quarantine = conn.execute(QUARANTINE_SQL).fetchone()
     rules = rules_from_rows(conn.execute(RULES_SQL).fetchall(), quarantine and quarantine[0])
     merged = _merged_customers(batch.first[i] for i in new_ids)
@@ -533,6 +563,11 @@ async def apply_postgres(conn: Any, works: list[Work], secret_key: str) -> list:
     new_ids = [i for i in batch.first if i not in batch.stored]  # arrival order, for the rules
     if not new_ids:
         return batch.results()
+    pseudonyms = _pseudonyms(batch, new_ids, secret_key)
+    erased = await conn.fetch(
+        "SELECT external_id FROM customer WHERE external_id = ANY($1::text[])", list(pseudonyms)
+    )
+    _forget_erased(batch, new_ids, {pseudonyms[r[0]] for r in erased}, secret_key)
     rules = rules_from_rows(
         [tuple(r) for r in await conn.fetch(RULES_SQL)], await conn.fetchval(QUARANTINE_SQL)
     )

@@ -271,3 +271,45 @@ def test_purge_command(tmp_path) -> None:
     assert "1 customers" in done.stdout
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT email FROM customer").fetchone() == (None,)
+
+
+async def test_new_event_of_an_erased_customer_stores_nothing_personal(settings, admin_key, db):
+    """After erasure the original id reaches the erased row: opted out, nothing stored again."""
+    from listening.demo.build import JOURNEY_FILE
+    from listening.journeys import load_journey_file
+
+    await load_journey_file(JOURNEY_FILE)
+    app = create_app(settings, manage_pool=False)
+    transport = httpx.ASGITransport(app=app)
+    headers = {"authorization": f"Bearer {admin_key}"}
+    async with (
+        app.lifespan(),  # the ingestion writer lives in the app's lifespan
+        httpx.AsyncClient(transport=transport, base_url="http://t", headers=headers) as client,
+    ):
+
+        async def send(event_id: str) -> dict:
+            answer = await client.post(
+                "/api/events",
+                json={
+                    "id": event_id,
+                    "type": "ticket.closed",
+                    "occurred_at": NOW.isoformat(),
+                    "customer": {"id": "cust-9", "email": "kim@example.com", "name": "Kim Lee"},
+                    "attributes": {"channel": "phone", "phone": "+1 555 0100"},
+                },
+            )
+            assert answer.status_code == 202, answer.text
+            return answer.json()
+
+        first = await send("t-1")
+        assert first["invitations"][0]["status"] in {"scheduled", "quarantined"}
+        assert (await client.delete("/api/customers/cust-9")).status_code == 200
+        customers_before = await Customer.count()
+        again = await send("t-2")
+    assert again["invitations"][0]["status"] == "opted_out"
+    assert await Customer.count() == customers_before
+    assert not await Customer.exists().where(Customer.external_id == "cust-9")
+    stored = await Event.select().where(Event.source_id == "t-2").first()
+    assert stored["customer_external_id"] == privacy.pseudonym("cust-9", settings.secret_key)
+    assert json.loads(stored["attributes"]) == {}
+    assert "kim@example.com" not in await all_rows_text()
