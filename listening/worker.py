@@ -12,13 +12,14 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 
 from listening import outbox
 from listening.delivery import email, webhook
+from listening.event_privacy import purge_personal_data
 from listening.settings import Settings
 from listening.triggers import customer_zone, outside_quiet_hours
 from surveys.clock import Clock, system_clock
@@ -253,6 +254,21 @@ async def run_once(
     return stats
 
 
+PURGE_EVERY = timedelta(hours=1)
+
+
+async def purge_when_due(
+    settings: Settings, last_purge: datetime | None, *, clock: Clock = system_clock
+) -> datetime | None:
+    """Apply the retention setting at most once an hour; returns when it last ran."""
+    now = clock()
+    if settings.retention_days is None or (last_purge and now - last_purge < PURGE_EVERY):
+        return last_purge
+    removed = await purge_personal_data(older_than_days=settings.retention_days, clock=clock)
+    log.info("retention purge: %s", removed)
+    return now
+
+
 async def run_worker(
     settings: Settings,
     *,
@@ -263,9 +279,11 @@ async def run_worker(
 ) -> None:
     """Run passes until `stop` is set; a busy pass is followed at once by the next."""
     stop = stop or asyncio.Event()
+    last_purge: datetime | None = None
     async with httpx.AsyncClient() as client:
         while not stop.is_set():
             try:
+                last_purge = await purge_when_due(settings, last_purge, clock=clock)
                 stats = await run_once(settings, base_url=base_url, clock=clock, client=client)
             except Exception:  # the worker outlives a bad pass; the next one retries
                 log.exception("delivery pass failed")

@@ -309,3 +309,27 @@ async def test_claims_hand_each_row_to_one_claimant(settings, workers):
     assert len(ids) == len(set(ids))
     assert len(ids) == min(30, 20 * workers)
     assert clock() == NOW
+
+
+async def test_worker_applies_the_retention_setting_hourly(db, tmp_path):
+    """With LISTENING_RETENTION_DAYS the worker purges old personal data, at most once an hour."""
+    from datetime import UTC, datetime, timedelta
+
+    from listening.settings import load_settings
+    from listening.worker import purge_when_due
+    from surveys.tables import Customer
+
+    old = datetime(2026, 1, 1, tzinfo=UTC)
+    await Customer.insert(
+        Customer(external_id="c-old", email="old@example.com", name="Old", created_at=old)
+    )
+    now = old + timedelta(days=400)
+    settings = load_settings()
+    assert await purge_when_due(settings, None, clock=lambda: now) is None  # retention off
+    assert (await Customer.select().first())["email"] == "old@example.com"
+
+    keeping = load_settings({**os.environ, "LISTENING_RETENTION_DAYS": "90"})
+    ran = await purge_when_due(keeping, None, clock=lambda: now)
+    assert ran == now
+    assert (await Customer.select().first())["email"] is None
+    assert await purge_when_due(keeping, ran, clock=lambda: now + timedelta(minutes=5)) == ran
