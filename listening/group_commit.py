@@ -2,8 +2,9 @@
 
 Each caller waits until the transaction holding its work has committed, so an acknowledgement
 always means "stored", while the database pays one commit per batch instead of one per request.
-The writer for SQLite keeps one long-lived connection (WAL, synchronous=NORMAL) in a thread of its
-own; the writer for PostgreSQL borrows a connection of Piccolo's pool (or opens one) per batch.
+The writer for SQLite keeps one long-lived connection (WAL; synchronous FULL unless configured
+otherwise) in a thread of its own; the writer for PostgreSQL borrows a connection of Piccolo's
+pool (or opens one) per batch.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
+
+from surveys.sqlite_batch import sqlite_synchronous
 
 log = logging.getLogger(__name__)
 
@@ -183,9 +186,7 @@ class SqliteWriter:
                 detect_types=sqlite3.PARSE_DECLTYPES,
             )
             conn.execute("PRAGMA journal_mode=WAL")
-            # In WAL mode NORMAL keeps every commit atomic and consistent and survives a crash of
-            # the process; only a power loss can drop the last commits. Documented in the README.
-            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(f"PRAGMA synchronous={sqlite_synchronous()}")
             # Indexes of events, customers and invitations stay in memory (64 MiB).
             conn.execute("PRAGMA cache_size=-65536")
             conn.execute("PRAGMA wal_autocheckpoint=0")

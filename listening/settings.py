@@ -156,6 +156,11 @@ def _smtp(env: dict[str, str]) -> SmtpSettings:
 def load_settings(env: dict[str, str] | None = None) -> Settings:
     """Read and check every setting; raise SettingsError naming the first bad variable."""
     env = dict(os.environ if env is None else env)
+    synchronous = env.get("LISTENING_SQLITE_SYNCHRONOUS", "full").lower()
+    if synchronous not in {"full", "normal"}:
+        raise SettingsError(
+            f"LISTENING_SQLITE_SYNCHRONOUS must be full or normal, got {synchronous!r}"
+        )
     database = parse_database_url(env.get("LISTENING_DATABASE_URL") or DEFAULT_DATABASE_URL)
     threshold = _int(env, "LISTENING_ANONYMITY_THRESHOLD", 5, minimum=3)
     comment_threshold = _int(env, "LISTENING_COMMENT_THRESHOLD", 10, minimum=threshold)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +28,19 @@ log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_SECONDS = 30.0
 MAX_BATCH = 256
+
+
+def sqlite_synchronous() -> str:
+    """How hard SQLite commits reach the disk: FULL (default) or NORMAL.
+
+    FULL syncs the write-ahead log at every commit, so an acknowledged answer survives a power
+    cut; with group commit that is one sync per batch. NORMAL keeps commits atomic and survives
+    a crash of the process, but a power cut can drop the last commits; it is faster.
+    `LISTENING_SQLITE_SYNCHRONOUS` chooses (checked at start-up by the settings).
+    """
+    value = os.environ.get("LISTENING_SQLITE_SYNCHRONOUS", "full").upper()
+    return value if value in {"FULL", "NORMAL"} else "FULL"
+
 
 Write = Callable[[sqlite3.Connection], Any]
 
@@ -42,9 +56,7 @@ def _connect(path: str) -> sqlite3.Connection:
     )
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")
-    # In WAL mode NORMAL keeps each commit atomic and survives a crash of the process; only a
-    # power loss can drop the last commits (the same trade as event ingestion).
-    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute(f"PRAGMA synchronous={sqlite_synchronous()}")
     conn.execute("PRAGMA foreign_keys=ON")
     return conn
 

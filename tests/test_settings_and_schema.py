@@ -47,6 +47,7 @@ def test_postgres_requires_a_secret_key():
         ({"LISTENING_SECRET_KEY": "short"}, "LISTENING_SECRET_KEY"),
         ({"LISTENING_SMTP_TLS": "maybe"}, "LISTENING_SMTP_TLS"),
         ({"LISTENING_PUBLIC_RATE_LIMIT": "0"}, "LISTENING_PUBLIC_RATE_LIMIT"),
+        ({"LISTENING_SQLITE_SYNCHRONOUS": "off"}, "LISTENING_SQLITE_SYNCHRONOUS"),
     ],
 )
 def test_invalid_values_name_the_variable(tmp_path, env, variable):
