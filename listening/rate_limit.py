@@ -70,6 +70,10 @@ class MemoryCounter:
         self._counts[(key, window)] = count
         return Decision(count <= limit, _retry_after(now, window))
 
+    def reset(self) -> None:
+        """Forget every count (tests share one app and start each test with no history)."""
+        self._counts.clear()
+
     async def close(self) -> None:
         """Nothing to release."""
 

@@ -137,12 +137,23 @@ def settings(db: None):
     return load_settings()
 
 
-@pytest.fixture
-async def app(settings):
-    """A fresh application on the test database."""
+@pytest.fixture(scope="session")
+def shared_app(schema: None):
+    """The application under test, built once: building it costs about half a second."""
     from listening.app import create_app
+    from listening.settings import load_settings
 
-    return create_app(settings, manage_pool=False)
+    return create_app(load_settings(), manage_pool=False)
+
+
+@pytest.fixture
+async def app(shared_app, settings):
+    """The application on the test database, its in-memory rate limits emptied for each test.
+
+    Tests that need other settings or a clock of their own build their own with `create_app`.
+    """
+    shared_app.state["rate_counter"].reset()
+    return shared_app
 
 
 @pytest.fixture

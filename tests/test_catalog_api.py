@@ -52,7 +52,7 @@ async def answer_survey(step_key: str) -> None:
     """A customer answers the step's active survey (rows written directly, as ingest would)."""
     survey = (
         await Survey.select()
-        .where(Survey.step.key == step_key, Survey.active == True)  # noqa: E712
+        .where(Survey.step.key == step_key, Survey.active == True)
         .first()
     )
     question = (

@@ -123,7 +123,7 @@ async def test_changed_wording_without_answers_edits_in_place(db):
         ),
         (
             SMALL.replace(
-                '    employee = "How satisfied are customers with how we resolve their requests?"\n',
+                'employee = "How satisfied are customers with how we resolve their requests?"',
                 "",
             ),
             "journeys[0].steps[0].questions[0].employee",

@@ -104,5 +104,5 @@ async def test_composite_unique_keys_exist_and_hold(db, engine_name):
     ).returning(Step.id)
     now = datetime.now(UTC)
     await Survey.insert(Survey(step=step[0]["id"], name="x", version=1, created_at=now))
-    with pytest.raises(Exception, match="(?i)unique"):
+    with pytest.raises(Exception, match=r"(?i)unique"):
         await Survey.insert(Survey(step=step[0]["id"], name="y", version=1, created_at=now))
