@@ -50,11 +50,7 @@ async def organisation(client) -> None:
 
 async def answer_survey(step_key: str) -> None:
     """A customer answers the step's active survey (rows written directly, as ingest would)."""
-    survey = (
-        await Survey.select()
-        .where(Survey.step.key == step_key, Survey.active == True)
-        .first()
-    )
+    survey = await Survey.select().where(Survey.step.key == step_key, Survey.active == True).first()
     question = (
         await Question.select()
         .where(Question.survey == survey["id"], Question.key == "csat")
