@@ -1,4 +1,4 @@
-"""Survey page and submission speed on SQLite: uvicorn, 1 worker, wrk at 32 connections.
+"""Survey page and submission speed on SQLite and PostgreSQL: uvicorn, 1 worker, wrk -c32.
 
     python bench/bench_survey.py            # prints a Markdown table
     python bench/bench_survey.py --seconds 20
@@ -9,11 +9,14 @@ tallies). Submissions run twice: every score (about two in three open a follow-u
 email queued) and only scores that open none. A bare Litestar
 endpoint sending the same page, measured in the same run, shows what the machine allows.
 The rate limits stay on: page views spread over 5,000 tokens so no token passes its 20 a
-minute, as with real customers.
+minute, as with real customers. The same figures are then measured on PostgreSQL (a database
+created for the run and dropped after it; skipped when no server answers at
+LISTENING_BENCH_POSTGRES_URL, default the local one).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
@@ -31,6 +34,10 @@ CONNECTIONS = 32
 THREADS = 2
 PAGE_TOKENS = 5_000
 SUBMIT_TOKENS = 60_000
+SECRET = "bench-secret-" + "s" * 40
+POSTGRES_URL = os.environ.get(
+    "LISTENING_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 
 LUA = r"""
 local tokens = {}
@@ -90,8 +97,6 @@ app = Litestar([page])
 
 def _prepare(db_path: str, out_dir: str) -> None:
     """Child process: migrate a fresh SQLite file, load an organisation, write invitations."""
-    import asyncio
-
     sys.path.insert(0, str(ROOT / "tests"))
     import sqlite3
     from datetime import UTC, datetime, timedelta
@@ -145,6 +150,91 @@ def _prepare(db_path: str, out_dir: str) -> None:
     Path(out_dir, "submit_tokens.txt").write_text("\n".join(tokens[PAGE_TOKENS:]) + "\n")
 
 
+def _prepare_postgres(url: str, out_dir: str) -> None:
+    """Child process: the same organisation and invitations in a fresh PostgreSQL database."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from datetime import UTC, datetime, timedelta
+    from uuid import uuid4
+
+    import asyncpg
+    from survey_data import load_org
+
+    from listening.migrate import migrate
+    from listening.settings import get_settings
+    from surveys.tokens import invitation_token, token_hash
+
+    settings = get_settings()
+    now = datetime.now(UTC)
+    total = PAGE_TOKENS + SUBMIT_TOKENS
+    tokens: list[str] = []
+
+    async def main() -> None:
+        await migrate()
+        await load_org()
+        conn = await asyncpg.connect(url)
+        try:
+            step = await conn.fetchval("SELECT id FROM step WHERE key = 'ticket-resolved'")
+            survey = await conn.fetchval("SELECT id FROM survey WHERE step = $1", step)
+            await conn.copy_records_to_table(
+                "customer",
+                records=[(f"bench-{n}", now) for n in range(total)],
+                columns=["external_id", "created_at"],
+            )
+            customers = [
+                r[0]
+                for r in await conn.fetch(
+                    "SELECT id FROM customer WHERE external_id LIKE 'bench-%' ORDER BY id"
+                )
+            ]
+            rows = []
+            for customer in customers:
+                uid = str(uuid4())
+                token = invitation_token(settings.secret_key, uid)
+                tokens.append(token)
+                rows.append(
+                    (
+                        uid,
+                        token_hash(token),
+                        customer,
+                        survey,
+                        step,
+                        "link",
+                        "sent",
+                        '{"channel": "chat", "region": "north"}',
+                        now,
+                        now,
+                        now,
+                        now + timedelta(days=7),
+                        0,
+                    )
+                )
+            await conn.copy_records_to_table(
+                "invitation",
+                records=rows,
+                columns=[
+                    "uid",
+                    "token_hash",
+                    "customer",
+                    "survey",
+                    "step",
+                    "channel",
+                    "status",
+                    "attributes",
+                    "created_at",
+                    "send_at",
+                    "sent_at",
+                    "expires_at",
+                    "attempts",
+                ],
+            )
+        finally:
+            await conn.close()
+
+    asyncio.run(main())
+    Path(out_dir, "page_tokens.txt").write_text("\n".join(tokens[:PAGE_TOKENS]) + "\n")
+    Path(out_dir, "submit_tokens.txt").write_text("\n".join(tokens[PAGE_TOKENS:]) + "\n")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -183,29 +273,27 @@ def _wrk(url: str, lua: Path, seconds: int, *args: str) -> dict:
     }
 
 
-def run(seconds: int = 10) -> list[dict]:
-    """Measure page views and submissions; rows of {"name","value","unit","limit","ratio"}."""
-    from litestar.middleware.csrf import generate_csrf_token
-
-    work = Path(tempfile.mkdtemp(prefix="lp-bench-survey-"))
-    db = work / "bench.db"
-    secret = "bench-secret-" + "s" * 40
+def _env(url: str) -> dict[str, str]:
     env = {
         **os.environ,
-        "LISTENING_DATABASE_URL": f"sqlite:///{db}",
-        "LISTENING_SECRET_KEY": secret,
+        "LISTENING_DATABASE_URL": url,
+        "LISTENING_SECRET_KEY": SECRET,
         "PICCOLO_CONF": "listening.piccolo_conf",
         "PYTHONPATH": str(ROOT),
     }
     for name in ("LISTENING_REDIS_URL", "LISTENING_BASE_URL", "LISTENING_SMTP_HOST"):
         env.pop(name, None)
-    subprocess.run([sys.executable, __file__, "--prepare", str(db), str(work)], env=env, check=True)
-    lua = work / "survey.lua"
-    lua.write_text(LUA % {"threads": THREADS})
-    csrf = generate_csrf_token(secret)
-    pages = work / "page_tokens.txt"
-    submits = work / "submit_tokens.txt"
-    server, url = _serve(["listening.app:create_app", "--factory"], env, work)
+    return env
+
+
+def _measure_app(env: dict, data: Path, lua: Path, seconds: int) -> tuple[dict, dict, dict]:
+    """Page views, submissions (every score) and submissions (no follow-ups) on one server."""
+    from litestar.middleware.csrf import generate_csrf_token
+
+    csrf = generate_csrf_token(SECRET)
+    pages = data / "page_tokens.txt"
+    submits = data / "submit_tokens.txt"
+    server, url = _serve(["listening.app:create_app", "--factory"], env, data)
     try:
         _wait(url)
         # The real page, saved for the bare reference endpoint to answer with.
@@ -213,19 +301,28 @@ def run(seconds: int = 10) -> list[dict]:
 
         first = pages.read_text().split()[-1]
         with urllib.request.urlopen(f"{url}/s/{first}") as answer:
-            (work / "page.html").write_bytes(answer.read())
+            (data / "page.html").write_bytes(answer.read())
         _wrk(url, lua, 2, str(pages), "GET")  # warm-up
         page = _wrk(url, lua, seconds, str(pages), "GET")
         half = submits.read_text().split("\n")
-        mixed, high = work / "mixed_tokens.txt", work / "high_tokens.txt"
+        mixed, high = data / "mixed_tokens.txt", data / "high_tokens.txt"
         mixed.write_text("\n".join(half[: len(half) // 2]) + "\n")
         high.write_text("\n".join(t for t in half[len(half) // 2 :] if t) + "\n")
         submit = _wrk(url, lua, seconds, str(mixed), "POST", csrf, csrf)
         plain = _wrk(url, lua, seconds, str(high), "POSTHIGH", csrf, csrf)
-        stored = _count(db)
     finally:
         server.terminate()
         server.wait(timeout=30)
+    return page, submit, plain
+
+
+def _sqlite_rows(seconds: int, work: Path, lua: Path) -> list[dict]:
+    db = work / "bench.db"
+    env = _env(f"sqlite:///{db}")
+    subprocess.run([sys.executable, __file__, "--prepare", str(db), str(work)], env=env, check=True)
+    pages = work / "page_tokens.txt"
+    page, submit, plain = _measure_app(env, work, lua, seconds)
+    stored = _count(db)
     # The same machine's ceiling in the same run: a bare Litestar endpoint sending that page.
     (work / "bare_app.py").write_text(BARE_APP)
     bare_server, bare_url = _serve(["bare_app:app"], {**env, "PYTHONPATH": str(work)}, work)
@@ -262,6 +359,80 @@ def run(seconds: int = 10) -> list[dict]:
         _row("POST /s/{token} refused, no follow-ups", plain["non_2xx_3xx"], "requests", None),
         _row("responses stored", stored, "rows", None),
     ]
+
+
+async def _pg(url: str, sql: str) -> int | None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url, timeout=5)
+    try:
+        return await conn.fetchval(sql) if sql.startswith("SELECT") else await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def _postgres_rows(seconds: int, work: Path, lua: Path) -> list[dict]:
+    from urllib.parse import urlparse
+
+    import asyncpg
+
+    name = f"lp_bench_survey_{os.getpid()}"
+    try:
+        asyncio.run(_pg(POSTGRES_URL, f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError) as exc:
+        return [_row(f"PostgreSQL skipped ({type(exc).__name__})", 0, "", None)]
+    url = urlparse(POSTGRES_URL)._replace(path=f"/{name}").geturl()
+    data = work / "pg"
+    data.mkdir()
+    try:
+        env = _env(url)
+        subprocess.run(
+            [sys.executable, __file__, "--prepare-postgres", url, str(data)], env=env, check=True
+        )
+        page, submit, plain = _measure_app(env, data, lua, seconds)
+        stored = asyncio.run(_pg(url, "SELECT count(*) FROM response"))
+    finally:
+        asyncio.run(_pg(POSTGRES_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    return [
+        _row("GET /s/{token} pages, PostgreSQL", page["rate"], "pages/s", 1500, higher=True),
+        _row("GET /s/{token} p99, PostgreSQL", page["p99_ms"], "ms", 50, higher=False),
+        _row("GET /s/{token} refused, PostgreSQL", page["non_2xx_3xx"], "requests", None),
+        _row(
+            "POST /s/{token} submissions, every score, PostgreSQL",
+            submit["rate"],
+            "submissions/s",
+            1000,
+            higher=True,
+        ),
+        _row("POST /s/{token} p99, PostgreSQL", submit["p99_ms"], "ms", None),
+        _row("POST /s/{token} refused, PostgreSQL", submit["non_2xx_3xx"], "requests", None),
+        _row(
+            "POST /s/{token} submissions, no follow-ups, PostgreSQL",
+            plain["rate"],
+            "submissions/s",
+            1000,
+            higher=True,
+        ),
+        _row("POST /s/{token} p99, no follow-ups, PostgreSQL", plain["p99_ms"], "ms", None),
+        _row(
+            "POST /s/{token} refused, no follow-ups, PostgreSQL",
+            plain["non_2xx_3xx"],
+            "requests",
+            None,
+        ),
+        _row("responses stored, PostgreSQL", stored, "rows", None),
+    ]
+
+
+def run(seconds: int = 10) -> list[dict]:
+    """Measure page views and submissions; rows of {"name","value","unit","limit","ratio"}."""
+    work = Path(tempfile.mkdtemp(prefix="lp-bench-survey-"))
+    try:
+        lua = work / "survey.lua"
+        lua.write_text(LUA % {"threads": THREADS})
+        return _sqlite_rows(seconds, work, lua) + _postgres_rows(seconds, work, lua)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _serve(target: list[str], env: dict, cwd: Path) -> tuple[subprocess.Popen, str]:
@@ -332,5 +503,7 @@ def main() -> None:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--prepare":
         _prepare(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) > 1 and sys.argv[1] == "--prepare-postgres":
+        _prepare_postgres(sys.argv[2], sys.argv[3])
     else:
         main()
