@@ -1,4 +1,4 @@
-"""Org overview speed on SQLite from 100 thousand to 10 million customer responses.
+"""Org overview speed on SQLite and PostgreSQL, 100 thousand to 10 million customer responses.
 
     python bench/bench_dashboard.py                    # 100k, 1M, 10M; prints a Markdown table
     python bench/bench_dashboard.py --sizes 100000 1000000 --requests 100
@@ -12,6 +12,11 @@ rating round of every department (6 to 20 raters per question) and the tallies o
 responses spread over the past 365 days, written directly with sqlite3 executemany. The raw
 Response/Answer rows are not written by default: the overview reads the tallies only (a segment
 filter reads raw rows; `--raw` stores them too, which takes minutes at 10 million).
+
+The same sizes are then measured on PostgreSQL: a database created per size and dropped after it
+(skipped when no server answers at LISTENING_BENCH_POSTGRES_URL, default the local one), the same
+tallies written with asyncpg copy_records_to_table into the migrated schema (tallies only,
+`--raw` applies to SQLite), the app's connection pool started as the server starts it.
 """
 
 from __future__ import annotations
@@ -35,35 +40,61 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SIZES = (100_000, 1_000_000, 10_000_000)
 LIMIT_MS = 300.0
+POSTGRES_URL = os.environ.get(
+    "LISTENING_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+SCALES = {"csat": (1, 5), "ces": (1, 7), "nps": (0, 10), "likert5": (1, 5), "likert7": (1, 7)}
+QUESTIONS_SQL = (
+    'SELECT q."id", s."step", q."kind", st."department" FROM "question" q '
+    'JOIN "survey" s ON s."id" = q."survey" JOIN "step" st ON st."id" = s."step" '
+    "WHERE q.\"kind\" IN ('csat', 'ces', 'nps', 'likert5', 'likert7') ORDER BY q.\"id\""
+)
 TODAY = date.today()
 DAYS = 365
+
+
+def _customer_rows(questions: list, responses: int, rng) -> list[tuple]:
+    """Customer tally rows of `responses` responses over the past year (day as a date)."""
+    per_question = rng.multinomial(responses, np.full(len(questions), 1 / len(questions)))
+    rows = []
+    for (question, step, kind, _), total in zip(questions, per_question, strict=True):
+        low, high = SCALES[kind]
+        levels = np.arange(low, high + 1)
+        weights = np.linspace(1, 3, levels.size)
+        weights /= weights.sum()
+        per_day = rng.multinomial(total, np.full(DAYS, 1 / DAYS))
+        for offset, n in enumerate(per_day):
+            day = TODAY - timedelta(days=offset)
+            for level, count in zip(levels, rng.multinomial(n, weights), strict=True):
+                if count:
+                    rows.append((step, question, "customer", 0, day, int(level), int(count)))
+    return rows
+
+
+def _employee_rows(questions: list, round_id: int, ends: datetime, rng) -> list[tuple]:
+    """One rating round's tally rows: 6 to 20 raters per question, scoring near the top."""
+    rows = []
+    for question, step, kind, _ in questions:
+        low, high = SCALES[kind]
+        raters = int(rng.integers(6, 21))
+        scores = rng.integers(max(low, high - 2), high + 1, size=raters)
+        for level, count in zip(*np.unique(scores, return_counts=True), strict=True):
+            rows.append((step, question, "employee", round_id, ends.date(), int(level), int(count)))
+    return rows
+
+
+def _round_ends() -> datetime:
+    return datetime.combine(TODAY - timedelta(days=10), datetime.min.time(), tzinfo=UTC)
 
 
 def _populate(path: Path, responses: int, *, raw: bool, seed: int = 7) -> dict:
     """Write tallies (and optionally raw rows) of `responses` customer responses."""
     rng = np.random.default_rng(seed)
     db = sqlite3.connect(path)
-    questions = db.execute(
-        'SELECT q."id", s."step", q."kind", st."department" FROM "question" q '
-        'JOIN "survey" s ON s."id" = q."survey" JOIN "step" st ON st."id" = s."step" '
-        "WHERE q.\"kind\" IN ('csat', 'ces', 'nps', 'likert5', 'likert7')"
-    ).fetchall()
-    scales = {"csat": (1, 5), "ces": (1, 7), "nps": (0, 10), "likert5": (1, 5), "likert7": (1, 7)}
+    questions = db.execute(QUESTIONS_SQL).fetchall()
     started = time.perf_counter()
-    per_question = rng.multinomial(responses, np.full(len(questions), 1 / len(questions)))
-    rows = []
-    for (question, step, kind, _), total in zip(questions, per_question, strict=True):
-        low, high = scales[kind]
-        levels = np.arange(low, high + 1)
-        weights = np.linspace(1, 3, levels.size)
-        weights /= weights.sum()
-        per_day = rng.multinomial(total, np.full(DAYS, 1 / DAYS))
-        for offset, n in enumerate(per_day):
-            day = (TODAY - timedelta(days=offset)).isoformat()
-            for level, count in zip(levels, rng.multinomial(n, weights), strict=True):
-                if count:
-                    rows.append((step, question, "customer", 0, day, int(level), int(count)))
-    ends = datetime.combine(TODAY - timedelta(days=10), datetime.min.time(), tzinfo=UTC)
+    rows = _customer_rows(questions, responses, rng)
+    ends = _round_ends()
     cursor = db.execute(
         'INSERT INTO "rating_round" ("name", "starts_at", "ends_at", "created_at") '
         "VALUES (?, ?, ?, ?)",
@@ -74,33 +105,53 @@ def _populate(path: Path, responses: int, *, raw: bool, seed: int = 7) -> dict:
             ends.isoformat(),
         ),
     )
-    round_id = cursor.lastrowid
-    for question, step, kind, _ in questions:
-        low, high = scales[kind]
-        raters = int(rng.integers(6, 21))
-        scores = rng.integers(max(low, high - 2), high + 1, size=raters)
-        for level, count in zip(*np.unique(scores, return_counts=True), strict=True):
-            rows.append(
-                (
-                    step,
-                    question,
-                    "employee",
-                    round_id,
-                    ends.date().isoformat(),
-                    int(level),
-                    int(count),
-                )
-            )
+    rows += _employee_rows(questions, cursor.lastrowid, ends, rng)
     db.executemany(
         'INSERT INTO "tally" ("step", "question", "source", "round_id", "day", "level", "count") '
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        rows,
+        [(*r[:4], r[4].isoformat(), *r[5:]) for r in rows],
     )
     db.commit()
     if raw:
         _raw_rows(db, questions, responses, rng)
     db.close()
     return {"tally_rows": len(rows), "build_seconds": time.perf_counter() - started}
+
+
+async def _populate_postgres(url: str, responses: int, seed: int = 7) -> dict:
+    """The same tallies as `_populate`, copied into a migrated PostgreSQL database."""
+    import asyncpg
+
+    rng = np.random.default_rng(seed)
+    conn = await asyncpg.connect(url)
+    try:
+        questions = [tuple(r) for r in await conn.fetch(QUESTIONS_SQL)]
+        started = time.perf_counter()
+        rows = _customer_rows(questions, responses, rng)
+        ends = _round_ends()
+        round_id = await conn.fetchval(
+            'INSERT INTO "rating_round" ("name", "starts_at", "ends_at", "created_at") '
+            'VALUES ($1, $2, $3, $4) RETURNING "id"',
+            "Benchmark round",
+            ends - timedelta(days=14),
+            ends,
+            ends,
+        )
+        rows += _employee_rows(questions, round_id, ends, rng)
+        await conn.copy_records_to_table(
+            "tally",
+            records=rows,
+            columns=["step", "question", "source", "round_id", "day", "level", "count"],
+        )
+        await conn.execute('ANALYZE "tally"')
+        size = await conn.fetchval("SELECT pg_database_size(current_database())")
+    finally:
+        await conn.close()
+    return {
+        "tally_rows": len(rows),
+        "build_seconds": time.perf_counter() - started,
+        "db_mb": size / 2**20,
+    }
 
 
 def _raw_rows(db: sqlite3.Connection, questions: list, responses: int, rng) -> None:
@@ -134,15 +185,32 @@ def _raw_rows(db: sqlite3.Connection, questions: list, responses: int, rng) -> N
 
 async def _measure(requests: int) -> dict:
     """p50 and p95 of GET /dashboards through the app, an executive logged in."""
-    import httpx
+    from piccolo.engine.postgres import PostgresEngine
 
     from listening.app import create_app
     from listening.migrate import migrate
     from listening.settings import load_settings
-    from surveys.accounts import create_user
+    from surveys.tables import Department
 
     await migrate()
     app = create_app(load_settings(), manage_pool=False)
+    # As the server's lifespan does: PostgreSQL gets a pool, or every query opens a connection.
+    engine = Department._meta.db
+    pooled = isinstance(engine, PostgresEngine)
+    if pooled:
+        await engine.start_connection_pool(max_size=20)
+    try:
+        return await _timed(app, requests)
+    finally:
+        if pooled:
+            await engine.close_connection_pool()
+
+
+async def _timed(app, requests: int) -> dict:
+    import httpx
+
+    from surveys.accounts import create_user
+
     await create_user(
         email="exec@example.com", name="Exec", roles=["executive"], password="benchmark password"
     )
@@ -175,11 +243,11 @@ async def _measure(requests: int) -> dict:
     }
 
 
-def _child(size: int, requests: int, raw: bool) -> None:
+def _child(size: int, requests: int, raw: bool, url: str | None = None) -> None:
     """One size in a fresh process (Piccolo binds its engine to one database per process)."""
     folder = Path(tempfile.mkdtemp(prefix="lp-bench-dashboard-"))
     path = folder / "bench.db"
-    os.environ["LISTENING_DATABASE_URL"] = f"sqlite:///{path}"
+    os.environ["LISTENING_DATABASE_URL"] = url or f"sqlite:///{path}"
     os.environ.setdefault("LISTENING_SECRET_KEY", "bench-" + "k" * 40)
     os.environ["PICCOLO_CONF"] = "listening.piccolo_conf"
     sys.path.insert(0, str(ROOT))
@@ -192,32 +260,63 @@ def _child(size: int, requests: int, raw: bool) -> None:
         await load_journey(ROOT / "listening" / "demo" / "journey.toml")
 
     asyncio.run(prepare())
-    built = _populate(path, size, raw=raw)
+    if url:
+        built = asyncio.run(_populate_postgres(url, size))
+    else:
+        built = _populate(path, size, raw=raw)
+        built["db_mb"] = path.stat().st_size / 2**20
     timing = asyncio.run(_measure(requests))
-    print(json.dumps(built | timing | {"size": size, "db_mb": path.stat().st_size / 2**20}))
+    print(json.dumps(built | timing | {"size": size}))
     for file in folder.iterdir():
         file.unlink()
     folder.rmdir()
 
 
-def measure(sizes: tuple[int, ...] = SIZES, requests: int = 60, raw: bool = False) -> list[dict]:
-    """Run each size in its own process; the parsed results, smallest first."""
+async def _admin(sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(POSTGRES_URL, timeout=5)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def measure(
+    sizes: tuple[int, ...] = SIZES, requests: int = 60, raw: bool = False, postgres: bool = False
+) -> list[dict]:
+    """Run each size in its own process; the parsed results, smallest first.
+
+    With `postgres`, each size gets a database of its own, dropped after it.
+    """
+    from urllib.parse import urlparse
+
     results = []
     for size in sizes:
         command = [sys.executable, __file__, "--child", str(size), "--requests", str(requests)]
         if raw:
             command.append("--raw")
-        done = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT)
+        name = None
+        if postgres:
+            name = f"lp_bench_dashboard_{os.getpid()}_{size}"
+            asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+            url = urlparse(POSTGRES_URL)._replace(path=f"/{name}").geturl()
+            command += ["--database-url", url]
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT)
+        finally:
+            if name:
+                asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
     return results
 
 
-def run(sizes: tuple[int, ...] = SIZES, requests: int = 60, raw: bool = False) -> list[dict]:
-    """Rows {"name", "value", "unit", "limit", "ratio"} for bench/run.py."""
-    results = measure(sizes, requests, raw)
+def _rows(results: list[dict], engine: str) -> list[dict]:
     rows = []
     for result in results:
-        label = f"{result['size']:,} responses ({result['tally_rows']:,} tally rows)"
+        label = f"{engine}, {result['size']:,} responses ({result['tally_rows']:,} tally rows)"
+        if engine == "SQLite":
+            label = label.removeprefix("SQLite, ")  # the SQLite names as they always were
         rows.append(
             {
                 "name": f"GET /dashboards p95, {label}",
@@ -238,9 +337,10 @@ def run(sizes: tuple[int, ...] = SIZES, requests: int = 60, raw: bool = False) -
         )
     if len(results) > 1:
         flat = results[-1]["p95"] / results[0]["p95"]
+        prefix = "" if engine == "SQLite" else f"{engine}: "
         rows.append(
             {
-                "name": f"p95 at {results[-1]['size']:,} / p95 at {results[0]['size']:,}",
+                "name": f"{prefix}p95 at {results[-1]['size']:,} / p95 at {results[0]['size']:,}",
                 "value": flat,
                 "unit": "×",
                 "limit": 1.5,
@@ -250,6 +350,19 @@ def run(sizes: tuple[int, ...] = SIZES, requests: int = 60, raw: bool = False) -
     return rows
 
 
+def run(sizes: tuple[int, ...] = SIZES, requests: int = 60, raw: bool = False) -> list[dict]:
+    """Rows {"name", "value", "unit", "limit", "ratio"} for bench/run.py."""
+    import asyncpg
+
+    rows = _rows(measure(sizes, requests, raw), "SQLite")
+    try:
+        asyncio.run(_admin("SELECT 1"))
+    except (OSError, asyncpg.PostgresError) as exc:
+        skipped = f"PostgreSQL skipped ({type(exc).__name__})"
+        return [*rows, {"name": skipped, "value": 0, "unit": "", "limit": None, "ratio": None}]
+    return rows + _rows(measure(sizes, requests, postgres=True), "PostgreSQL")
+
+
 def main() -> None:
     """Print the Markdown table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -257,9 +370,10 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=60)
     parser.add_argument("--raw", action="store_true", help="also store raw response rows")
     parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--database-url", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
-        _child(args.child, args.requests, args.raw)
+        _child(args.child, args.requests, args.raw, args.database_url)
         return
     print(
         "Customer responses are stored as tallies only"
