@@ -276,6 +276,25 @@ def _forget_erased(batch: _Batch, new_ids: list[str], erased: set[str], secret_k
             )
 
 
+def _customer_state(customer_id: int, fields: dict[str, Any], row: Any) -> CustomerState:
+    """A customer as the rules see it: the event's fields over the stored row, if any.
+
+    `row` is (id, external_id, email, time_zone, locale, opted_out_at, last_invited_at, ...).
+    """
+    if row is None:
+        return CustomerState(
+            customer_id, fields["email"], fields["time_zone"], fields["locale"], None, None
+        )
+    return CustomerState(
+        customer_id,
+        fields["email"] or row[2],
+        fields["time_zone"] or row[3],
+        fields["locale"] or row[4],
+        row[5],
+        row[6],
+    )
+
+
 def _merged_customers(events: Iterable[EventIn]) -> dict[str, dict[str, Any]]:
     # Several events of one customer in a batch: later non-empty fields win, as one by one.
     merged: dict[str, dict[str, Any]] = {}
@@ -427,19 +446,10 @@ def apply_sqlite(conn: sqlite3.Connection, works: list[Work], secret_key: str) -
     for ext, fields in merged.items():
         row = existing.get(ext)
         if row is None:
-            customers[ext] = CustomerState(
-                next_customer, fields["email"], fields["time_zone"], fields["locale"], None, None
-            )
+            customers[ext] = _customer_state(next_customer, fields, None)
             next_customer += 1
         else:
-            customers[ext] = CustomerState(
-                row[0],
-                fields["email"] or row[2],
-                fields["time_zone"] or row[3],
-                fields["locale"] or row[4],
-                row[5],
-                row[6],
-            )
+            customers[ext] = _customer_state(row[0], fields, row)
     emails = list({c.email.lower() for c in customers.values() if c.email})
     suppressed = {
         r[0] for r in _select_in(conn, "SELECT email FROM suppression WHERE email IN ({})", emails)
@@ -588,18 +598,9 @@ async def apply_postgres(conn: Any, works: list[Work], secret_key: str) -> list:
     for ext in keys:
         fields, row = merged[ext], existing.get(ext)
         if row is None:
-            customers[ext] = CustomerState(
-                0, fields["email"], fields["time_zone"], fields["locale"], None, None
-            )
+            customers[ext] = _customer_state(0, fields, None)
         else:
-            customers[ext] = CustomerState(
-                row[0],
-                fields["email"] or row[2],
-                fields["time_zone"] or row[3],
-                fields["locale"] or row[4],
-                row[5],
-                row[6],
-            )
+            customers[ext] = _customer_state(row[0], fields, row)
     emails = list({c.email.lower() for c in customers.values() if c.email})
     if emails:
         suppressed = {

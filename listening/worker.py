@@ -43,6 +43,14 @@ class PassStats:
     messages_sent: int = 0
     errors: list[str] = field(default_factory=list)
 
+    def count_failure(self, outcome: str, error: Exception) -> None:
+        """Count a failed delivery: retried later, or `failed` for good."""
+        self.errors.append(str(error))
+        if outcome == "failed":
+            self.failed += 1
+        else:
+            self.retried += 1
+
     @property
     def busy(self) -> bool:
         """Whether the pass did any delivery work (then the next pass starts at once)."""
@@ -99,12 +107,7 @@ async def _deliver_invitation(d: Delivery, due: outbox.DueInvitation, stats: Pas
         else:
             await _send_invitation_webhook(d, due, url, now)
     except (email.SmtpError, webhook.DeliveryError) as exc:
-        outcome = await outbox.mark_failure(due, now, str(exc))
-        stats.errors.append(str(exc))
-        if outcome == "failed":
-            stats.failed += 1
-        else:
-            stats.retried += 1
+        stats.count_failure(await outbox.mark_failure(due, now, str(exc)), exc)
         return
     await outbox.mark_sent(due, now)
     if due.reminder:
@@ -207,12 +210,7 @@ async def _deliver_message(d: Delivery, message: dict[str, Any], stats: PassStat
                 timestamp=int(now.timestamp()),
             )
     except (email.SmtpError, webhook.DeliveryError) as exc:
-        outcome = await outbox.message_failure(message, now, str(exc))
-        stats.errors.append(str(exc))
-        if outcome == "failed":
-            stats.failed += 1
-        else:
-            stats.retried += 1
+        stats.count_failure(await outbox.message_failure(message, now, str(exc)), exc)
         return
     await outbox.message_sent(message["id"], now)
     stats.messages_sent += 1
