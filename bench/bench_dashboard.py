@@ -35,14 +35,12 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+from harness import POSTGRES_URL, pg
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SIZES = (100_000, 1_000_000, 10_000_000)
 LIMIT_MS = 300.0
-POSTGRES_URL = os.environ.get(
-    "LISTENING_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 SCALES = {"csat": (1, 5), "ces": (1, 7), "nps": (0, 10), "likert5": (1, 5), "likert7": (1, 7)}
 QUESTIONS_SQL = (
     'SELECT q."id", s."step", q."kind", st."department" FROM "question" q '
@@ -272,16 +270,6 @@ def _child(size: int, requests: int, raw: bool, url: str | None = None) -> None:
     folder.rmdir()
 
 
-async def _admin(sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(POSTGRES_URL, timeout=5)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 def measure(
     sizes: tuple[int, ...] = SIZES, requests: int = 60, raw: bool = False, postgres: bool = False
 ) -> list[dict]:
@@ -299,14 +287,14 @@ def measure(
         name = None
         if postgres:
             name = f"lp_bench_dashboard_{os.getpid()}_{size}"
-            asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+            asyncio.run(pg(f'CREATE DATABASE "{name}"'))
             url = urlparse(POSTGRES_URL)._replace(path=f"/{name}").geturl()
             command += ["--database-url", url]
         try:
             done = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT)
         finally:
             if name:
-                asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                asyncio.run(pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
     return results
 
@@ -356,7 +344,7 @@ def run(sizes: tuple[int, ...] = SIZES, requests: int = 60, raw: bool = False) -
 
     rows = _rows(measure(sizes, requests, raw), "SQLite")
     try:
-        asyncio.run(_admin("SELECT 1"))
+        asyncio.run(pg("SELECT 1"))
     except (OSError, asyncpg.PostgresError) as exc:
         skipped = f"PostgreSQL skipped ({type(exc).__name__})"
         return [*rows, {"name": skipped, "value": 0, "unit": "", "limit": None, "ratio": None}]

@@ -22,7 +22,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,8 @@ import time
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
+
+from harness import POSTGRES_URL, free_port, pg, row, server_env
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -39,10 +40,6 @@ CONNECTIONS = 32
 THREADS = 2
 BATCH = 10_000
 BATCHES = 6
-POSTGRES_URL = os.environ.get(
-    "LISTENING_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
-SECRET = "bench-secret-" + "s" * 40
 
 JOURNEY = """
 [[departments]]
@@ -134,27 +131,8 @@ def _prepare(url: str, key_file: str) -> None:
     asyncio.run(main())
 
 
-def _env(url: str) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "LISTENING_DATABASE_URL": url,
-        "LISTENING_SECRET_KEY": SECRET,
-        "PICCOLO_CONF": "listening.piccolo_conf",
-        "PYTHONPATH": str(ROOT),
-    }
-    for name in ("LISTENING_REDIS_URL", "LISTENING_BASE_URL", "LISTENING_SMTP_HOST"):
-        env.pop(name, None)
-    return env
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _serve(target: str, env: dict[str, str], workers: int, cwd: Path) -> tuple:
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [
             sys.executable,
@@ -281,16 +259,9 @@ def _sqlite_counts(db: Path) -> tuple[int, int, int]:
         )
 
 
-def _row(name: str, value: float, unit: str, limit: float | None, higher: bool = True) -> dict:
-    ratio = None
-    if limit:
-        ratio = round(value / limit if higher else (limit / value if value else 0.0), 2)
-    return {"name": name, "value": round(value, 1), "unit": unit, "limit": limit, "ratio": ratio}
-
-
 def _sqlite_rows(seconds: int, work: Path) -> list[dict]:
     db = work / "bench.db"
-    env = _env(f"sqlite:///{db}")
+    env = server_env(f"sqlite:///{db}")
     key_file = work / "key.txt"
     subprocess.run([sys.executable, __file__, "--prepare", str(key_file)], env=env, check=True)
     key = key_file.read_text().strip()
@@ -315,18 +286,18 @@ def _sqlite_rows(seconds: int, work: Path) -> list[dict]:
         _stop(server)
     stored = after[0] - before[0]
     return [
-        _row("bare endpoint parsing the event (peer)", bare["rate"], "req/s", None),
-        _row("single events, SQLite, 1 worker", single["rate"], "events/s", bare["rate"] / 2),
-        _row("single events p99, SQLite", single["p99_ms"], "ms", 50, higher=False),
-        _row(
+        row("bare endpoint parsing the event (peer)", bare["rate"], "req/s", None),
+        row("single events, SQLite, 1 worker", single["rate"], "events/s", bare["rate"] / 2),
+        row("single events p99, SQLite", single["p99_ms"], "ms", 50, higher=False),
+        row(
             "single events refused or timed out",
             single["non_2xx"] + single["timeouts"],
             "requests",
             None,
         ),
-        _row("events stored = answered 202", stored, "events", single["total"]),
-        _row("customers / invitations written", after[1] - before[1], "rows", after[2] - before[2]),
-        _row("batches of 10,000 (NDJSON), SQLite", batch_rate, "events/s", 20_000),
+        row("events stored = answered 202", stored, "events", single["total"]),
+        row("customers / invitations written", after[1] - before[1], "rows", after[2] - before[2]),
+        row("batches of 10,000 (NDJSON), SQLite", batch_rate, "events/s", 20_000),
     ]
 
 
@@ -337,20 +308,13 @@ def _postgres_rows(seconds: int, work: Path) -> list[dict]:
 
     name = f"lp_bench_{os.getpid()}"
 
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(POSTGRES_URL, timeout=5)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
     try:
-        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+        asyncio.run(pg(f'CREATE DATABASE "{name}"'))
     except (OSError, asyncpg.PostgresError) as exc:
-        return [_row(f"PostgreSQL skipped ({type(exc).__name__})", 0, "", None)]
+        return [row(f"PostgreSQL skipped ({type(exc).__name__})", 0, "", None)]
     url = urlparse(POSTGRES_URL)._replace(path=f"/{name}").geturl()
     try:
-        env = _env(url)
+        env = server_env(url)
         key_file = work / "pg-key.txt"
         subprocess.run([sys.executable, __file__, "--prepare", str(key_file)], env=env, check=True)
         key = key_file.read_text().strip()
@@ -361,11 +325,11 @@ def _postgres_rows(seconds: int, work: Path) -> list[dict]:
         finally:
             _stop(server)
     finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     return [
-        _row("single events, PostgreSQL, 2 workers", single["rate"], "events/s", 2_000),
-        _row("single events p99, PostgreSQL", single["p99_ms"], "ms", None),
-        _row(
+        row("single events, PostgreSQL, 2 workers", single["rate"], "events/s", 2_000),
+        row("single events p99, PostgreSQL", single["p99_ms"], "ms", None),
+        row(
             "PostgreSQL refused or timed out",
             single["non_2xx"] + single["timeouts"],
             "requests",

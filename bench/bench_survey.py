@@ -20,12 +20,13 @@ import asyncio
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from harness import POSTGRES_URL, SECRET, free_port, pg, row, server_env
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -34,10 +35,6 @@ CONNECTIONS = 32
 THREADS = 2
 PAGE_TOKENS = 5_000
 SUBMIT_TOKENS = 60_000
-SECRET = "bench-secret-" + "s" * 40
-POSTGRES_URL = os.environ.get(
-    "LISTENING_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 
 LUA = r"""
 local tokens = {}
@@ -235,12 +232,6 @@ def _prepare_postgres(url: str, out_dir: str) -> None:
     Path(out_dir, "submit_tokens.txt").write_text("\n".join(tokens[PAGE_TOKENS:]) + "\n")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _wrk(url: str, lua: Path, seconds: int, *args: str) -> dict:
     out = subprocess.run(
         [
@@ -271,19 +262,6 @@ def _wrk(url: str, lua: Path, seconds: int, *args: str) -> dict:
         "timeouts": int(errors.group(1)) if errors else 0,
         "raw": out,
     }
-
-
-def _env(url: str) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "LISTENING_DATABASE_URL": url,
-        "LISTENING_SECRET_KEY": SECRET,
-        "PICCOLO_CONF": "listening.piccolo_conf",
-        "PYTHONPATH": str(ROOT),
-    }
-    for name in ("LISTENING_REDIS_URL", "LISTENING_BASE_URL", "LISTENING_SMTP_HOST"):
-        env.pop(name, None)
-    return env
 
 
 def _measure_app(env: dict, data: Path, lua: Path, seconds: int) -> tuple[dict, dict, dict]:
@@ -318,7 +296,7 @@ def _measure_app(env: dict, data: Path, lua: Path, seconds: int) -> tuple[dict, 
 
 def _sqlite_rows(seconds: int, work: Path, lua: Path) -> list[dict]:
     db = work / "bench.db"
-    env = _env(f"sqlite:///{db}")
+    env = server_env(f"sqlite:///{db}")
     subprocess.run([sys.executable, __file__, "--prepare", str(db), str(work)], env=env, check=True)
     pages = work / "page_tokens.txt"
     page, submit, plain = _measure_app(env, work, lua, seconds)
@@ -334,41 +312,31 @@ def _sqlite_rows(seconds: int, work: Path, lua: Path) -> list[dict]:
         bare_server.terminate()
         bare_server.wait(timeout=30)
     return [
-        _row("bare Litestar endpoint, same page (reference)", bare["rate"], "pages/s", None),
-        _row("GET /s/{token} pages", page["rate"], "pages/s", 1500, higher=True),
-        _row("GET /s/{token} pages / bare endpoint", page["rate"] / bare["rate"], "", None),
-        _row("GET /s/{token} p99", page["p99_ms"], "ms", 50, higher=False),
-        _row("GET /s/{token} refused (non-2xx/3xx)", page["non_2xx_3xx"], "requests", None),
-        _row(
+        row("bare Litestar endpoint, same page (reference)", bare["rate"], "pages/s", None),
+        row("GET /s/{token} pages", page["rate"], "pages/s", 1500, higher=True),
+        row("GET /s/{token} pages / bare endpoint", page["rate"] / bare["rate"], "", None),
+        row("GET /s/{token} p99", page["p99_ms"], "ms", 50, higher=False),
+        row("GET /s/{token} refused (non-2xx/3xx)", page["non_2xx_3xx"], "requests", None),
+        row(
             "POST /s/{token} submissions, every score",
             submit["rate"],
             "submissions/s",
             1000,
             higher=True,
         ),
-        _row("POST /s/{token} p99", submit["p99_ms"], "ms", None),
-        _row("POST /s/{token} refused (non-2xx/3xx)", submit["non_2xx_3xx"], "requests", None),
-        _row(
+        row("POST /s/{token} p99", submit["p99_ms"], "ms", None),
+        row("POST /s/{token} refused (non-2xx/3xx)", submit["non_2xx_3xx"], "requests", None),
+        row(
             "POST /s/{token} submissions, no follow-ups",
             plain["rate"],
             "submissions/s",
             1000,
             higher=True,
         ),
-        _row("POST /s/{token} p99, no follow-ups", plain["p99_ms"], "ms", None),
-        _row("POST /s/{token} refused, no follow-ups", plain["non_2xx_3xx"], "requests", None),
-        _row("responses stored", stored, "rows", None),
+        row("POST /s/{token} p99, no follow-ups", plain["p99_ms"], "ms", None),
+        row("POST /s/{token} refused, no follow-ups", plain["non_2xx_3xx"], "requests", None),
+        row("responses stored", stored, "rows", None),
     ]
-
-
-async def _pg(url: str, sql: str) -> int | None:
-    import asyncpg
-
-    conn = await asyncpg.connect(url, timeout=5)
-    try:
-        return await conn.fetchval(sql) if sql.startswith("SELECT") else await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 def _postgres_rows(seconds: int, work: Path, lua: Path) -> list[dict]:
@@ -378,49 +346,49 @@ def _postgres_rows(seconds: int, work: Path, lua: Path) -> list[dict]:
 
     name = f"lp_bench_survey_{os.getpid()}"
     try:
-        asyncio.run(_pg(POSTGRES_URL, f'CREATE DATABASE "{name}"'))
+        asyncio.run(pg(f'CREATE DATABASE "{name}"'))
     except (OSError, asyncpg.PostgresError) as exc:
-        return [_row(f"PostgreSQL skipped ({type(exc).__name__})", 0, "", None)]
+        return [row(f"PostgreSQL skipped ({type(exc).__name__})", 0, "", None)]
     url = urlparse(POSTGRES_URL)._replace(path=f"/{name}").geturl()
     data = work / "pg"
     data.mkdir()
     try:
-        env = _env(url)
+        env = server_env(url)
         subprocess.run(
             [sys.executable, __file__, "--prepare-postgres", url, str(data)], env=env, check=True
         )
         page, submit, plain = _measure_app(env, data, lua, seconds)
-        stored = asyncio.run(_pg(url, "SELECT count(*) FROM response"))
+        stored = asyncio.run(pg("SELECT count(*) FROM response", url))
     finally:
-        asyncio.run(_pg(POSTGRES_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     return [
-        _row("GET /s/{token} pages, PostgreSQL", page["rate"], "pages/s", 1500, higher=True),
-        _row("GET /s/{token} p99, PostgreSQL", page["p99_ms"], "ms", 50, higher=False),
-        _row("GET /s/{token} refused, PostgreSQL", page["non_2xx_3xx"], "requests", None),
-        _row(
+        row("GET /s/{token} pages, PostgreSQL", page["rate"], "pages/s", 1500, higher=True),
+        row("GET /s/{token} p99, PostgreSQL", page["p99_ms"], "ms", 50, higher=False),
+        row("GET /s/{token} refused, PostgreSQL", page["non_2xx_3xx"], "requests", None),
+        row(
             "POST /s/{token} submissions, every score, PostgreSQL",
             submit["rate"],
             "submissions/s",
             1000,
             higher=True,
         ),
-        _row("POST /s/{token} p99, PostgreSQL", submit["p99_ms"], "ms", None),
-        _row("POST /s/{token} refused, PostgreSQL", submit["non_2xx_3xx"], "requests", None),
-        _row(
+        row("POST /s/{token} p99, PostgreSQL", submit["p99_ms"], "ms", None),
+        row("POST /s/{token} refused, PostgreSQL", submit["non_2xx_3xx"], "requests", None),
+        row(
             "POST /s/{token} submissions, no follow-ups, PostgreSQL",
             plain["rate"],
             "submissions/s",
             1000,
             higher=True,
         ),
-        _row("POST /s/{token} p99, no follow-ups, PostgreSQL", plain["p99_ms"], "ms", None),
-        _row(
+        row("POST /s/{token} p99, no follow-ups, PostgreSQL", plain["p99_ms"], "ms", None),
+        row(
             "POST /s/{token} refused, no follow-ups, PostgreSQL",
             plain["non_2xx_3xx"],
             "requests",
             None,
         ),
-        _row("responses stored, PostgreSQL", stored, "rows", None),
+        row("responses stored, PostgreSQL", stored, "rows", None),
     ]
 
 
@@ -436,7 +404,7 @@ def run(seconds: int = 10) -> list[dict]:
 
 
 def _serve(target: list[str], env: dict, cwd: Path) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [
             sys.executable,
@@ -478,13 +446,6 @@ def _count(db: Path) -> int:
 
     with sqlite3.connect(db) as conn:
         return conn.execute("SELECT count(*) FROM response").fetchone()[0]
-
-
-def _row(name: str, value: float, unit: str, limit: float | None, higher: bool = True) -> dict:
-    ratio = None
-    if limit:
-        ratio = round(value / limit if higher else limit / value if value else 0.0, 2)
-    return {"name": name, "value": value, "unit": unit, "limit": limit, "ratio": ratio}
 
 
 def main() -> None:
