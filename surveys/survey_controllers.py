@@ -106,6 +106,35 @@ def _check_form_token(request: Request, form: Any, settings: Any) -> Cookie | No
     return token_cookie(token, secure=settings.secure_cookies)
 
 
+def _question_form(
+    template: str,
+    step_name: str,
+    questions: list[AskedQuestion],
+    values: dict[str, str],
+    errors: dict[str, str],
+    *,
+    extra: dict[str, Any],
+    status_code: int = 200,
+    notice: str | None = None,
+    cookies: list[Cookie] | None = None,
+) -> Template:
+    """A survey or feedback form with the customer's answers and the errors beside them."""
+    return Template(
+        template,
+        context={
+            "step_name": step_name,
+            "questions": questions,
+            "values": values,
+            "errors": errors,
+            "notice": notice,
+            "lang": _lang(questions),
+            **extra,
+        },
+        status_code=status_code,
+        cookies=cookies or [],
+    )
+
+
 class SurveyPageController(Controller):
     """The survey page of an invitation link, its submission and the thank-you page."""
 
@@ -143,25 +172,16 @@ class SurveyPageController(Controller):
         questions: list[AskedQuestion],
         values: dict[str, str],
         errors: dict[str, str],
-        *,
-        status_code: int = 200,
-        notice: str | None = None,
-        cookies: list[Cookie] | None = None,
+        **options: Any,
     ) -> Template:
-        return Template(
+        return _question_form(
             "surveys/survey.html",
-            context={
-                "step_name": step_name,
-                "questions": questions,
-                "values": values,
-                "errors": errors,
-                "notice": notice,
-                "action": f"/s/{token}",
-                "unsubscribe_url": f"/s/{token}/unsubscribe",
-                "lang": _lang(questions),
-            },
-            status_code=status_code,
-            cookies=cookies or [],
+            step_name,
+            questions,
+            values,
+            errors,
+            extra={"action": f"/s/{token}", "unsubscribe_url": f"/s/{token}/unsubscribe"},
+            **options,
         )
 
     @post("/{token:str}", opt={"exclude_from_csrf": True}, status_code=303)
@@ -266,25 +286,16 @@ class FeedbackPostController(Controller):
         questions: list[AskedQuestion],
         values: dict[str, str],
         errors: dict[str, str],
-        *,
-        status_code: int = 200,
-        notice: str | None = None,
-        cookies: list[Cookie] | None = None,
+        **options: Any,
     ) -> Template:
-        return Template(
+        return _question_form(
             "surveys/feedback.html",
-            context={
-                "step_name": step_name,
-                "questions": questions,
-                "values": values,
-                "errors": errors,
-                "notice": notice,
-                "action": f"/f/{step_key}",
-                "honeypot": HONEYPOT_FIELD,
-                "lang": _lang(questions),
-            },
-            status_code=status_code,
-            cookies=cookies or [],
+            step_name,
+            questions,
+            values,
+            errors,
+            extra={"action": f"/f/{step_key}", "honeypot": HONEYPOT_FIELD},
+            **options,
         )
 
     @post("/{step_key:str}", opt={"exclude_from_csrf": True}, status_code=200)
