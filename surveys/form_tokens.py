@@ -41,6 +41,11 @@ def form_token_ok(cookie: str | None, field: str | None, secret: str) -> bool:
     )
 
 
+def signed(token: str | None, secret: str) -> bool:
+    """Whether a token (from the cookie) carries our signature, so a page may reuse it."""
+    return _secret_part(token, secret) is not None
+
+
 def fresh_token(secret: str) -> str:
     """A new signed token for a form shown again after a failed check."""
     return generate_csrf_token(secret=secret)
@@ -51,6 +56,11 @@ def token_cookie(token: str, *, secure: bool) -> Cookie:
     return Cookie(
         key=COOKIE_NAME, value=token, path="/", httponly=True, samesite="lax", secure=secure
     )
+
+
+def token_cookie_header(token: str, *, secure: bool) -> str:
+    """`token_cookie` as a Set-Cookie value, written directly (tokens are hex)."""
+    return f"{COOKIE_NAME}={token}; HttpOnly; Path=/; SameSite=Lax" + ("; Secure" if secure else "")
 
 
 def hidden_input(token: str) -> str:

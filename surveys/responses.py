@@ -57,8 +57,13 @@ class OpenInvitation:
     customer_ref: str | None
     locale: str | None
     expires_at: datetime
-    attributes: dict[str, Any]
+    raw_attributes: Any  # as stored; parsed only when a response is stored
     questions: list[AskedQuestion] = field(default_factory=list)
+
+    @property
+    def attributes(self) -> dict[str, Any]:
+        """The event attributes the invitation kept, for the response's segments."""
+        return _attributes(self.raw_attributes)
 
     @property
     def first_rating(self) -> AskedQuestion | None:
@@ -85,11 +90,11 @@ _QUESTIONS = (
     "SELECT id, key, kind, customer, low_label, high_label, options, required, position, "
     "higher_is_better, alert_threshold FROM question WHERE survey = {} ORDER BY position, id"
 )
-# Question wording by (survey, fingerprint): the fingerprint changes whenever what is asked
-# changes, so a page never shows stale questions. Thresholds are not shown, and submissions
-# read the questions afresh.
-_WORDING_CACHE: dict[tuple[str, int, str], tuple[float, list[dict[str, Any]]]] = {}
-WORDING_TTL_SECONDS = 60.0
+# Questions as asked, by (database, survey, fingerprint, locales): the fingerprint changes
+# whenever what is asked changes, so a page never shows stale questions. Thresholds are not
+# shown, and submissions read the questions afresh.
+_ASKED_CACHE: dict[tuple[str, int, str, tuple], tuple[float, list[AskedQuestion]]] = {}
+ASKED_TTL_SECONDS = 60.0
 
 
 def _sqlite(sql: str) -> str:
@@ -111,17 +116,17 @@ async def _question_rows(survey_id: int) -> list[dict[str, Any]]:
     return await Invitation.raw(_QUESTIONS, survey_id)
 
 
-async def _wording(survey_id: int, fingerprint: str) -> list[dict[str, Any]]:
-    key = (str(getattr(Invitation._meta.db, "path", "pg")), survey_id, fingerprint)
+async def _asked(survey_id: int, fingerprint: str, locales: tuple) -> list[AskedQuestion]:
+    key = (str(getattr(Invitation._meta.db, "path", "pg")), survey_id, fingerprint, locales)
     now = time.monotonic()
-    cached = _WORDING_CACHE.get(key)
+    cached = _ASKED_CACHE.get(key)
     if cached is not None and cached[0] > now:
         return cached[1]
-    rows = await _question_rows(survey_id)
-    if len(_WORDING_CACHE) > 1000:
-        _WORDING_CACHE.clear()
-    _WORDING_CACHE[key] = (now + WORDING_TTL_SECONDS, rows)
-    return rows
+    asked = [asked_question(r, locales) for r in await _question_rows(survey_id)]
+    if len(_ASKED_CACHE) > 1000:
+        _ASKED_CACHE.clear()
+    _ASKED_CACHE[key] = (now + ASKED_TTL_SECONDS, asked)
+    return asked
 
 
 def _attributes(raw: Any) -> dict[str, Any]:
@@ -150,12 +155,11 @@ async def find_invitation(
         raise Conflict("You have already answered this survey. Thank you!", field="token")
     if row["status"] == "expired" or clock() >= row["expires_at"]:
         raise Gone("This survey link has expired.", field="token")
-    rows = (
-        await _question_rows(row["survey"])
-        if fresh
-        else await _wording(row["survey"], row["fingerprint"])
-    )
     locales = (row["locale"], row["customer_locale"])
+    if fresh:
+        questions = [asked_question(r, locales) for r in await _question_rows(row["survey"])]
+    else:
+        questions = await _asked(row["survey"], row["fingerprint"], locales)
     return OpenInvitation(
         id=row["id"],
         status=row["status"],
@@ -167,8 +171,8 @@ async def find_invitation(
         customer_ref=row["customer_ref"],
         locale=row["locale"] or row["customer_locale"],
         expires_at=row["expires_at"],
-        attributes=_attributes(row["attributes"]),
-        questions=[asked_question(r, locales) for r in rows],
+        raw_attributes=row["attributes"],
+        questions=questions,
     )
 
 

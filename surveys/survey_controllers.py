@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Controller, Request, get, patch, post
+from litestar import Controller, MediaType, Request, Response, get, patch, post
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
@@ -26,9 +26,12 @@ from surveys.form_tokens import (
     FIELD_NAME,
     form_token_ok,
     fresh_token,
+    signed,
     token_cookie,
+    token_cookie_header,
 )
 from surveys.optout import opt_out, opt_out_state
+from surveys.page_cache import TOKEN_MARK
 from surveys.parameters import RowId
 from surveys.response_schemas import (
     FollowUpOut,
@@ -141,21 +144,22 @@ class SurveyPageController(Controller):
     path = "/s"
     include_in_schema = False
 
-    @get("/{token:str}")
-    async def show(
-        self,
-        token: FromPath[str],
-        clock: NamedDependency[Clock],
-        answer: FromQuery[str | None] = None,
-    ) -> Template:
-        """Show the survey; `?answer=N` (from the email) preselects the first rating only."""
+    @get("/{token:str}", opt={"exclude_from_csrf": True})
+    async def show(self, request: Request, token: FromPath[str]) -> Response | Template:
+        """Show the survey; `?answer=N` (from the email) preselects the first rating only.
+
+        The page is served from the page cache and carries its own form token (the CSRF
+        middleware stays out: this is the busiest page and the submission checks the token).
+        """
+        # From the app's state: resolving dependencies costs a task group per request.
+        settings = request.app.state["settings"]
         try:
-            invitation = await open_invitation(token, clock=clock)
+            invitation = await open_invitation(token, clock=request.app.state["clock"])
         except DomainError as error:
             return _problem_page(error)
         values: dict[str, str] = {}
         first = invitation.first_rating
-        chosen = answer.strip() if answer else ""
+        chosen = (request.query_params.get("answer") or "").strip()
         if (
             first is not None
             and chosen.isdigit()
@@ -163,7 +167,30 @@ class SurveyPageController(Controller):
             and int(chosen) in first.levels
         ):
             values[first.key] = str(int(chosen))
-        return self._form(token, invitation.step_name, invitation.questions, values, {})
+        cookie = request.cookies.get(COOKIE_NAME)
+        headers = {}
+        if not signed(cookie, settings.secret_key):
+            cookie = fresh_token(settings.secret_key)
+            headers["set-cookie"] = token_cookie_header(cookie, secure=settings.secure_cookies)
+        questions = invitation.questions
+        html = request.app.state["page_cache"].page(
+            request.app.template_engine.engine,
+            "surveys/survey.html",
+            (invitation.step_name, tuple(questions), first and values.get(first.key)),
+            {
+                "step_name": invitation.step_name,
+                "questions": questions,
+                "values": values,
+                "errors": {},
+                "notice": None,
+                "lang": _lang(questions),
+                "action": f"/s/{TOKEN_MARK}",
+                "unsubscribe_url": f"/s/{TOKEN_MARK}/unsubscribe",
+            },
+            token=token,
+            form_token=cookie,
+        )
+        return Response(html, media_type=MediaType.HTML, headers=headers)
 
     @staticmethod
     def _form(

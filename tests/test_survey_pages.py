@@ -258,3 +258,27 @@ async def test_tallies_match_recompute_after_several_submissions(survey_client, 
     csat_fives = [v for (_, _, src, _, day, level), v in counts.items() if level == 5]
     assert csat_fives == [2]
     assert all(day == NOW.date() for (_, _, _, _, day, _) in counts)
+
+
+async def test_cached_pages_carry_each_links_own_token_and_form_token(survey_client, settings):
+    first, _ = await make_invitation(settings.secret_key)
+    second, _ = await make_invitation(settings.secret_key)
+    one = await survey_client.get(f"/s/{first}", headers={"cookie": ""})
+    survey_client.cookies.clear()
+    two = await survey_client.get(f"/s/{second}")
+    # The second page is served from the cache of the first: same questions, own links.
+    assert f'action="/s/{first}"' in one.text and f"/s/{first}/unsubscribe" in one.text
+    assert f'action="/s/{second}"' in two.text and f"/s/{second}/unsubscribe" in two.text
+    assert first not in two.text and second not in one.text
+    # Each page's form token is the one its cookie holds; two visitors, two tokens.
+    assert csrf_of(one) == one.cookies["lp_csrf"]
+    assert csrf_of(two) == two.cookies["lp_csrf"]
+    assert csrf_of(one) != csrf_of(two)
+    # A visitor who already holds a signed token keeps it: no new cookie, same token.
+    again = await survey_client.get(f"/s/{second}")
+    assert "set-cookie" not in again.headers
+    assert csrf_of(again) == csrf_of(two)
+    # A forged cookie is replaced, never echoed into the page.
+    survey_client.cookies.set("lp_csrf", "f" * 96)
+    forged = await survey_client.get(f"/s/{second}")
+    assert csrf_of(forged) != "f" * 96 and forged.cookies["lp_csrf"] == csrf_of(forged)
