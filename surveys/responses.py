@@ -21,7 +21,7 @@ from typing import Any
 from surveys.answers import AskedQuestion, GivenAnswer, asked_question, validate_answers
 from surveys.clock import Clock, system_clock
 from surveys.errors import Conflict, Gone, Invalid, NotFound
-from surveys.follow_ups import alerting, open_follow_ups, plan_notices, step_context
+from surveys.follow_ups import alerting, open_follow_ups, plan_notices
 from surveys.sqlite_batch import batch_for
 from surveys.tables import Answer, Invitation, Response, ResponseSegment
 from surveys.tallies import add_counts, response_source
@@ -90,9 +90,17 @@ _QUESTIONS = (
     "SELECT id, key, kind, customer, low_label, high_label, options, required, position, "
     "higher_is_better, alert_threshold FROM question WHERE survey = {} ORDER BY position, id"
 )
+# What decides follow-ups but not the fingerprint: alert thresholds and their direction can
+# change without a new version. Submissions add them to the cache key, so a change applies
+# to the very next submission.
+_ALERTING = {
+    "sqlite": "SELECT group_concat(id || ':' || coalesce(alert_threshold, '') || ':' || "
+    "higher_is_better || ':' || required, ',') FROM question WHERE survey = ?",
+    "postgres": "SELECT string_agg(id || ':' || coalesce(alert_threshold::text, '') || ':' || "
+    "higher_is_better || ':' || required, ',') AS t FROM question WHERE survey = {}",
+}
 # Questions as asked, by (database, survey, fingerprint, locales): the fingerprint changes
-# whenever what is asked changes, so a page never shows stale questions. Thresholds are not
-# shown, and submissions read the questions afresh.
+# whenever what is asked changes, so a page never shows stale questions.
 _ASKED_CACHE: dict[tuple[str, int, str, tuple], tuple[float, list[AskedQuestion]]] = {}
 ASKED_TTL_SECONDS = 60.0
 
@@ -114,6 +122,16 @@ async def _question_rows(survey_id: int) -> list[dict[str, Any]]:
     if batch is not None:
         return batch.read_all(_sqlite(_QUESTIONS), (survey_id,))
     return await Invitation.raw(_QUESTIONS, survey_id)
+
+
+async def _alerting_rules(survey_id: int) -> str:
+    batch = batch_for(Invitation._meta.db)
+    if batch is not None:
+        row = batch.read_one(_ALERTING["sqlite"], (survey_id,))
+    else:
+        rows = await Invitation.raw(_ALERTING["postgres"], survey_id)
+        row = rows[0] if rows else None
+    return str(next(iter(row.values()))) if row else ""
 
 
 async def _asked(survey_id: int, fingerprint: str, locales: tuple) -> list[AskedQuestion]:
@@ -143,8 +161,8 @@ async def find_invitation(
 ) -> OpenInvitation:
     """The invitation of a token: 404 unknown, 409 answered, 410 expired.
 
-    `fresh` reads the questions from the database rather than the wording cache (submissions
-    need the current alert thresholds).
+    `fresh` checks the questions' alert thresholds in the database (submissions need the
+    current ones; the page does not show them).
     """
     if not token or len(token) > TOKEN_MAX:
         raise NotFound("This page does not exist.")
@@ -156,10 +174,10 @@ async def find_invitation(
     if row["status"] == "expired" or clock() >= row["expires_at"]:
         raise Gone("This survey link has expired.", field="token")
     locales = (row["locale"], row["customer_locale"])
+    version = row["fingerprint"]
     if fresh:
-        questions = [asked_question(r, locales) for r in await _question_rows(row["survey"])]
-    else:
-        questions = await _asked(row["survey"], row["fingerprint"], locales)
+        version = f"{version}|{await _alerting_rules(row['survey'])}"
+    questions = await _asked(row["survey"], version, locales)
     return OpenInvitation(
         id=row["id"],
         status=row["status"],
@@ -299,10 +317,7 @@ async def submit_response(
     batch = batch_for(Invitation._meta.db)
     if batch is not None:
         # SQLite: group-committed with other submissions by the one writer.
-        step = await step_context(invitation.step_id) if alerting(given) else None
-        return await batch.write(
-            lambda conn: _store_in_batch(conn, invitation, given, now, step, notify)
-        )
+        return await batch.write(lambda conn: _store_in_batch(conn, invitation, given, now, notify))
     async with write_transaction():
         # Only one submission can move the invitation to answered; a racing one finds it done.
         claimed = (
@@ -345,6 +360,10 @@ _TALLY = (
 )
 
 
+_STEP_CONTEXT = (
+    "SELECT s.key, s.name, s.department, d.name AS department_name, d.follow_up_email "
+    "FROM step s JOIN department d ON d.id = s.department WHERE s.id = ?"
+)
 _FOLLOW_UP = (
     "INSERT INTO follow_up (response, step, department, question, score, status, created_at, "
     "updated_at) VALUES (?, ?, ?, ?, ?, 'open', ?, ?)"
@@ -373,13 +392,12 @@ def _store_in_batch(
     invitation: OpenInvitation,
     given: Sequence[GivenAnswer],
     now: datetime,
-    step: dict[str, Any] | None,
     notify: Notify,
 ) -> Submitted:
     """`submit_response`'s writes for SQLite's batching writer, in plain SQL.
 
-    The same rows as `store_response` and `open_follow_ups` write; `step` (from `step_context`)
-    is given when an answer opens a follow-up.
+    The same rows as `store_response` and `open_follow_ups` write, with the step's context
+    (what `step_context` reads) read in the same transaction when an answer opens a follow-up.
     """
     if conn.execute(_CLAIM, (now, now, invitation.id)).rowcount != 1:
         raise Conflict("You have already answered this survey. Thank you!", field="token")
@@ -415,7 +433,8 @@ def _store_in_batch(
         ],
     )
     follow_ups: list[tuple[int, GivenAnswer]] = []
-    if step is not None:
+    if alerting(given):
+        step = dict(conn.execute(_STEP_CONTEXT, (invitation.step_id,)).fetchone())
         for answer in alerting(given):
             follow_up = conn.execute(
                 _FOLLOW_UP,

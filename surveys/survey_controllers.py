@@ -212,14 +212,10 @@ class SurveyPageController(Controller):
         )
 
     @post("/{token:str}", opt={"exclude_from_csrf": True}, status_code=303)
-    async def submit(
-        self,
-        request: Request,
-        token: FromPath[str],
-        clock: NamedDependency[Clock],
-        settings: NamedDependency[Any],
-    ) -> Template | Redirect:
+    async def submit(self, request: Request, token: FromPath[str]) -> Template | Redirect:
         """Store the answers, or show the form again with each error next to its question."""
+        # From the app's state: resolving dependencies costs a task group per request.
+        clock, settings = request.app.state["clock"], request.app.state["settings"]
         form = await request.form()
         raw = _answers_of(form)
         cookie = _check_form_token(request, form, settings)
