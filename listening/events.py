@@ -707,35 +707,39 @@ class Ingestor:
     def __init__(self, secret_key: str) -> None:
         engine = Event._meta.db
         self.secret_key = secret_key
+        self._sqlite: SqliteWriter[Work, Any] | None = None
+        self._committer: GroupCommitter[Work, Any] | None = None
         if engine.engine_type == "sqlite":
-            writer = SqliteWriter(engine.path)
-            self._sqlite: SqliteWriter | None = writer
-
-            async def apply(works: list[Work]) -> list:
-                return await writer.run(lambda conn: apply_sqlite(conn, works, secret_key))
+            self._sqlite = SqliteWriter(
+                engine.path,
+                lambda conn, works: apply_sqlite(conn, works, secret_key),
+                weight=lambda w: max(1, len(w.events)),
+                max_weight=2000,
+            )
         else:
-            self._sqlite = None
             pg = PostgresWriter(engine, retry_on=(RaceLost,))
 
             async def apply(works: list[Work]) -> list:
                 return await pg.run(lambda conn: apply_postgres(conn, works, secret_key))
 
-        self.committer: GroupCommitter[Work, Any] = GroupCommitter(
-            apply,
-            weight=lambda w: max(1, len(w.events)),
-            max_weight=2000,
-            concurrency=1 if self._sqlite is not None else 3,
-        )
+            # Several batches in flight: one's commit overlaps the next one's statements.
+            self._committer = GroupCommitter(
+                apply, weight=lambda w: max(1, len(w.events)), max_weight=2000, concurrency=3
+            )
 
     async def submit(self, work: Work) -> list[Outcome] | str:
         """Store a caller's events; their outcomes, or UNAUTHORIZED for a dead key."""
-        return await self.committer.submit(work)
+        if self._sqlite is not None:
+            return await self._sqlite.submit(work)
+        assert self._committer is not None
+        return await self._committer.submit(work)
 
     async def close(self) -> None:
         """Commit what is queued, then release the connection."""
-        await self.committer.close()
         if self._sqlite is not None:
-            self._sqlite.close()
+            await self._sqlite.close()
+        if self._committer is not None:
+            await self._committer.close()
 
 
 _ingestors: dict[tuple[int, str], Ingestor] = {}

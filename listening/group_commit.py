@@ -3,8 +3,8 @@
 Each caller waits until the transaction holding its work has committed, so an acknowledgement
 always means "stored", while the database pays one commit per batch instead of one per request.
 The writer for SQLite keeps one long-lived connection (WAL; synchronous FULL unless configured
-otherwise) in a thread of its own; the writer for PostgreSQL borrows a connection of Piccolo's
-pool (or opens one) per batch.
+otherwise) in a thread of its own, which drains the queue itself; the writer for PostgreSQL
+borrows a connection of Piccolo's pool (or opens one) per batch from the event loop.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import queue
 import sqlite3
 import threading
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -149,18 +149,113 @@ class GroupCommitter(Generic[T, R]):
         self._task = None
 
 
-class SqliteWriter:
-    """One long-lived SQLite connection, used from one thread, one transaction per call."""
+class _Stop:
+    """The marker that tells the SQLite writer's thread to finish."""
+
+
+_STOP = _Stop()
+
+
+class SqliteWriter(Generic[T, R]):
+    """Group commit on one long-lived SQLite connection, driven by a thread of its own.
+
+    Callers queue items from any event loop; the thread takes whatever is queued (up to
+    `max_weight`), runs `apply(connection, items)` in one immediate transaction, commits, and
+    hands each caller its result through its loop. The thread starts the next batch as soon as
+    a commit ends, without waiting for an event loop to schedule it, so the loop keeps serving
+    requests while the writer commits. A failing batch is retried item by item, so one bad item
+    cannot fail its neighbours.
+    """
 
     CHECKPOINT_SECONDS = 1.0
 
-    def __init__(self, path: str, *, busy_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        path: str,
+        apply: Callable[[sqlite3.Connection, list[T]], list[R]],
+        *,
+        weight: Callable[[T], int] = lambda _: 1,
+        max_weight: int = 2000,
+        busy_timeout: float = 30.0,
+    ) -> None:
         self.path = path
+        self._apply = apply
+        self._weight = weight
+        self._max_weight = max_weight
         self._busy_timeout = busy_timeout
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
         self._conn: sqlite3.Connection | None = None
         self._stop = threading.Event()
         self._checkpointer: threading.Thread | None = None
+
+    async def submit(self, item: T) -> R:
+        """Queue one item and wait for its result, given after its batch committed."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._start()
+        self._queue.put((item, future, loop))
+        return await future
+
+    def _start(self) -> None:
+        if self._thread is not None:
+            return
+        with self._lock:
+            if self._thread is None:
+                self._stop.clear()
+                thread = threading.Thread(target=self._serve, name="sqlite-writer", daemon=True)
+                thread.start()
+                self._thread = thread
+
+    def _serve(self) -> None:
+        carry = None
+        while True:
+            first = carry if carry is not None else self._queue.get()
+            carry = None
+            if first is _STOP:
+                break
+            batch, weight = [first], self._weight(first[0])
+            while weight < self._max_weight:
+                try:
+                    pending = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if pending is _STOP:
+                    carry = pending
+                    break
+                w = self._weight(pending[0])
+                if weight + w > self._max_weight:
+                    carry = pending
+                    break
+                batch.append(pending)
+                weight += w
+            self._settle(batch)
+        self._close_connection()
+
+    def _settle(self, batch: list[tuple[T, asyncio.Future, asyncio.AbstractEventLoop]]) -> None:
+        live = [p for p in batch if not p[1].cancelled()]
+        if not live:
+            return
+        try:
+            outcomes = [(True, r) for r in self._transaction([p[0] for p in live])]
+        except Exception as exc:
+            if len(live) == 1:
+                outcomes = [(False, exc)]
+            else:
+                log.warning("batch of %d failed (%s); retrying one by one", len(live), exc)
+                outcomes = []
+                for item, _, _ in live:
+                    try:
+                        outcomes.append((True, self._transaction([item])[0]))
+                    except Exception as alone:
+                        outcomes.append((False, alone))
+        by_loop: dict[asyncio.AbstractEventLoop, list] = {}
+        for (_, future, loop), outcome in zip(live, outcomes, strict=True):
+            by_loop.setdefault(loop, []).append((future, outcome))
+        for loop, answers in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # that loop has closed: nobody waits
+                loop.call_soon_threadsafe(_deliver, answers)
 
     def _checkpoint_loop(self) -> None:
         # Copying the WAL back into the database (and its fsync) happens here, beside the writer,
@@ -197,35 +292,44 @@ class SqliteWriter:
             self._checkpointer.start()
         return self._conn
 
-    def _transaction(self, fn: Callable[[sqlite3.Connection], R]) -> R:
+    def _transaction(self, items: list[T]) -> list[R]:
         conn = self._connection()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            result = fn(conn)
+            results = self._apply(conn, items)
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
-        return result
+        return results
 
-    async def run(self, fn: Callable[[sqlite3.Connection], R]) -> R:
-        """Run `fn(connection)` in one immediate transaction on the writer thread."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._transaction, fn)
-
-    def close(self) -> None:
-        """Close the connection and stop the thread."""
-
-        def _close() -> None:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-        self._executor.submit(_close).result()
-        self._executor.shutdown(wait=True)
+    def _close_connection(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
         self._stop.set()
         if self._checkpointer is not None:
             self._checkpointer.join()
+            self._checkpointer = None
+
+    async def close(self) -> None:
+        """Commit what is queued, then stop the thread and close the connection."""
+        thread = self._thread
+        if thread is None:
+            return
+        self._queue.put(_STOP)
+        await asyncio.get_running_loop().run_in_executor(None, thread.join)
+        self._thread = None
+
+
+def _deliver(answers: list[tuple[asyncio.Future, tuple[bool, Any]]]) -> None:
+    for future, (ok, value) in answers:
+        if future.done():
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
 
 
 class PostgresWriter:
