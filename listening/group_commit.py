@@ -71,10 +71,14 @@ class GroupCommitter(Generic[T, R]):
 
     async def submit(self, item: T) -> R:
         """Queue one item and wait for its result, given after its batch committed."""
+        return await self.enqueue(item)
+
+    def enqueue(self, item: T) -> asyncio.Future:
+        """Queue one item now; the future holds its result once its batch committed."""
         queue = self._start()
         future = asyncio.get_running_loop().create_future()
         queue.put_nowait(_Pending(item, future))
-        return await future
+        return future
 
     async def _next_batch(self, queue: asyncio.Queue[_Pending[T]]) -> list[_Pending[T]]:
         first = self._carry or await queue.get()
@@ -192,11 +196,16 @@ class SqliteWriter(Generic[T, R]):
 
     async def submit(self, item: T) -> R:
         """Queue one item and wait for its result, given after its batch committed."""
+        return await self.enqueue(item)
+
+    def enqueue(self, item: T) -> asyncio.Future:
+        """Queue one item now (the writer may start on it at once); the future holds its
+        result once its batch committed."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self._start()
         self._queue.put((item, future, loop))
-        return await future
+        return future
 
     def _start(self) -> None:
         if self._thread is not None:

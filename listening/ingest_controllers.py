@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from litestar import Controller, Request, Response, delete, get, patch, post
@@ -22,6 +23,7 @@ from surveys.parameters import Offset
 # The event endpoints check the key inside the batch transaction (no query of their own) and
 # are not session requests, so the principal middleware and the CSRF check stay out of the way.
 KEYED = {"exclude_from_auth": True, "exclude_from_csrf": True}
+BATCH_CHUNK = 2000
 JSON = "application/json"
 
 
@@ -110,21 +112,28 @@ class EventController(Controller):
         """Ingest a batch; bad events are rejected one by one, the others accepted."""
         key_hash = _key_hash(request)
         raws = events.split_batch(await request.body(), request.headers.get("content-type", ""))
-        good: list[schemas.EventIn] = []
-        slots: list[dict[str, Any] | int] = []
+        ingestor = events.ingestor(settings.secret_key)
+        now = clock()
+        # Events go to the writer a chunk at a time as they are checked, so the writer stores
+        # one chunk while the next is parsed; later copies of an id in another chunk answer as
+        # duplicates of the first, as within one chunk.
+        slots: list[dict[str, Any] | tuple[int, int]] = []
+        pending: list[Any] = []
+        chunk: list[schemas.EventIn] = []
         for index, raw in enumerate(raws):
             try:
-                good.append(events.parse_event(raw))
-                slots.append(len(good) - 1)
+                chunk.append(events.parse_event(raw))
+                slots.append((len(pending), len(chunk) - 1))
             except DomainError as exc:
                 slots.append(_error(exc, index))
-        outcomes: list[events.Outcome] = []
-        if good:
-            work = events.Work(events=good, now=clock(), key_hash=key_hash)
-            result = await events.ingestor(settings.secret_key).submit(work)
-            if result == events.UNAUTHORIZED:
-                raise _unauthorized()
-            outcomes = result
+            if len(chunk) == BATCH_CHUNK:
+                pending.append(ingestor.enqueue(events.Work(chunk, now, key_hash)))
+                chunk = []
+        if chunk:
+            pending.append(ingestor.enqueue(events.Work(chunk, now, key_hash)))
+        chunk_outcomes = await asyncio.gather(*pending)
+        if any(result == events.UNAUTHORIZED for result in chunk_outcomes):
+            raise _unauthorized()
         base_url = base_url_of(request, settings)
         results = []
         counts = {"accepted": 0, "duplicates": 0, "rejected": 0}
@@ -133,7 +142,7 @@ class EventController(Controller):
                 counts["rejected"] += 1
                 results.append(slot)
                 continue
-            outcome = outcomes[slot]
+            outcome = chunk_outcomes[slot[0]][slot[1]]
             counts["duplicates" if outcome.duplicate else "accepted"] += 1
             shown = events.answer(outcome, base_url=base_url, secret_key=settings.secret_key)
             results.append(

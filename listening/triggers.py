@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import threading
 import time as clock_time
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
@@ -313,13 +314,42 @@ def _decide_one(
     )
 
 
+class _RandomBytes:
+    """Random bytes from the operating system, fetched in blocks: one system call per
+    thousands of uids instead of one each. The buffer is dropped in a forked child, which must
+    not repeat its parent's bytes."""
+
+    BLOCK = 16384
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        self._buffer = b""
+        self._at = 0
+
+    def take(self, n: int) -> bytes:
+        """The next `n` random bytes."""
+        with self._lock:
+            if self._at + n > len(self._buffer):
+                self._buffer, self._at = os.urandom(self.BLOCK), 0
+            chunk = self._buffer[self._at : self._at + n]
+            self._at += n
+            return chunk
+
+
+_random = _RandomBytes()
+
+
 def new_uid() -> str:
     """A time-ordered UUID (version 7: milliseconds, then 74 random bits).
 
     New invitations land at the end of the uid index instead of on a random page of it, which
     halves the pages a batch of invitations dirties. The uid is no secret: tokens are HMACs of it.
     """
-    raw = bytearray((clock_time.time_ns() // 1_000_000).to_bytes(6, "big") + os.urandom(10))
+    raw = bytearray((clock_time.time_ns() // 1_000_000).to_bytes(6, "big") + _random.take(10))
     raw[6] = raw[6] & 0x0F | 0x70
     raw[8] = raw[8] & 0x3F | 0x80
     h = raw.hex()

@@ -20,7 +20,6 @@ an `EventRecords` that reads and clears them inside the same transaction.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import re
@@ -70,7 +69,7 @@ class EventRecords(Protocol):
 
 def pseudonym(external_id: str, secret_key: str) -> str:
     """The id an erased customer's row carries: a keyed hash of the original id."""
-    digest = hmac.new(secret_key.encode(), external_id.encode(), hashlib.sha256).hexdigest()
+    digest = hmac.digest(secret_key.encode(), external_id.encode(), "sha256").hex()
     return ERASED_PREFIX + digest
 
 

@@ -13,7 +13,7 @@ import hmac
 
 def invitation_token(secret_key: str, uid: str) -> str:
     """The URL-safe token (256 bits) of the invitation with this uid."""
-    digest = hmac.new(secret_key.encode(), b"invitation:" + uid.encode(), hashlib.sha256).digest()
+    digest = hmac.digest(secret_key.encode(), b"invitation:" + uid.encode(), "sha256")
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
