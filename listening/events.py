@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-from listening.group_commit import GroupCommitter, PostgresWriter, SqliteWriter
+from listening.group_commit import GroupCommitter, PostgresWriter
 from listening.schemas import CustomerIn, EventIn
 from listening.tables import Event
 from listening.triggers import (
@@ -33,6 +33,7 @@ from listening.triggers import (
     rules_from_rows,
     valid_time_zone,
 )
+from listening.writer_process import WriterProcess
 from surveys.clock import Clock, system_clock
 from surveys.errors import DomainError, Invalid
 from surveys.privacy import ERASED_PREFIX, pseudonym
@@ -708,21 +709,22 @@ async def apply_postgres(conn: Any, works: list[Work], secret_key: str) -> list:
 # --- the per-process ingestor ----------------------------------------------------------------
 
 
+def _outcomes(result: Any) -> list[Outcome] | str:
+    """A writer process's answer (outcomes as maps, or UNAUTHORIZED) as callers get it."""
+    return result if isinstance(result, str) else [Outcome(**o) for o in result]
+
+
 class Ingestor:
-    """The process's writer for events: a group committer over the engine's connection."""
+    """The process's writer for events: group commit in a writer process (SQLite) or on the
+    engine's connection pool (PostgreSQL)."""
 
     def __init__(self, secret_key: str) -> None:
         engine = Event._meta.db
         self.secret_key = secret_key
-        self._sqlite: SqliteWriter[Work, Any] | None = None
+        self._sqlite: WriterProcess | None = None
         self._committer: GroupCommitter[Work, Any] | None = None
         if engine.engine_type == "sqlite":
-            self._sqlite = SqliteWriter(
-                engine.path,
-                lambda conn, works: apply_sqlite(conn, works, secret_key),
-                weight=lambda w: max(1, len(w.events)),
-                max_weight=2000,
-            )
+            self._sqlite = WriterProcess(engine.path, secret_key, _outcomes)
         else:
             pg = PostgresWriter(engine, retry_on=(RaceLost,))
 
@@ -734,19 +736,25 @@ class Ingestor:
                 apply, weight=lambda w: max(1, len(w.events)), max_weight=2000, concurrency=3
             )
 
+    async def ready(self) -> None:
+        """Start what `enqueue` needs (the SQLite writer process) unless it runs."""
+        if self._sqlite is not None:
+            await self._sqlite.ready()
+
     async def submit(self, work: Work) -> list[Outcome] | str:
         """Store a caller's events; their outcomes, or UNAUTHORIZED for a dead key."""
+        await self.ready()
         return await self.enqueue(work)
 
     def enqueue(self, work: Work) -> asyncio.Future:
-        """Queue a caller's events now; the future holds what `submit` returns."""
+        """Queue a caller's events now (after `ready`); the future holds what `submit` returns."""
         if self._sqlite is not None:
-            return self._sqlite.enqueue(work)
+            return self._sqlite.enqueue(work.events, work.now, work.key_hash)
         assert self._committer is not None
         return self._committer.enqueue(work)
 
     async def close(self) -> None:
-        """Commit what is queued, then release the connection."""
+        """Commit what is queued, then stop the writer."""
         if self._sqlite is not None:
             await self._sqlite.close()
         if self._committer is not None:
@@ -782,6 +790,75 @@ async def ingest_events(
     """Ingest checked events as one unit of work; the service behind the API and the CLI."""
     work = Work(events=[check_event(e) for e in events], now=clock(), key_hash=key_hash)
     return await ingestor(secret_key).submit(work)
+
+
+BATCH_CHUNK = 2000
+
+
+def _rejected(exc: DomainError, index: int) -> dict[str, Any]:
+    return {
+        "index": index,
+        "status_code": exc.status_code,
+        "detail": exc.message,
+        "field": exc.field,
+    }
+
+
+async def ingest_batch(
+    raws: list[bytes],
+    *,
+    secret_key: str,
+    now: datetime,
+    key_hash: str | None,
+    base_url: str,
+) -> dict[str, Any] | str:
+    """A batch's answer: counts and one result per event, in order; UNAUTHORIZED for a dead key.
+
+    Events go to the writer a chunk at a time as they are checked, so the writer stores one
+    chunk while the next is parsed, and each chunk's answers are written while the writer stores
+    the next. A later copy of an id answers as a duplicate of the first, within a chunk or not.
+    """
+    writer = ingestor(secret_key)
+    await writer.ready()
+    slots: list[dict[str, Any] | tuple[int, int]] = []
+    pending: list[asyncio.Future] = []
+    chunk: list[EventIn] = []
+    for index, raw in enumerate(raws):
+        try:
+            chunk.append(parse_event(raw))
+            slots.append((len(pending), len(chunk) - 1))
+        except DomainError as exc:
+            slots.append(_rejected(exc, index))
+        if len(chunk) == BATCH_CHUNK:
+            pending.append(writer.enqueue(Work(chunk, now, key_hash)))
+            chunk = []
+    if chunk:
+        pending.append(writer.enqueue(Work(chunk, now, key_hash)))
+    results: list[dict[str, Any]] = []
+    counts = {"accepted": 0, "duplicates": 0, "rejected": 0}
+    index = 0
+    for number, waiting in enumerate(pending):
+        outcomes = await waiting
+        if outcomes == UNAUTHORIZED:
+            await asyncio.gather(*pending[number + 1 :], return_exceptions=True)
+            return UNAUTHORIZED
+        while index < len(slots):
+            slot = slots[index]
+            if isinstance(slot, tuple):
+                if slot[0] != number:
+                    break
+                outcome = outcomes[slot[1]]
+                counts["duplicates" if outcome.duplicate else "accepted"] += 1
+                shown = answer(outcome, base_url=base_url, secret_key=secret_key)
+                slot = {"index": index, "status_code": 200 if outcome.duplicate else 202, **shown}
+            else:
+                counts["rejected"] += 1
+            results.append(slot)
+            index += 1
+    for slot in slots[index:]:  # rejected events after the last chunk
+        counts["rejected"] += 1
+        results.append(slot)  # type: ignore[arg-type]
+    return {**counts, "results": results}
 
 
 @asynccontextmanager

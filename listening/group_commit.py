@@ -2,9 +2,10 @@
 
 Each caller waits until the transaction holding its work has committed, so an acknowledgement
 always means "stored", while the database pays one commit per batch instead of one per request.
-The writer for SQLite keeps one long-lived connection (WAL; synchronous FULL unless configured
-otherwise) in a thread of its own, which drains the queue itself; the writer for PostgreSQL
-borrows a connection of Piccolo's pool (or opens one) per batch from the event loop.
+The committer for SQLite keeps one long-lived connection (WAL; synchronous FULL unless
+configured otherwise) in a writer process of its own (`listening.writer_process`); the writer
+for PostgreSQL borrows a connection of Piccolo's pool (or opens one) per batch from the event
+loop.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import queue
 import sqlite3
 import threading
 from collections.abc import Awaitable, Callable
@@ -153,22 +153,13 @@ class GroupCommitter(Generic[T, R]):
         self._task = None
 
 
-class _Stop:
-    """The marker that tells the SQLite writer's thread to finish."""
+class SqliteCommitter(Generic[T, R]):
+    """One long-lived SQLite connection that commits batches of items, one transaction each.
 
-
-_STOP = _Stop()
-
-
-class SqliteWriter(Generic[T, R]):
-    """Group commit on one long-lived SQLite connection, driven by a thread of its own.
-
-    Callers queue items from any event loop; the thread takes whatever is queued (up to
-    `max_weight`), runs `apply(connection, items)` in one immediate transaction, commits, and
-    hands each caller its result through its loop. The thread starts the next batch as soon as
-    a commit ends, without waiting for an event loop to schedule it, so the loop keeps serving
-    requests while the writer commits. A failing batch is retried item by item, so one bad item
-    cannot fail its neighbours.
+    `apply(connection, items)` runs inside `BEGIN IMMEDIATE` and returns one result per item;
+    a failing batch is retried item by item, so one bad item cannot fail its neighbours. A
+    thread beside it copies the write-ahead log back into the database once a second, so no
+    commit pays for a checkpoint. Used from one thread (the writer process's).
     """
 
     CHECKPOINT_SECONDS = 1.0
@@ -178,97 +169,32 @@ class SqliteWriter(Generic[T, R]):
         path: str,
         apply: Callable[[sqlite3.Connection, list[T]], list[R]],
         *,
-        weight: Callable[[T], int] = lambda _: 1,
-        max_weight: int = 2000,
         busy_timeout: float = 30.0,
     ) -> None:
         self.path = path
         self._apply = apply
-        self._weight = weight
-        self._max_weight = max_weight
         self._busy_timeout = busy_timeout
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
         self._conn: sqlite3.Connection | None = None
         self._stop = threading.Event()
         self._checkpointer: threading.Thread | None = None
 
-    async def submit(self, item: T) -> R:
-        """Queue one item and wait for its result, given after its batch committed."""
-        return await self.enqueue(item)
-
-    def enqueue(self, item: T) -> asyncio.Future:
-        """Queue one item now (the writer may start on it at once); the future holds its
-        result once its batch committed."""
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        self._start()
-        self._queue.put((item, future, loop))
-        return future
-
-    def _start(self) -> None:
-        if self._thread is not None:
-            return
-        with self._lock:
-            if self._thread is None:
-                self._stop.clear()
-                thread = threading.Thread(target=self._serve, name="sqlite-writer", daemon=True)
-                thread.start()
-                self._thread = thread
-
-    def _serve(self) -> None:
-        carry = None
-        while True:
-            first = carry if carry is not None else self._queue.get()
-            carry = None
-            if first is _STOP:
-                break
-            batch, weight = [first], self._weight(first[0])
-            while weight < self._max_weight:
-                try:
-                    pending = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if pending is _STOP:
-                    carry = pending
-                    break
-                w = self._weight(pending[0])
-                if weight + w > self._max_weight:
-                    carry = pending
-                    break
-                batch.append(pending)
-                weight += w
-            self._settle(batch)
-        self._close_connection()
-
-    def _settle(self, batch: list[tuple[T, asyncio.Future, asyncio.AbstractEventLoop]]) -> None:
-        live = [p for p in batch if not p[1].cancelled()]
-        if not live:
-            return
+    def commit(self, items: list[T]) -> list[tuple[bool, Any]]:
+        """(True, result) or (False, exception) for each item, once its transaction ended."""
         try:
-            outcomes = [(True, r) for r in self._transaction([p[0] for p in live])]
+            return [(True, r) for r in self._transaction(items)]
         except Exception as exc:
-            if len(live) == 1:
-                outcomes = [(False, exc)]
-            else:
-                log.warning("batch of %d failed (%s); retrying one by one", len(live), exc)
-                outcomes = []
-                for item, _, _ in live:
-                    try:
-                        outcomes.append((True, self._transaction([item])[0]))
-                    except Exception as alone:
-                        outcomes.append((False, alone))
-        by_loop: dict[asyncio.AbstractEventLoop, list] = {}
-        for (_, future, loop), outcome in zip(live, outcomes, strict=True):
-            by_loop.setdefault(loop, []).append((future, outcome))
-        for loop, answers in by_loop.items():
-            with contextlib.suppress(RuntimeError):  # that loop has closed: nobody waits
-                loop.call_soon_threadsafe(_deliver, answers)
+            if len(items) == 1:
+                return [(False, exc)]
+            log.warning("batch of %d failed (%s); retrying one by one", len(items), exc)
+        outcomes: list[tuple[bool, Any]] = []
+        for item in items:
+            try:
+                outcomes.append((True, self._transaction([item])[0]))
+            except Exception as alone:
+                outcomes.append((False, alone))
+        return outcomes
 
     def _checkpoint_loop(self) -> None:
-        # Copying the WAL back into the database (and its fsync) happens here, beside the writer,
-        # instead of inside whichever commit crosses SQLite's automatic checkpoint threshold.
         conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None)
         try:
             while not self._stop.wait(self.CHECKPOINT_SECONDS):
@@ -312,7 +238,8 @@ class SqliteWriter(Generic[T, R]):
         conn.execute("COMMIT")
         return results
 
-    def _close_connection(self) -> None:
+    def close(self) -> None:
+        """Close the connection and stop the checkpoints."""
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -320,25 +247,6 @@ class SqliteWriter(Generic[T, R]):
         if self._checkpointer is not None:
             self._checkpointer.join()
             self._checkpointer = None
-
-    async def close(self) -> None:
-        """Commit what is queued, then stop the thread and close the connection."""
-        thread = self._thread
-        if thread is None:
-            return
-        self._queue.put(_STOP)
-        await asyncio.get_running_loop().run_in_executor(None, thread.join)
-        self._thread = None
-
-
-def _deliver(answers: list[tuple[asyncio.Future, tuple[bool, Any]]]) -> None:
-    for future, (ok, value) in answers:
-        if future.done():
-            continue
-        if ok:
-            future.set_result(value)
-        else:
-            future.set_exception(value)
 
 
 class PostgresWriter:

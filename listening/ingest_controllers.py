@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from litestar import Controller, Request, Response, delete, get, patch, post
@@ -10,46 +9,55 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.response.base import ASGIResponse
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 
 from listening import events, outbox, schemas, triggers
 from listening.apikeys import hash_key
-from listening.auth import admin_guard, bearer_token, ingest_guard
+from listening.auth import admin_guard, ingest_guard
 from listening.settings import Settings
 from surveys.clock import Clock
-from surveys.errors import DomainError
 from surveys.parameters import Offset
 
 # The event endpoints check the key inside the batch transaction (no query of their own) and
 # are not session requests, so the principal middleware and the CSRF check stay out of the way.
 KEYED = {"exclude_from_auth": True, "exclude_from_csrf": True}
-BATCH_CHUNK = 2000
 JSON = "application/json"
+
+
+_BASE_URLS: dict[tuple, str] = {}
 
 
 def base_url_of(request: Request, settings: Settings) -> str:
     """The public address for links: LISTENING_BASE_URL, else the address the request came to."""
-    return settings.base_url or str(request.base_url).rstrip("/")
+    if settings.base_url:
+        return settings.base_url
+    scope = request.scope
+    host = next((v for n, v in scope.get("headers", ()) if n == b"host"), None)
+    # One address per (scheme, Host, server, root path): worked out once, not per event.
+    key = (scope.get("scheme"), host, scope.get("server"), scope.get("root_path", ""))
+    found = _BASE_URLS.get(key)
+    if found is None:
+        if len(_BASE_URLS) > 256:
+            _BASE_URLS.clear()
+        found = _BASE_URLS[key] = str(request.base_url).rstrip("/")
+    return found
 
 
 def _key_hash(request: Request) -> str:
-    token = bearer_token(request)
-    if token is None:
+    # The header straight from the scope: building the request's header map costs more than
+    # hashing the key.
+    raw = next((v for n, v in request.scope.get("headers", ()) if n == b"authorization"), None)
+    if raw is None:
         raise NotAuthorizedException("send an API key as 'Authorization: Bearer <key>'")
-    return hash_key(token)
+    scheme, _, value = raw.decode("latin-1").partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise NotAuthorizedException("the Authorization header must be 'Bearer <key>'")
+    return hash_key(value.strip())
 
 
 def _unauthorized() -> NotAuthorizedException:
     return NotAuthorizedException("unknown or revoked API key")
-
-
-def _error(exc: DomainError, index: int) -> dict[str, Any]:
-    return {
-        "index": index,
-        "status_code": exc.status_code,
-        "detail": exc.message,
-        "field": exc.field,
-    }
 
 
 class EventController(Controller):
@@ -74,7 +82,7 @@ class EventController(Controller):
             200: ResponseSpec(data_container=schemas.EventAccepted, description="Seen before"),
         },
     )
-    async def post_event(self, request: Request) -> Response[bytes]:
+    async def post_event(self, request: Request) -> ASGIResponse:
         """Ingest one event."""
         # Settings and clock come from the app's state: resolving dependencies costs a task
         # group per request, a large share of this handler's time.
@@ -91,7 +99,8 @@ class EventController(Controller):
             outcome, base_url=base_url_of(request, settings), secret_key=settings.secret_key
         )
         status = HTTP_200_OK if outcome.duplicate else HTTP_202_ACCEPTED
-        return Response(events.encode(body), status_code=status, media_type=JSON)
+        # An ASGI response goes out as it is, without Litestar's response conversion.
+        return ASGIResponse(body=events.encode(body), status_code=status, media_type=JSON)
 
     @post(
         "/batch",
@@ -112,43 +121,16 @@ class EventController(Controller):
         """Ingest a batch; bad events are rejected one by one, the others accepted."""
         key_hash = _key_hash(request)
         raws = events.split_batch(await request.body(), request.headers.get("content-type", ""))
-        ingestor = events.ingestor(settings.secret_key)
-        now = clock()
-        # Events go to the writer a chunk at a time as they are checked, so the writer stores
-        # one chunk while the next is parsed; later copies of an id in another chunk answer as
-        # duplicates of the first, as within one chunk.
-        slots: list[dict[str, Any] | tuple[int, int]] = []
-        pending: list[Any] = []
-        chunk: list[schemas.EventIn] = []
-        for index, raw in enumerate(raws):
-            try:
-                chunk.append(events.parse_event(raw))
-                slots.append((len(pending), len(chunk) - 1))
-            except DomainError as exc:
-                slots.append(_error(exc, index))
-            if len(chunk) == BATCH_CHUNK:
-                pending.append(ingestor.enqueue(events.Work(chunk, now, key_hash)))
-                chunk = []
-        if chunk:
-            pending.append(ingestor.enqueue(events.Work(chunk, now, key_hash)))
-        chunk_outcomes = await asyncio.gather(*pending)
-        if any(result == events.UNAUTHORIZED for result in chunk_outcomes):
+        answer = await events.ingest_batch(
+            raws,
+            secret_key=settings.secret_key,
+            now=clock(),
+            key_hash=key_hash,
+            base_url=base_url_of(request, settings),
+        )
+        if answer == events.UNAUTHORIZED:
             raise _unauthorized()
-        base_url = base_url_of(request, settings)
-        results = []
-        counts = {"accepted": 0, "duplicates": 0, "rejected": 0}
-        for index, slot in enumerate(slots):
-            if isinstance(slot, dict):
-                counts["rejected"] += 1
-                results.append(slot)
-                continue
-            outcome = chunk_outcomes[slot[0]][slot[1]]
-            counts["duplicates" if outcome.duplicate else "accepted"] += 1
-            shown = events.answer(outcome, base_url=base_url, secret_key=settings.secret_key)
-            results.append(
-                {"index": index, "status_code": 200 if outcome.duplicate else 202, **shown}
-            )
-        return Response(events.encode({**counts, "results": results}), media_type=JSON)
+        return Response(events.encode(answer), media_type=JSON)
 
 
 @post(

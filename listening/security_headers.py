@@ -14,6 +14,8 @@ Token pages (`/s/{token}`, `/api/responses/{token}`) send `Referrer-Policy: no-r
 
 from __future__ import annotations
 
+from functools import cache
+
 from litestar.types import Message, Scope
 
 from listening.rate_limit import TOKEN_PREFIXES
@@ -53,16 +55,21 @@ def policy_for(path: str) -> str:
     return STRICT_CSP
 
 
-def headers_for(path: str) -> dict[bytes, bytes]:
-    """Every security header an answer to `path` carries."""
+@cache
+def _header_items(policy: str, token_page: bool) -> tuple[tuple[bytes, bytes], ...]:
     headers = dict(COMMON_HEADERS)
-    headers[b"content-security-policy"] = policy_for(path).encode()
-    if path.startswith(TOKEN_PREFIXES):
+    headers[b"content-security-policy"] = policy.encode()
+    if token_page:
         headers[b"referrer-policy"] = b"no-referrer"
         headers[b"cache-control"] = b"no-store"
     else:
         headers[b"referrer-policy"] = b"same-origin"
-    return headers
+    return tuple(headers.items())
+
+
+def headers_for(path: str) -> dict[bytes, bytes]:
+    """Every security header an answer to `path` carries."""
+    return dict(_header_items(policy_for(path), path.startswith(TOKEN_PREFIXES)))
 
 
 async def add_security_headers(message: Message, scope: Scope) -> None:
@@ -75,10 +82,11 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
     if message["type"] != "http.response.start":
         return
     path = scope.get("path", "")
-    wanted = headers_for(path)
+    token_page = path.startswith(TOKEN_PREFIXES)
+    wanted = _header_items(policy_for(path), token_page)
     headers = list(message.get("headers", ()))
-    if path.startswith(TOKEN_PREFIXES):
+    if token_page:
         # no-store replaces whatever caching the handler chose.
         headers = [(k, v) for k, v in headers if k.lower() != b"cache-control"]
     existing = {name.lower() for name, _ in headers}
-    message["headers"] = headers + [(k, v) for k, v in wanted.items() if k not in existing]
+    message["headers"] = headers + [(k, v) for k, v in wanted if k not in existing]

@@ -16,7 +16,7 @@ import threading
 import time as clock_time
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -149,10 +149,16 @@ class Decision:
             "channel": self.rule.channel,
         }
         if self.send_at is not None:
-            out["send_at"] = self.send_at.isoformat()
+            out["send_at"] = _isoformat(self.send_at)
         if self.uid is not None:
             out["uid"] = self.uid
         return out
+
+
+@lru_cache(maxsize=4096)
+def _isoformat(moment: datetime) -> str:
+    # The events of a batch mostly share their send time; formatting it once is enough.
+    return moment.isoformat()
 
 
 # --- the pieces of a decision ----------------------------------------------------------------

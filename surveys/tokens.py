@@ -9,12 +9,19 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from functools import lru_cache
+
+
+@lru_cache(maxsize=8)
+def _key_bytes(secret_key: str) -> bytes:
+    return secret_key.encode()
 
 
 def invitation_token(secret_key: str, uid: str) -> str:
     """The URL-safe token (256 bits) of the invitation with this uid."""
-    digest = hmac.digest(secret_key.encode(), b"invitation:" + uid.encode(), "sha256")
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    digest = hmac.digest(_key_bytes(secret_key), b"invitation:" + uid.encode(), "sha256")
+    # 32 bytes make 44 base64 characters, the last one padding.
+    return base64.urlsafe_b64encode(digest)[:43].decode()
 
 
 def token_hash(token: str) -> str:
