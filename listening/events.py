@@ -723,17 +723,20 @@ class Ingestor:
         self.secret_key = secret_key
         self._sqlite: WriterProcess | None = None
         self._committer: GroupCommitter[Work, Any] | None = None
+        self._postgres: PostgresWriter | None = None
         if engine.engine_type == "sqlite":
             self._sqlite = WriterProcess(engine.path, secret_key, _outcomes)
         else:
-            pg = PostgresWriter(engine, retry_on=(RaceLost,))
+            pg = self._postgres = PostgresWriter(engine, retry_on=(RaceLost,))
 
             async def apply(works: list[Work]) -> list:
                 return await pg.run(lambda conn: apply_postgres(conn, works, secret_key))
 
-            # Several batches in flight: one's commit overlaps the next one's statements.
+            # One batch at a time per server process: with a backend per batch in flight, the
+            # backends of all server processes compete for the same cores, and each event
+            # costs PostgreSQL more (measured: 2,800 events/s with one, 2,200 with three).
             self._committer = GroupCommitter(
-                apply, weight=lambda w: max(1, len(w.events)), max_weight=2000, concurrency=3
+                apply, weight=lambda w: max(1, len(w.events)), max_weight=2000, concurrency=1
             )
 
     async def ready(self) -> None:
@@ -759,6 +762,8 @@ class Ingestor:
             await self._sqlite.close()
         if self._committer is not None:
             await self._committer.close()
+        if self._postgres is not None:
+            await self._postgres.close()
 
 
 _ingestors: dict[tuple[int, str], Ingestor] = {}
