@@ -13,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sqlite3
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -163,6 +165,8 @@ class SqliteCommitter(Generic[T, R]):
     """
 
     CHECKPOINT_SECONDS = 1.0
+    WAL_LIMIT_BYTES = 64 * 2**20
+    WAL_CHECK_SECONDS = 1.0
 
     def __init__(
         self,
@@ -177,6 +181,7 @@ class SqliteCommitter(Generic[T, R]):
         self._conn: sqlite3.Connection | None = None
         self._stop = threading.Event()
         self._checkpointer: threading.Thread | None = None
+        self._next_wal_check = 0.0
 
     def commit(self, items: list[T]) -> list[tuple[bool, Any]]:
         """(True, result) or (False, exception) for each item, once its transaction ended."""
@@ -220,6 +225,7 @@ class SqliteCommitter(Generic[T, R]):
             # Indexes of events, customers and invitations stay in memory (64 MiB).
             conn.execute("PRAGMA cache_size=-65536")
             conn.execute("PRAGMA wal_autocheckpoint=0")
+            conn.execute(f"PRAGMA journal_size_limit={self.WAL_LIMIT_BYTES}")
             self._conn = conn
             self._checkpointer = threading.Thread(
                 target=self._checkpoint_loop, name="sqlite-checkpoint", daemon=True
@@ -236,7 +242,30 @@ class SqliteCommitter(Generic[T, R]):
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+        self._bound_wal(conn)
         return results
+
+    def _bound_wal(self, conn: sqlite3.Connection) -> None:
+        # Passive checkpoints copy the log back, but under a steady stream of commits the log
+        # never runs empty, so SQLite never starts it over and the file grows without end.
+        # Once it passes the limit, the writer starts it over itself; the checkpoint thread
+        # has copied nearly all of it already. Never waits for a reader: it tries again later.
+        now = time.monotonic()
+        if now < self._next_wal_check:
+            return
+        self._next_wal_check = now + self.WAL_CHECK_SECONDS
+        try:
+            size = os.path.getsize(self.path + "-wal")
+        except OSError:
+            return
+        if size > self.WAL_LIMIT_BYTES:
+            conn.execute("PRAGMA busy_timeout=0")
+            try:
+                conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
+            except sqlite3.OperationalError as exc:
+                log.info("log restart postponed: %s", exc)
+            finally:
+                conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout * 1000)}")
 
     def close(self) -> None:
         """Close the connection and stop the checkpoints."""
@@ -269,7 +298,16 @@ class PostgresWriter:
         failure or the exceptions given as `retry_on`."""
         import asyncpg
 
-        retryable = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError, *self._retry_on)
+        # A connection the server dropped is replaced and the batch run again: should its
+        # commit have happened, event ids make the second run answer what the first stored.
+        retryable = (
+            asyncpg.DeadlockDetectedError,
+            asyncpg.SerializationError,
+            asyncpg.ConnectionDoesNotExistError,
+            asyncpg.PostgresConnectionError,
+            asyncpg.AdminShutdownError,
+            *self._retry_on,
+        )
         for attempt in range(self.RETRIES):
             try:
                 return await self._once(fn)
@@ -284,6 +322,8 @@ class PostgresWriter:
         if self._loop is not loop:
             # Connections belong to the loop that opened them.
             self._idle, self._loop = [], loop
+        while self._idle and self._idle[-1].is_closed():
+            self._idle.pop()
         conn = self._idle.pop() if self._idle else await self._connect()
         try:
             async with conn.transaction():
