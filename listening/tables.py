@@ -24,7 +24,7 @@ class Event(Table):
     """A touchpoint event as received; `source_id` is the sender's id and the idempotency key."""
 
     source_id = Varchar(length=200, unique=True)
-    type = Varchar(length=200, index=True)
+    type = Varchar(length=200)
     occurred_at = Timestamptz()
     received_at = Timestamptz()
     customer_external_id = Varchar(length=200, index=True)

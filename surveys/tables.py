@@ -135,7 +135,7 @@ class Invitation(Table):
 
     uid = Varchar(length=36, unique=True)
     token_hash = Varchar(length=64, unique=True)
-    event_id = BigInt(null=True, default=None, index=True)  # listening's event row
+    event_id = BigInt(null=True, default=None)  # listening's event row; no query looks it up
     trigger_key = Varchar(length=200, null=True, default=None)
     customer = ForeignKey(references=Customer, on_delete=OnDelete.restrict, index=True)
     survey = ForeignKey(references=Survey, on_delete=OnDelete.restrict)
