@@ -375,22 +375,21 @@ def _chunks(items: list, size: int = 500) -> Iterator[list]:
         yield items[i : i + size]
 
 
-class _SqliteTimes:
+class _SqliteTimes(dict):
     """Timestamps in the form Piccolo's SQLite adapter stores (UTC, str()), each made once.
 
     Most events of a batch share their received, send and expiry times, and str() of a
-    datetime costs more than the insert of the row it goes into.
+    datetime costs more than the insert of the row it goes into. Called for a moment (or None);
+    a dictionary look-up once the moment was seen.
     """
 
-    def __init__(self) -> None:
-        self._seen: dict[datetime, str] = {}
+    __call__ = dict.__getitem__
 
-    def __call__(self, moment: datetime | None) -> str | None:
-        if moment is None:
-            return None
-        text = self._seen.get(moment)
-        if text is None:
-            text = self._seen[moment] = str(moment.astimezone(UTC))
+    def __init__(self) -> None:
+        super().__init__({None: None})
+
+    def __missing__(self, moment: datetime) -> str:
+        text = self[moment] = str(moment.astimezone(UTC))
         return text
 
 
