@@ -714,8 +714,8 @@ def _outcomes(result: Any) -> list[Outcome] | str:
 
 
 class Ingestor:
-    """The process's writer for events: group commit in a writer process (SQLite) or on the
-    engine's connection pool (PostgreSQL)."""
+    """The process's writer for events: group commit in a writer process (SQLite) or on
+    connections of its own (PostgreSQL)."""
 
     def __init__(self, secret_key: str) -> None:
         engine = Event._meta.db
@@ -842,7 +842,12 @@ async def ingest_batch(
     counts = {"accepted": 0, "duplicates": 0, "rejected": 0}
     index = 0
     for number, waiting in enumerate(pending):
-        outcomes = await waiting
+        try:
+            outcomes = await waiting
+        except BaseException:
+            # Collect the other chunks' answers too, so no failure goes unheard.
+            await asyncio.gather(*pending[number + 1 :], return_exceptions=True)
+            raise
         if outcomes == UNAUTHORIZED:
             await asyncio.gather(*pending[number + 1 :], return_exceptions=True)
             return UNAUTHORIZED

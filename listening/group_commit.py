@@ -4,8 +4,7 @@ Each caller waits until the transaction holding its work has committed, so an ac
 always means "stored", while the database pays one commit per batch instead of one per request.
 The committer for SQLite keeps one long-lived connection (WAL; synchronous FULL unless
 configured otherwise) in a writer process of its own (`listening.writer_process`); the writer
-for PostgreSQL borrows a connection of Piccolo's pool (or opens one) per batch from the event
-loop.
+for PostgreSQL keeps connections of its own and runs its batches from the event loop.
 """
 
 from __future__ import annotations
@@ -303,9 +302,7 @@ class PostgresWriter:
         retryable = (
             asyncpg.DeadlockDetectedError,
             asyncpg.SerializationError,
-            asyncpg.ConnectionDoesNotExistError,
-            asyncpg.PostgresConnectionError,
-            asyncpg.AdminShutdownError,
+            *_connection_errors(),
             *self._retry_on,
         )
         for attempt in range(self.RETRIES):
@@ -328,8 +325,9 @@ class PostgresWriter:
         try:
             async with conn.transaction():
                 result = await fn(conn)
-        except BaseException:
-            if conn.is_closed() or conn.is_in_transaction():
+        except BaseException as exc:
+            gone = isinstance(exc, _connection_errors())
+            if gone or conn.is_closed() or conn.is_in_transaction():
                 conn.terminate()
             else:
                 self._idle.append(conn)
@@ -351,3 +349,17 @@ class PostgresWriter:
         for conn in idle:
             with contextlib.suppress(Exception):
                 await conn.close(timeout=5)
+
+
+def _connection_errors() -> tuple[type[BaseException], ...]:
+    """The errors that mean a PostgreSQL connection is gone (its server dropped it)."""
+    import asyncpg
+
+    return (
+        asyncpg.ConnectionDoesNotExistError,
+        asyncpg.PostgresConnectionError,
+        asyncpg.AdminShutdownError,
+        asyncpg.InterfaceError,
+        asyncpg.InternalClientError,  # a message of the dropped server left it mid-state
+        ConnectionError,
+    )

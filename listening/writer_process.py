@@ -22,6 +22,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime
@@ -183,15 +184,17 @@ class WriterProcess:
         self._transport = None
 
     def _stop_process(self) -> None:
+        # Before starting a writer: the old one died, or it served an event loop that is gone
+        # (and its callers with it). Never blocks the loop: the old process is reaped aside.
         if self._transport is not None:
             self._transport.close()
             self._transport = None
-        if self._process is not None:
-            try:
-                self._process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-            self._process = None
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            process.terminate()
+        threading.Thread(target=_reap, args=(process,), daemon=True).start()
 
     async def close(self) -> None:
         """Wait for the jobs sent, then let the writer finish and exit."""
