@@ -403,7 +403,7 @@ _ANY_ERASED = "SELECT 1 FROM customer WHERE external_id >= ? AND external_id < ?
 
 
 def apply_sqlite(conn: sqlite3.Connection, works: list[Work], secret_key: str) -> list:
-    """The batch transaction on SQLite (runs on the writer thread, inside BEGIN IMMEDIATE).
+    """The batch transaction on SQLite (runs in the writer process, inside BEGIN IMMEDIATE).
 
     The immediate transaction holds SQLite's write lock, so nothing else inserts meanwhile:
     new rows get their ids here (max + 1), and every write is one `executemany`.
