@@ -350,13 +350,15 @@ _random = _RandomBytes()
 
 
 def new_uid() -> str:
-    """A time-ordered UUID (version 7: milliseconds, then 74 random bits).
+    """A time-ordered UUID: milliseconds, then 74 random bits (the layout of version 7).
 
     New invitations land at the end of the uid index instead of on a random page of it, which
     halves the pages a batch of invitations dirties. The uid is no secret: tokens are HMACs of it.
+    Its version is 8 (the custom version): it marks invitations whose link token is
+    time-ordered too (`surveys.tokens`), where earlier uids keep their plain tokens.
     """
     raw = bytearray((clock_time.time_ns() // 1_000_000).to_bytes(6, "big") + _random.take(10))
-    raw[6] = raw[6] & 0x0F | 0x70
+    raw[6] = raw[6] & 0x0F | 0x80
     raw[8] = raw[8] & 0x3F | 0x80
     h = raw.hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
