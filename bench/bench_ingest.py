@@ -256,11 +256,18 @@ def _batches(url: str, key: str) -> float:
 def _sqlite_counts(db: Path) -> tuple[int, int, int]:
     import sqlite3
 
-    with sqlite3.connect(db) as conn:
-        return tuple(
+    conn = sqlite3.connect(db, isolation_level=None)
+    try:
+        # One read transaction: the three counts come from the same moment.
+        conn.execute("BEGIN")
+        counts = tuple(
             conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
             for t in ("event", "customer", "invitation")
         )
+        conn.execute("COMMIT")
+        return counts
+    finally:
+        conn.close()
 
 
 def _sqlite_rows(seconds: int, work: Path) -> list[dict]:
