@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -31,14 +30,11 @@ import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
-from harness import POSTGRES_URL, free_port, pg, row, server_env
+from harness import POSTGRES_URL, free_port, pg, row, server_env, wrk
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-WRK = shutil.which("wrk") or "/usr/bin/wrk"
-CONNECTIONS = 32
-THREADS = 2
 BATCH = 10_000
 BATCHES = 6
 
@@ -181,40 +177,7 @@ def _stop(server: subprocess.Popen) -> None:
 
 
 def _wrk(url: str, lua: Path, seconds: int, prefix: str, key: str) -> dict:
-    occurred = datetime.now(UTC).isoformat()
-    out = subprocess.run(
-        [
-            WRK,
-            f"-t{THREADS}",
-            f"-c{CONNECTIONS}",
-            f"-d{seconds}s",
-            "--latency",
-            "-s",
-            str(lua),
-            url,
-            "--",
-            prefix,
-            occurred,
-            "/api/events",
-            key,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    total = int(re.search(r"(\d+) requests in", out).group(1))
-    p99 = re.search(r"\s99%\s+([\d.]+)(us|ms|s)\b", out)
-    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
-    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    errors = re.search(r"Socket errors:.*timeout (\d+)", out)
-    return {
-        "rate": rate,
-        "total": total,
-        "p99_ms": float(p99.group(1)) * scale,
-        "non_2xx": int(bad.group(1)) if bad else 0,
-        "timeouts": int(errors.group(1)) if errors else 0,
-    }
+    return wrk(url, lua, seconds, prefix, datetime.now(UTC).isoformat(), "/api/events", key)
 
 
 def _batches(url: str, key: str) -> float:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -26,13 +25,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import POSTGRES_URL, SECRET, free_port, pg, row, server_env
+from harness import POSTGRES_URL, SECRET, WRK_THREADS, free_port, pg, row, server_env, wrk
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-WRK = shutil.which("wrk") or "/usr/bin/wrk"
-CONNECTIONS = 32
-THREADS = 2
 PAGE_TOKENS = 5_000
 SUBMIT_TOKENS = 60_000
 
@@ -232,38 +228,6 @@ def _prepare_postgres(url: str, out_dir: str) -> None:
     Path(out_dir, "submit_tokens.txt").write_text("\n".join(tokens[PAGE_TOKENS:]) + "\n")
 
 
-def _wrk(url: str, lua: Path, seconds: int, *args: str) -> dict:
-    out = subprocess.run(
-        [
-            WRK,
-            f"-t{THREADS}",
-            f"-c{CONNECTIONS}",
-            f"-d{seconds}s",
-            "--latency",
-            "-s",
-            str(lua),
-            url,
-            "--",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    p99 = re.search(r"\s99%\s+([\d.]+)(us|ms|s)\b", out)
-    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
-    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    errors = re.search(r"Socket errors:.*timeout (\d+)", out)
-    return {
-        "rate": rate,
-        "p99_ms": float(p99.group(1)) * scale,
-        "non_2xx_3xx": int(bad.group(1)) if bad else 0,
-        "timeouts": int(errors.group(1)) if errors else 0,
-        "raw": out,
-    }
-
-
 def _measure_app(env: dict, data: Path, lua: Path, seconds: int) -> tuple[dict, dict, dict]:
     """Page views, submissions (every score) and submissions (no follow-ups) on one server."""
     from litestar.middleware.csrf import generate_csrf_token
@@ -280,14 +244,14 @@ def _measure_app(env: dict, data: Path, lua: Path, seconds: int) -> tuple[dict, 
         first = pages.read_text().split()[-1]
         with urllib.request.urlopen(f"{url}/s/{first}") as answer:
             (data / "page.html").write_bytes(answer.read())
-        _wrk(url, lua, 2, str(pages), "GET")  # warm-up
-        page = _wrk(url, lua, seconds, str(pages), "GET")
+        wrk(url, lua, 2, str(pages), "GET")  # warm-up
+        page = wrk(url, lua, seconds, str(pages), "GET")
         half = submits.read_text().split("\n")
         mixed, high = data / "mixed_tokens.txt", data / "high_tokens.txt"
         mixed.write_text("\n".join(half[: len(half) // 2]) + "\n")
         high.write_text("\n".join(t for t in half[len(half) // 2 :] if t) + "\n")
-        submit = _wrk(url, lua, seconds, str(mixed), "POST", csrf, csrf)
-        plain = _wrk(url, lua, seconds, str(high), "POSTHIGH", csrf, csrf)
+        submit = wrk(url, lua, seconds, str(mixed), "POST", csrf, csrf)
+        plain = wrk(url, lua, seconds, str(high), "POSTHIGH", csrf, csrf)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -306,36 +270,49 @@ def _sqlite_rows(seconds: int, work: Path, lua: Path) -> list[dict]:
     bare_server, bare_url = _serve(["bare_app:app"], {**env, "PYTHONPATH": str(work)}, work)
     try:
         _wait(bare_url, path="/s/x")
-        _wrk(bare_url, lua, 2, str(pages), "GET")
-        bare = _wrk(bare_url, lua, seconds, str(pages), "GET")
+        wrk(bare_url, lua, 2, str(pages), "GET")
+        bare = wrk(bare_url, lua, seconds, str(pages), "GET")
     finally:
         bare_server.terminate()
         bare_server.wait(timeout=30)
     return [
         row("bare Litestar endpoint, same page (reference)", bare["rate"], "pages/s", None),
-        row("GET /s/{token} pages", page["rate"], "pages/s", 1500, higher=True),
-        row("GET /s/{token} pages / bare endpoint", page["rate"] / bare["rate"], "", None),
-        row("GET /s/{token} p99", page["p99_ms"], "ms", 50, higher=False),
-        row("GET /s/{token} refused (non-2xx/3xx)", page["non_2xx_3xx"], "requests", None),
+        *_rows(page, submit, plain, stored, engine="", bare=bare),
+    ]
+
+
+def _rows(
+    page: dict, submit: dict, plain: dict, stored: int, *, engine: str, bare: dict | None = None
+) -> list[dict]:
+    """The table rows of one engine's run; `engine` is "" for SQLite or ", PostgreSQL"."""
+    rows = [row(f"GET /s/{{token}} pages{engine}", page["rate"], "pages/s", 1500)]
+    if bare is not None:
+        rows.append(
+            row("GET /s/{token} pages / bare endpoint", page["rate"] / bare["rate"], "", None)
+        )
+    return [
+        *rows,
+        row(f"GET /s/{{token}} p99{engine}", page["p99_ms"], "ms", 50, higher=False),
+        row(f"GET /s/{{token}} refused{engine}", page["non_2xx"], "requests", None),
         row(
-            "POST /s/{token} submissions, every score",
+            f"POST /s/{{token}} submissions, every score{engine}",
             submit["rate"],
             "submissions/s",
             1000,
-            higher=True,
         ),
-        row("POST /s/{token} p99", submit["p99_ms"], "ms", None),
-        row("POST /s/{token} refused (non-2xx/3xx)", submit["non_2xx_3xx"], "requests", None),
+        row(f"POST /s/{{token}} p99{engine}", submit["p99_ms"], "ms", None),
+        row(f"POST /s/{{token}} refused{engine}", submit["non_2xx"], "requests", None),
         row(
-            "POST /s/{token} submissions, no follow-ups",
+            f"POST /s/{{token}} submissions, no follow-ups{engine}",
             plain["rate"],
             "submissions/s",
             1000,
-            higher=True,
         ),
-        row("POST /s/{token} p99, no follow-ups", plain["p99_ms"], "ms", None),
-        row("POST /s/{token} refused, no follow-ups", plain["non_2xx_3xx"], "requests", None),
-        row("responses stored", stored, "rows", None),
+        row(f"POST /s/{{token}} p99, no follow-ups{engine}", plain["p99_ms"], "ms", None),
+        row(
+            f"POST /s/{{token}} refused, no follow-ups{engine}", plain["non_2xx"], "requests", None
+        ),
+        row(f"responses stored{engine}", stored, "rows", None),
     ]
 
 
@@ -361,35 +338,7 @@ def _postgres_rows(seconds: int, work: Path, lua: Path) -> list[dict]:
         stored = asyncio.run(pg("SELECT count(*) FROM response", url))
     finally:
         asyncio.run(pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    return [
-        row("GET /s/{token} pages, PostgreSQL", page["rate"], "pages/s", 1500, higher=True),
-        row("GET /s/{token} p99, PostgreSQL", page["p99_ms"], "ms", 50, higher=False),
-        row("GET /s/{token} refused, PostgreSQL", page["non_2xx_3xx"], "requests", None),
-        row(
-            "POST /s/{token} submissions, every score, PostgreSQL",
-            submit["rate"],
-            "submissions/s",
-            1000,
-            higher=True,
-        ),
-        row("POST /s/{token} p99, PostgreSQL", submit["p99_ms"], "ms", None),
-        row("POST /s/{token} refused, PostgreSQL", submit["non_2xx_3xx"], "requests", None),
-        row(
-            "POST /s/{token} submissions, no follow-ups, PostgreSQL",
-            plain["rate"],
-            "submissions/s",
-            1000,
-            higher=True,
-        ),
-        row("POST /s/{token} p99, no follow-ups, PostgreSQL", plain["p99_ms"], "ms", None),
-        row(
-            "POST /s/{token} refused, no follow-ups, PostgreSQL",
-            plain["non_2xx_3xx"],
-            "requests",
-            None,
-        ),
-        row("responses stored, PostgreSQL", stored, "rows", None),
-    ]
+    return _rows(page, submit, plain, stored, engine=", PostgreSQL")
 
 
 def run(seconds: int = 10) -> list[dict]:
@@ -397,7 +346,7 @@ def run(seconds: int = 10) -> list[dict]:
     work = Path(tempfile.mkdtemp(prefix="lp-bench-survey-"))
     try:
         lua = work / "survey.lua"
-        lua.write_text(LUA % {"threads": THREADS})
+        lua.write_text(LUA % {"threads": WRK_THREADS})
         return _sqlite_rows(seconds, work, lua) + _postgres_rows(seconds, work, lua)
     finally:
         shutil.rmtree(work, ignore_errors=True)

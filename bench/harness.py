@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import socket
+import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -11,6 +14,48 @@ SECRET = "bench-secret-" + "s" * 40
 POSTGRES_URL = os.environ.get(
     "LISTENING_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
+
+
+WRK = shutil.which("wrk") or "/usr/bin/wrk"
+WRK_THREADS = 2
+WRK_CONNECTIONS = 32
+
+
+def wrk(url: str, lua: Path, seconds: int, *args: str) -> dict:
+    """Load `url` with wrk (2 threads, 32 connections) and its script `lua` given `args`.
+
+    Returns the rate, the number of requests, the p99 latency in ms, the answers outside
+    2xx/3xx, the timeouts and wrk's own output.
+    """
+    out = subprocess.run(
+        [
+            WRK,
+            f"-t{WRK_THREADS}",
+            f"-c{WRK_CONNECTIONS}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(lua),
+            url,
+            "--",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    p99 = re.search(r"\s99%\s+([\d.]+)(us|ms|s)\b", out)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors:.*timeout (\d+)", out)
+    return {
+        "rate": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "total": int(re.search(r"(\d+) requests in", out).group(1)),
+        "p99_ms": float(p99.group(1)) * scale,
+        "non_2xx": int(bad.group(1)) if bad else 0,
+        "timeouts": int(errors.group(1)) if errors else 0,
+        "raw": out,
+    }
 
 
 def free_port() -> int:

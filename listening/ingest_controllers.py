@@ -14,7 +14,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPT
 
 from listening import events, outbox, schemas, triggers
 from listening.apikeys import hash_key
-from listening.auth import admin_guard, ingest_guard
+from listening.auth import admin_guard, bearer_token, ingest_guard
 from listening.settings import Settings
 from surveys.clock import Clock
 from surveys.parameters import Offset
@@ -45,15 +45,10 @@ def base_url_of(request: Request, settings: Settings) -> str:
 
 
 def _key_hash(request: Request) -> str:
-    # The header straight from the scope: building the request's header map costs more than
-    # hashing the key.
-    raw = next((v for n, v in request.scope.get("headers", ()) if n == b"authorization"), None)
-    if raw is None:
+    token = bearer_token(request)
+    if token is None:
         raise NotAuthorizedException("send an API key as 'Authorization: Bearer <key>'")
-    scheme, _, value = raw.decode("latin-1").partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
-        raise NotAuthorizedException("the Authorization header must be 'Bearer <key>'")
-    return hash_key(value.strip())
+    return hash_key(token)
 
 
 def _unauthorized() -> NotAuthorizedException:
