@@ -26,11 +26,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
-from harness import POSTGRES_URL, free_port, pg, row, server_env, wrk
+from harness import POSTGRES_URL, pg, row, serve, server_env, stop, wrk
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -128,54 +127,6 @@ def _prepare(url: str, key_file: str) -> None:
     asyncio.run(main())
 
 
-def _serve(target: str, env: dict[str, str], workers: int, cwd: Path) -> tuple:
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            target,
-            "--factory",
-            "--workers",
-            str(workers),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        cwd=cwd,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=1):
-                pass
-        except urllib.error.HTTPError:
-            break  # the bare app has no /health, but it answers
-        except OSError:
-            time.sleep(0.2)
-            continue
-        break
-    else:
-        server.terminate()
-        raise RuntimeError(f"{target} did not start")
-    return server, url
-
-
-def _stop(server: subprocess.Popen) -> None:
-    server.terminate()
-    try:
-        server.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        server.kill()
-
-
 def _wrk(url: str, lua: Path, seconds: int, prefix: str, key: str) -> dict:
     return wrk(url, lua, seconds, prefix, datetime.now(UTC).isoformat(), "/api/events", key)
 
@@ -241,15 +192,17 @@ def _sqlite_rows(seconds: int, work: Path) -> list[dict]:
     key = key_file.read_text().strip()
     lua = work / "events.lua"
     lua.write_text(LUA)
-    bare_server, bare_url = _serve(
-        "bench_ingest:bare_app", env | {"PYTHONPATH": f"{ROOT}:{ROOT / 'bench'}"}, 1, work
+    bare_server, bare_url = serve(
+        ["bench_ingest:bare_app", "--factory"],
+        env | {"PYTHONPATH": f"{ROOT}:{ROOT / 'bench'}"},
+        work,
     )
     try:
         _wrk(bare_url, lua, 2, "warm", key)
         bare = _wrk(bare_url, lua, seconds, "bare", key)
     finally:
-        _stop(bare_server)
-    server, url = _serve("listening.app:create_app", env, 1, work)
+        stop(bare_server)
+    server, url = serve(["listening.app:create_app", "--factory"], env, work)
     try:
         _wrk(url, lua, 2, "warm", key)
         before = _sqlite_counts(db)
@@ -257,7 +210,7 @@ def _sqlite_rows(seconds: int, work: Path) -> list[dict]:
         after = _sqlite_counts(db)
         batch_rate = _batches(url, key)
     finally:
-        _stop(server)
+        stop(server)
     stored = after[0] - before[0]
     return [
         row("bare endpoint parsing the event (peer)", bare["rate"], "req/s", None),
@@ -292,12 +245,12 @@ def _postgres_rows(seconds: int, work: Path) -> list[dict]:
         key_file = work / "pg-key.txt"
         subprocess.run([sys.executable, __file__, "--prepare", str(key_file)], env=env, check=True)
         key = key_file.read_text().strip()
-        server, base = _serve("listening.app:create_app", env, 2, work)
+        server, base = serve(["listening.app:create_app", "--factory"], env, work, workers=2)
         try:
             _wrk(base, work / "events.lua", 2, "warm", key)
             single = _wrk(base, work / "events.lua", seconds, "pg", key)
         finally:
-            _stop(server)
+            stop(server)
     finally:
         asyncio.run(pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     return [

@@ -22,10 +22,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from harness import POSTGRES_URL, SECRET, WRK_THREADS, free_port, pg, row, server_env, wrk
+from harness import POSTGRES_URL, SECRET, WRK_THREADS, pg, row, serve, server_env, stop, wrk
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -235,9 +234,8 @@ def _measure_app(env: dict, data: Path, lua: Path, seconds: int) -> tuple[dict, 
     csrf = generate_csrf_token(SECRET)
     pages = data / "page_tokens.txt"
     submits = data / "submit_tokens.txt"
-    server, url = _serve(["listening.app:create_app", "--factory"], env, data)
+    server, url = serve(["listening.app:create_app", "--factory"], env, data)
     try:
-        _wait(url)
         # The real page, saved for the bare reference endpoint to answer with.
         import urllib.request
 
@@ -253,8 +251,7 @@ def _measure_app(env: dict, data: Path, lua: Path, seconds: int) -> tuple[dict, 
         submit = wrk(url, lua, seconds, str(mixed), "POST", csrf, csrf)
         plain = wrk(url, lua, seconds, str(high), "POSTHIGH", csrf, csrf)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop(server)
     return page, submit, plain
 
 
@@ -267,14 +264,14 @@ def _sqlite_rows(seconds: int, work: Path, lua: Path) -> list[dict]:
     stored = _count(db)
     # The same machine's ceiling in the same run: a bare Litestar endpoint sending that page.
     (work / "bare_app.py").write_text(BARE_APP)
-    bare_server, bare_url = _serve(["bare_app:app"], {**env, "PYTHONPATH": str(work)}, work)
+    bare_server, bare_url = serve(
+        ["bare_app:app"], {**env, "PYTHONPATH": str(work)}, work, ready="/s/x"
+    )
     try:
-        _wait(bare_url, path="/s/x")
         wrk(bare_url, lua, 2, str(pages), "GET")
         bare = wrk(bare_url, lua, seconds, str(pages), "GET")
     finally:
-        bare_server.terminate()
-        bare_server.wait(timeout=30)
+        stop(bare_server)
     return [
         row("bare Litestar endpoint, same page (reference)", bare["rate"], "pages/s", None),
         *_rows(page, submit, plain, stored, engine="", bare=bare),
@@ -350,44 +347,6 @@ def run(seconds: int = 10) -> list[dict]:
         return _sqlite_rows(seconds, work, lua) + _postgres_rows(seconds, work, lua)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-
-
-def _serve(target: list[str], env: dict, cwd: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            *target,
-            "--workers",
-            "1",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        cwd=cwd,
-    )
-    return server, f"http://127.0.0.1:{port}"
-
-
-def _wait(url: str, path: str = "/health") -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}{path}", timeout=1) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("server did not start")
 
 
 def _count(db: Path) -> int:

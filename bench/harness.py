@@ -7,6 +7,10 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,6 +60,54 @@ def wrk(url: str, lua: Path, seconds: int, *args: str) -> dict:
         "timeouts": int(errors.group(1)) if errors else 0,
         "raw": out,
     }
+
+
+def serve(
+    target: list[str], env: dict[str, str], cwd: Path, *, workers: int = 1, ready: str = "/health"
+) -> tuple[subprocess.Popen, str]:
+    """Start uvicorn on `target` (an app, or a factory with "--factory") on a free port and
+    wait until `ready` answers at all (an error status counts: a bare app has no /health)."""
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            *target,
+            "--workers",
+            str(workers),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        cwd=cwd,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}{ready}", timeout=1):
+                return server, url
+        except urllib.error.HTTPError:
+            return server, url
+        except OSError:
+            time.sleep(0.2)
+    stop(server)
+    raise RuntimeError(f"{' '.join(target)} did not start")
+
+
+def stop(server: subprocess.Popen) -> None:
+    """Stop a server started by `serve`."""
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
 
 
 def free_port() -> int:
