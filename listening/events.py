@@ -30,14 +30,15 @@ from listening.triggers import (
     Decision,
     Rules,
     decide,
+    new_uid,
     rules_from_rows,
     valid_time_zone,
 )
-from listening.writer_process import WriterProcess
+from listening.writer_process import Ahead, WriterProcess
 from surveys.clock import Clock, system_clock
 from surveys.errors import DomainError, Invalid
 from surveys.privacy import ERASED_PREFIX, pseudonym
-from surveys.tokens import invitation_token, token_hash
+from surveys.tokens import invitation_token, token_and_key
 
 MAX_BATCH = 10_000
 UNAUTHORIZED = "unauthorized"
@@ -163,8 +164,12 @@ def survey_url(base_url: str, secret_key: str, uid: str) -> str:
     return f"{base_url.rstrip('/')}/s/{invitation_token(secret_key, uid)}"
 
 
-def answer(outcome: Outcome, *, base_url: str, secret_key: str) -> dict[str, Any]:
-    """The JSON answer for an outcome; only link-channel invitations show their URL."""
+def answer(
+    outcome: Outcome, *, base_url: str, secret_key: str, known: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The JSON answer for an outcome; only link-channel invitations show their URL.
+
+    `known` holds tokens the caller made itself (uid -> token), as `prepare` does."""
     invitations = []
     for item in outcome.invitations:
         shown: dict[str, Any] = {
@@ -175,7 +180,11 @@ def answer(outcome: Outcome, *, base_url: str, secret_key: str) -> dict[str, Any
         }
         uid = item.get("uid")
         if item.get("channel") == "link" and uid:
-            token = outcome.tokens.get(uid) or invitation_token(secret_key, uid)
+            token = (
+                outcome.tokens.get(uid)
+                or (known and known.get(uid))
+                or invitation_token(secret_key, uid)
+            )
             shown["survey_url"] = f"{base_url.rstrip('/')}/s/{token}"
         invitations.append(shown)
     return {
@@ -195,11 +204,24 @@ def encode(value: Any) -> bytes:
 
 @dataclass
 class Work:
-    """One caller's events; `key_hash` None means a trusted caller (the CLI)."""
+    """One caller's events; `key_hash` None means a trusted caller (the CLI); `ahead`, what
+    `prepare` made for them, if anything."""
 
     events: list[EventIn]
     now: datetime
     key_hash: str | None = None
+    ahead: Ahead | None = None
+
+
+def prepare(events: list[EventIn], secret_key: str) -> tuple[Ahead, dict[str, str]]:
+    """What can be made for new events before their transaction: attributes as JSON, and a
+    uid with its look-up key each (for the invitation most events get); and each uid's token."""
+    uids = [new_uid() for _ in events]
+    pairs = [token_and_key(secret_key, uid) for uid in uids]
+    ahead = Ahead(
+        [_encoder.encode(e.attributes).decode() for e in events], uids, [p[1] for p in pairs]
+    )
+    return ahead, {uid: pair[0] for uid, pair in zip(uids, pairs, strict=True)}
 
 
 @dataclass
@@ -213,12 +235,29 @@ class _Batch:
     stored: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # seen before
     made: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # stored now
     tokens: dict[str, str] = field(default_factory=dict)  # uid -> token of invitations made now
+    # source id -> (attributes JSON, uid, look-up key) made ahead by `prepare`
+    ahead: dict[str, tuple[str, str, str]] = field(default_factory=dict)
 
-    def token(self, decision: Decision, secret_key: str) -> str:
-        """The token of a scheduled invitation, made once for its row and its answer."""
+    def lookup_key(self, decision: Decision, secret_key: str) -> str:
+        """The stored look-up key of a scheduled invitation; its token is kept for the answer."""
         assert decision.uid is not None
-        token = self.tokens[decision.uid] = invitation_token(secret_key, decision.uid)
-        return token
+        self.tokens[decision.uid], key = token_and_key(secret_key, decision.uid)
+        return key
+
+    def attributes(self, source_id: str) -> str:
+        """A new event's attributes as JSON, as stored with the event and its invitations."""
+        made = self.ahead.get(source_id)
+        if made is not None:
+            return made[0]
+        return _encoder.encode(self.first[source_id].attributes).decode()
+
+    def key_of(self, source_id: str, decision: Decision, secret_key: str) -> str:
+        """`lookup_key`, or the key made ahead when the decision has its uid (whose token the
+        caller kept)."""
+        made = self.ahead.get(source_id)
+        if made is not None and made[1] == decision.uid:
+            return made[2]
+        return self.lookup_key(decision, secret_key)
 
     def authorized(self, work: Work) -> bool:
         return work.key_hash is None or work.key_hash in self.live_keys
@@ -226,11 +265,15 @@ class _Batch:
     def collect(self) -> None:
         """Keep the first occurrence of every id among authorized works."""
         for work in self.works:
-            if self.authorized(work):
-                for event in work.events:
-                    if event.id not in self.first:
-                        self.first[event.id] = event
-                        self.now_of[event.id] = work.now
+            if not self.authorized(work):
+                continue
+            ahead = work.ahead
+            for n, event in enumerate(work.events):
+                if event.id not in self.first:
+                    self.first[event.id] = event
+                    self.now_of[event.id] = work.now
+                    if ahead is not None:
+                        self.ahead[event.id] = (ahead.attributes[n], ahead.uids[n], ahead.keys[n])
 
     def results(self) -> list[list[Outcome] | str]:
         """Each work's outcomes in order; later copies of an id are duplicates of the first."""
@@ -245,7 +288,8 @@ class _Batch:
                 if event.id in self.made and event.id not in answered:
                     answered.add(event.id)
                     made = self.made[event.id]
-                    tokens = {i["uid"]: self.tokens[i["uid"]] for i in made if "uid" in i}
+                    # Tokens made here; those made ahead stay with the caller.
+                    tokens = {u: self.tokens[u] for i in made if (u := i.get("uid")) in self.tokens}
                     outcomes.append(Outcome(event.id, False, made, tokens))
                 else:
                     invitations = self.made.get(event.id, self.stored.get(event.id, []))
@@ -271,6 +315,7 @@ def _forget_erased(batch: _Batch, new_ids: list[str], erased: set[str], secret_k
     for i in new_ids:
         event = batch.first[i]
         if event.customer.id in erased:
+            batch.ahead.pop(i, None)  # made with the attributes that are not stored
             batch.first[i] = msgspec.structs.replace(
                 event,
                 customer=CustomerIn(id=pseudonym(event.customer.id, secret_key)),
@@ -323,7 +368,7 @@ def _invitation_row(
     customer: CustomerState,
     attributes: str,
     now: Any,
-    token: str,
+    lookup_key: str,
     when: Any = _same_time,
 ) -> tuple:
     assert d.uid is not None and d.send_at is not None and d.expires_at is not None
@@ -331,7 +376,7 @@ def _invitation_row(
     send_at = when(d.send_at)
     return (
         d.uid,
-        token_hash(token),
+        lookup_key,
         event_row_id,
         d.rule.key,
         customer.id,
@@ -363,8 +408,14 @@ def _decide_all(
     decisions = {}
     for source_id in new_ids:
         event = batch.first[source_id]
+        made = batch.ahead.get(source_id)
         decisions[source_id] = decide(
-            event, event.attributes, customers[event.customer.id], rules, batch.now_of[source_id]
+            event,
+            event.attributes,
+            customers[event.customer.id],
+            rules,
+            batch.now_of[source_id],
+            made and made[1],
         )
         batch.made[source_id] = [d.outcome() for d in decisions[source_id]]
     return decisions
@@ -457,19 +508,19 @@ def apply_sqlite(conn: sqlite3.Connection, works: list[Work], secret_key: str) -
             next_customer += 1
         else:
             customers[ext] = _customer_state(row[0], fields, row)
-    emails = list({c.email.lower() for c in customers.values() if c.email})
-    suppressed = {
-        r[0] for r in _select_in(conn, "SELECT email FROM suppression WHERE email IN ({})", emails)
-    }
-    for c in customers.values():
-        c.suppressed = bool(c.email) and c.email.lower() in suppressed
+    if rules.send_email():
+        emails = list({c.email.lower() for c in customers.values() if c.email})
+        found = _select_in(conn, "SELECT email FROM suppression WHERE email IN ({})", emails)
+        suppressed = {r[0] for r in found}
+        for c in customers.values():
+            c.suppressed = bool(c.email) and c.email.lower() in suppressed
     decisions = _decide_all(batch, new_ids, customers, rules)
     next_event = (conn.execute("SELECT max(id) FROM event").fetchone()[0] or 0) + 1
     event_rows, invitations = [], []
     for source_id in new_ids:
         event = batch.first[source_id]
         now = _sqlite_time(batch.now_of[source_id])
-        attributes = _encoder.encode(event.attributes).decode()
+        attributes = batch.attributes(source_id)
         event_rows.append(
             (
                 next_event,
@@ -493,7 +544,7 @@ def apply_sqlite(conn: sqlite3.Connection, works: list[Work], secret_key: str) -
                         customer,
                         attributes,
                         now,
-                        batch.token(d, secret_key),
+                        batch.key_of(source_id, d, secret_key),
                         _sqlite_time,
                     )
                 )
@@ -609,7 +660,7 @@ async def apply_postgres(conn: Any, works: list[Work], secret_key: str) -> list:
         else:
             customers[ext] = _customer_state(row[0], fields, row)
     emails = list({c.email.lower() for c in customers.values() if c.email})
-    if emails:
+    if emails and rules.send_email():
         suppressed = {
             r[0]
             for r in await conn.fetch(
@@ -669,7 +720,7 @@ async def apply_postgres(conn: Any, works: list[Work], secret_key: str) -> list:
         [batch.first[i].occurred_at for i in ordered],
         [batch.now_of[i] for i in ordered],
         [batch.first[i].customer.id for i in ordered],
-        [_encoder.encode(batch.first[i].attributes).decode() for i in ordered],
+        [batch.attributes(i) for i in ordered],
         [_encoder.encode(batch.made[i]).decode() for i in ordered],
     )
     if len(inserted) != len(ordered):
@@ -678,7 +729,7 @@ async def apply_postgres(conn: Any, works: list[Work], secret_key: str) -> list:
     invitations = []
     for source_id in new_ids:
         event = batch.first[source_id]
-        attributes = _encoder.encode(event.attributes).decode()
+        attributes = batch.attributes(source_id)
         for d in decisions[source_id]:
             if d.status == "scheduled":
                 invitations.append(
@@ -689,7 +740,7 @@ async def apply_postgres(conn: Any, works: list[Work], secret_key: str) -> list:
                         customers[event.customer.id],
                         attributes,
                         batch.now_of[source_id],
-                        batch.token(d, secret_key),
+                        batch.key_of(source_id, d, secret_key),
                     )
                 )
     if invitations:
@@ -711,6 +762,9 @@ async def apply_postgres(conn: Any, works: list[Work], secret_key: str) -> list:
 def _outcomes(result: Any) -> list[Outcome] | str:
     """A writer process's answer (outcomes as maps, or UNAUTHORIZED) as callers get it."""
     return result if isinstance(result, str) else [Outcome(**o) for o in result]
+
+
+PREPARE_FROM = 100  # events in a job
 
 
 class Ingestor:
@@ -738,6 +792,17 @@ class Ingestor:
                 apply, weight=lambda w: max(1, len(w.events)), max_weight=2000, concurrency=1
             )
 
+    def ahead(self, events: list[EventIn]) -> tuple[Ahead, dict[str, str]] | None:
+        """`prepare` for a large job whose writer is the SQLite process, else nothing.
+
+        There the writer bounds batch ingestion while this process waits for it; a single
+        event's request is this process's bottleneck instead, and PostgreSQL's writer is not
+        the bound.
+        """
+        if self._sqlite is None or len(events) < PREPARE_FROM:
+            return None
+        return prepare(events, self.secret_key)
+
     async def ready(self) -> None:
         """Start what `enqueue` needs (the SQLite writer process) unless it runs."""
         if self._sqlite is not None:
@@ -751,7 +816,7 @@ class Ingestor:
     def enqueue(self, work: Work) -> asyncio.Future:
         """Queue a caller's events now (after `ready`); the future holds what `submit` returns."""
         if self._sqlite is not None:
-            return self._sqlite.enqueue(work.events, work.now, work.key_hash)
+            return self._sqlite.enqueue(work.events, work.now, work.key_hash, work.ahead)
         assert self._committer is not None
         return self._committer.enqueue(work)
 
@@ -797,6 +862,7 @@ async def ingest_events(
 
 
 BATCH_CHUNK = 2000
+FIRST_CHUNK = 400  # smaller, so the writer starts while the rest of the batch is parsed
 
 
 def _rejected(exc: DomainError, index: int) -> dict[str, Any]:
@@ -826,6 +892,16 @@ async def ingest_batch(
     await writer.ready()
     slots: list[dict[str, Any] | tuple[int, int]] = []
     pending: list[asyncio.Future] = []
+    known: dict[str, str] = {}  # uid -> token of the invitations prepared here
+
+    async def send(chunk: list[EventIn]) -> None:
+        made = writer.ahead(chunk)
+        if made is not None:
+            known.update(made[1])
+        pending.append(writer.enqueue(Work(chunk, now, key_hash, made and made[0])))
+        # Let the loop send the chunk on (and serve other requests) before parsing the next.
+        await asyncio.sleep(0)
+
     chunk: list[EventIn] = []
     for index, raw in enumerate(raws):
         try:
@@ -833,11 +909,11 @@ async def ingest_batch(
             slots.append((len(pending), len(chunk) - 1))
         except DomainError as exc:
             slots.append(_rejected(exc, index))
-        if len(chunk) == BATCH_CHUNK:
-            pending.append(writer.enqueue(Work(chunk, now, key_hash)))
+        if len(chunk) == (BATCH_CHUNK if pending else FIRST_CHUNK):
+            await send(chunk)
             chunk = []
     if chunk:
-        pending.append(writer.enqueue(Work(chunk, now, key_hash)))
+        await send(chunk)
     results: list[dict[str, Any]] = []
     counts = {"accepted": 0, "duplicates": 0, "rejected": 0}
     index = 0
@@ -858,7 +934,7 @@ async def ingest_batch(
                     break
                 outcome = outcomes[slot[1]]
                 counts["duplicates" if outcome.duplicate else "accepted"] += 1
-                shown = answer(outcome, base_url=base_url, secret_key=secret_key)
+                shown = answer(outcome, base_url=base_url, secret_key=secret_key, known=known)
                 slot = {"index": index, "status_code": 200 if outcome.duplicate else 202, **shown}
             else:
                 counts["rejected"] += 1

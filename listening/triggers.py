@@ -75,6 +75,10 @@ class Rules:
     by_type: dict[str, list[Rule]]
     quarantine_seconds: int = DEFAULT_QUARANTINE_SECONDS
 
+    def send_email(self) -> bool:
+        """Whether any trigger emails: suppressed addresses matter only then."""
+        return any(r.channel == "email" for rules in self.by_type.values() for r in rules)
+
 
 RULES_SQL = """
 SELECT t.key, t.event_type, t.step, s.key, t.channel, t.webhook_url, t.sample_percent,
@@ -128,7 +132,7 @@ class CustomerState:
     suppressed: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class Decision:
     """One trigger's verdict on one event; `uid` is set when an invitation is scheduled."""
 
@@ -138,7 +142,6 @@ class Decision:
     expires_at: datetime | None = None
     remind_at: datetime | None = None
     uid: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def outcome(self) -> dict[str, Any]:
         """The stored form: what the API answers, plus the uid to rebuild the link."""
@@ -264,13 +267,21 @@ def decide(
     customer: CustomerState,
     rules: Rules,
     now: datetime,
+    uid: str | None = None,
 ) -> list[Decision]:
-    """Each matching trigger's verdict in rule order; scheduling marks the customer invited."""
+    """Each matching trigger's verdict in rule order; scheduling marks the customer invited.
+
+    `uid`, when given, goes to the first invitation scheduled (one made ahead of the
+    transaction, with its token); any other gets a new one.
+    """
     decisions = []
     for rule in rules.by_type.get(event.type, ()):
         if rule.survey_id is None or not matches(rule.filters, attributes):
             continue
-        decisions.append(_decide_one(event, attributes, customer, rule, rules, now))
+        decision = _decide_one(event, attributes, customer, rule, rules, now)
+        if decision.status == "scheduled":
+            decision.uid, uid = uid or new_uid(), None
+        decisions.append(decision)
     return decisions
 
 
@@ -310,14 +321,7 @@ def _decide_one(
         candidate = send_at + timedelta(seconds=rule.reminder_after_seconds)
         remind_at = candidate if candidate < expires_at else None
     customer.last_invited_at = now
-    return Decision(
-        rule,
-        "scheduled",
-        send_at=send_at,
-        expires_at=expires_at,
-        remind_at=remind_at,
-        uid=new_uid(),
-    )
+    return Decision(rule, "scheduled", send_at, expires_at, remind_at)
 
 
 class _RandomBytes:
@@ -357,11 +361,13 @@ def new_uid() -> str:
     Its version is 8 (the custom version): it marks invitations whose link token is
     time-ordered too (`surveys.tokens`), where earlier uids keep their plain tokens.
     """
-    raw = bytearray((clock_time.time_ns() // 1_000_000).to_bytes(6, "big") + _random.take(10))
-    raw[6] = raw[6] & 0x0F | 0x80
-    raw[8] = raw[8] & 0x3F | 0x80
-    h = raw.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    h = ((clock_time.time_ns() // 1_000_000).to_bytes(6, "big") + _random.take(10)).hex()
+    # The version digit replaces a random one; the variant keeps two random bits of its digit.
+    return f"{h[:8]}-{h[8:12]}-8{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
+
+
+# A hex digit's low two bits under the variant bits 10 of RFC 9562: 8, 9, a or b.
+_VARIANT = {f"{n:x}": f"{n & 0x3 | 0x8:x}" for n in range(16)}
 
 
 def _text_attribute(attributes: dict[str, Any], name: str) -> str | None:

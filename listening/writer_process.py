@@ -36,6 +36,23 @@ log = logging.getLogger(__name__)
 
 _HEADER = struct.Struct(">I")
 MAX_WEIGHT = 2000  # events per transaction
+# A chunk of a batch is about half a megabyte; the default socket buffer (about 200 KiB) would
+# hold the rest of it in the server until the server's loop next runs, idling the writer.
+SOCKET_BUFFER = 8 * 2**20  # the kernel may grant less (net.core.wmem_max)
+
+
+class Ahead(msgspec.Struct, array_like=True):
+    """What the server made for a large job's events before sending them: each event's
+    attributes as JSON, and a uid with its look-up key for the invitation the event will most
+    likely get (the server keeps the uid's link token for its answer).
+
+    In batch ingestion the writer is the bottleneck while the server mostly waits for it; this
+    moves the HMACs, the uids and the JSON of every event onto the server's core.
+    """
+
+    attributes: list[str]
+    uids: list[str]
+    keys: list[str]
 
 
 class Job(msgspec.Struct, array_like=True):
@@ -45,6 +62,7 @@ class Job(msgspec.Struct, array_like=True):
     events: list[EventIn]
     now: datetime
     key_hash: str | None
+    ahead: Ahead | None = None
 
 
 class Done(msgspec.Struct, array_like=True):
@@ -135,7 +153,13 @@ class WriterProcess:
                 self._starting.set_result(None)
                 self._starting = None
 
-    def enqueue(self, events: list[EventIn], now: datetime, key_hash: str | None) -> asyncio.Future:
+    def enqueue(
+        self,
+        events: list[EventIn],
+        now: datetime,
+        key_hash: str | None,
+        ahead: Ahead | None = None,
+    ) -> asyncio.Future:
         """Send a job now (after `ready`); the future holds its decoded answer once its batch
         committed."""
         loop = asyncio.get_running_loop()
@@ -143,12 +167,14 @@ class WriterProcess:
         self._next_id += 1
         future = loop.create_future()
         self._waiting[self._next_id] = future
-        self._transport.write(_frame(_encode([Job(self._next_id, events, now, key_hash)])))
+        self._transport.write(_frame(_encode([Job(self._next_id, events, now, key_hash, ahead)])))
         return future
 
     async def _start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._stop_process()
         ours, theirs = socket.socketpair()
+        ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER)
+        theirs.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_BUFFER)
         config = {"path": self.path, "secret_key": self._secret_key, "fd": theirs.fileno()}
         self._process = subprocess.Popen(
             [sys.executable, "-m", "listening.writer_process"],
@@ -277,7 +303,7 @@ def main() -> None:
     committer = SqliteCommitter(
         config["path"],
         lambda conn, jobs: events.apply_sqlite(
-            conn, [events.Work(j.events, j.now, j.key_hash) for j in jobs], secret_key
+            conn, [events.Work(j.events, j.now, j.key_hash, j.ahead) for j in jobs], secret_key
         ),
     )
     try:

@@ -8,6 +8,7 @@ import json
 import pytest
 from trigger_org import event_json, invitation_for_url, load_org
 
+from listening.events import PREPARE_FROM
 from listening.tables import Event
 from surveys.tables import Customer, Invitation
 
@@ -117,6 +118,38 @@ async def test_batch_answers_each_event_in_order_rejecting_only_bad_ones(client,
     assert results[3]["duplicate"] is True
     assert results[3]["invitations"] == results[0]["invitations"]
     assert await Event.count() == 2
+
+
+async def test_a_large_batch_answers_links_that_open_their_own_invitations(client, org, ingest_key):
+    # Large enough that the server makes uids, tokens and attribute JSON ahead of the writer.
+    assert PREPARE_FROM <= 300
+    events = [
+        event_json(n, attributes={"channel": "chat", "order": n, "vip": n % 2 == 0})
+        for n in range(300)
+    ]
+    events.append(event_json(7))  # a repeat inside the batch answers as the first copy
+    response = await client.post("/api/events/batch", json=events, headers=auth(ingest_key))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["accepted"], body["duplicates"], body["rejected"]) == (300, 1, 0)
+    assert body["results"][300]["invitations"] == body["results"][7]["invitations"]
+    stored = {
+        r["id"]: r
+        for r in await Event.select(Event.id, Event.source_id, Event.attributes).output(
+            load_json=True
+        )
+    }
+    urls = set()
+    for n, result in enumerate(body["results"][:300]):
+        (shown,) = result["invitations"]
+        invitation = await invitation_for_url(shown["survey_url"])
+        assert invitation is not None, n
+        event = stored[invitation["event_id"]]
+        assert event["source_id"] == f"e{n}"
+        assert event["attributes"] == events[n]["attributes"]
+        assert json.loads(invitation["attributes"]) == events[n]["attributes"]
+        urls.add(shown["survey_url"])
+    assert len(urls) == 300 == await Invitation.count()
 
 
 async def test_batch_accepts_ndjson(client, org, ingest_key):

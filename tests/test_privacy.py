@@ -10,6 +10,7 @@ import pytest
 
 from listening.app import create_app
 from listening.event_privacy import STORED_EVENTS, purge_personal_data
+from listening.events import PREPARE_FROM
 from listening.tables import Event
 from surveys import privacy, tallies
 from surveys.tables import Answer, Customer, FollowUp, Invitation, Message, Response
@@ -306,8 +307,25 @@ async def test_new_event_of_an_erased_customer_stores_nothing_personal(settings,
         assert (await client.delete("/api/customers/cust-9")).status_code == 200
         customers_before = await Customer.count()
         again = await send("t-2")
+        # In a batch large enough to be prepared ahead of the writer, the same holds.
+        batch = [
+            {
+                "id": f"b-{n}",
+                "type": "ticket.closed",
+                "occurred_at": NOW.isoformat(),
+                "customer": {"id": "cust-9" if n == 5 else f"other-{n}"},
+                "attributes": {"channel": "phone", "phone": "+1 555 0100"},
+            }
+            for n in range(PREPARE_FROM + 20)
+        ]
+        answer = await client.post("/api/events/batch", json=batch)
+        assert answer.status_code == 200, answer.text
     assert again["invitations"][0]["status"] == "opted_out"
-    assert await Customer.count() == customers_before
+    assert answer.json()["results"][5]["invitations"][0]["status"] == "opted_out"
+    assert await Customer.count() == customers_before + len(batch) - 1
+    in_batch = await Event.select().where(Event.source_id == "b-5").first()
+    assert in_batch["customer_external_id"] == privacy.pseudonym("cust-9", settings.secret_key)
+    assert json.loads(in_batch["attributes"]) == {}
     assert not await Customer.exists().where(Customer.external_id == "cust-9")
     stored = await Event.select().where(Event.source_id == "t-2").first()
     assert stored["customer_external_id"] == privacy.pseudonym("cust-9", settings.secret_key)

@@ -15,7 +15,13 @@ from listening.triggers import new_uid
 from surveys.errors import NotFound
 from surveys.responses import find_invitation
 from surveys.tables import Invitation
-from surveys.tokens import ORDERED_LENGTH, PLAIN_LENGTH, invitation_token, token_hash
+from surveys.tokens import (
+    ORDERED_LENGTH,
+    PLAIN_LENGTH,
+    invitation_token,
+    token_and_key,
+    token_hash,
+)
 
 SECRET = "tokens-secret-" + "x" * 40
 
@@ -35,6 +41,24 @@ def test_new_uids_give_time_ordered_tokens_and_keys():
     assert keys[0][1:13] == (first[:8] + first[9:13])
     assert invitation_token("another-" + SECRET, first) != tokens[0]
     assert invitation_token("another-" + SECRET, first)[:8] == tokens[0][:8]
+
+
+def test_uids_are_unique_version_8_with_the_standard_variant():
+    uids = [new_uid() for _ in range(5000)]
+    assert len(set(uids)) == len(uids)
+    parsed = [uuid.UUID(u) for u in uids]
+    assert {u.version for u in parsed} == {8}
+    assert {u.variant for u in parsed} == {uuid.RFC_4122}
+    assert all(str(p) == u for p, u in zip(parsed, uids, strict=True))
+    # The two random bits beside the variant take every value (8, 9, a, b).
+    assert {u[19] for u in uids} == set("89ab")
+
+
+def test_token_and_key_made_together_match_the_token_and_its_hash():
+    for uid in [new_uid() for _ in range(200)] + [str(uuid.uuid4()) for _ in range(50)]:
+        token, key = token_and_key(SECRET, uid)
+        assert token == invitation_token(SECRET, uid)
+        assert key == token_hash(token)
 
 
 def test_earlier_uids_keep_their_plain_tokens():
