@@ -24,7 +24,6 @@ from listening.group_commit import GroupCommitter, PostgresWriter
 from listening.schemas import CustomerIn, EventIn
 from listening.tables import Event
 from listening.triggers import (
-    QUARANTINE_SQL,
     RULES_SQL,
     CustomerState,
     Decision,
@@ -488,8 +487,7 @@ def apply_sqlite(conn: sqlite3.Connection, works: list[Work], secret_key: str) -
             conn, "SELECT external_id FROM customer WHERE external_id IN ({})", list(pseudonyms)
         )
         _forget_erased(batch, new_ids, {pseudonyms[r[0]] for r in erased}, secret_key)
-    quarantine = conn.execute(QUARANTINE_SQL).fetchone()
-    rules = rules_from_rows(conn.execute(RULES_SQL).fetchall(), quarantine and quarantine[0])
+    rules = rules_from_rows(conn.execute(RULES_SQL).fetchall())
     merged = _merged_customers(batch.first[i] for i in new_ids)
     customers: dict[str, CustomerState] = {}
     existing: dict[str, tuple] = {}
@@ -605,60 +603,95 @@ class RaceLost(Exception):
     """Another transaction stored one of the batch's event ids first; the batch is run again."""
 
 
+# Known events and live keys, in one round trip: ("e", source id, outcome) or ("k", key, NULL).
+_PG_LOOK = (
+    "SELECT 'e', source_id, outcome::text FROM event WHERE source_id = ANY($1::text[]) "
+    "UNION ALL SELECT 'k', key_hash, NULL FROM api_key "
+    "WHERE revoked_at IS NULL AND key_hash = ANY($2::text[])"
+)
+
+# Customers (and the erased rows of pseudonyms), locked in key order so a concurrent batch sees
+# this one's invitations before applying the contact-frequency rule to the same customer.
+_PG_CUSTOMERS = (
+    "SELECT id, external_id, email, time_zone, locale, opted_out_at, last_invited_at, name "
+    "FROM customer WHERE external_id = ANY($1::text[]) ORDER BY external_id FOR UPDATE"
+)
+
+# Every write of the batch in one statement: new customers, changed customers, events, and
+# invitations joined to the ids the first and third give out. The counts tell a lost race.
+_PG_WRITE = f"""
+WITH fresh AS (
+  INSERT INTO customer (external_id, email, name, locale, time_zone, last_invited_at, created_at)
+  SELECT k, e, n, l, z, i, $7 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
+    $5::text[], $6::timestamptz[]) AS u(k, e, n, l, z, i)
+  ON CONFLICT (external_id) DO NOTHING RETURNING id, external_id
+), changed AS (
+  UPDATE customer SET email = u.e, name = u.n, locale = u.l, time_zone = u.z, last_invited_at = u.i
+  FROM unnest($8::bigint[], $9::text[], $10::text[], $11::text[], $12::text[],
+    $13::timestamptz[]) AS u(c, e, n, l, z, i)
+  WHERE customer.id = u.c
+  RETURNING 1
+), stored AS (
+  INSERT INTO event (source_id, type, occurred_at, received_at, customer_external_id,
+    attributes, outcome)
+  SELECT s, t, o, r, c, a::json, x::json FROM unnest($14::text[], $15::text[],
+    $16::timestamptz[], $17::timestamptz[], $18::text[], $19::text[], $20::text[])
+    AS u(s, t, o, r, c, a, x)
+  ON CONFLICT (source_id) DO NOTHING RETURNING id, source_id
+), invited AS (
+  INSERT INTO invitation ({INVITATION_COLUMNS})
+  SELECT u.uid, u.hash, stored.id, u.trig, coalesce(fresh.id, u.cust), u.survey, u.step,
+    u.channel, u.status, u.locale, u.attrs::json, u.created, u.send_at, u.expires, u.sent,
+    u.remind, u.next, u.hook
+  FROM unnest($21::text[], $22::text[], $23::text[], $24::text[], $25::int[], $26::int[],
+    $27::int[], $28::text[], $29::text[], $30::text[], $31::text[], $32::timestamptz[],
+    $33::timestamptz[], $34::timestamptz[], $35::timestamptz[], $36::timestamptz[],
+    $37::timestamptz[], $38::text[], $39::text[])
+    AS u(uid, hash, source, trig, cust, survey, step, channel, status, locale, attrs, created,
+      send_at, expires, sent, remind, next, hook, ext)
+  JOIN stored ON stored.source_id = u.source
+  LEFT JOIN fresh ON fresh.external_id = u.ext
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM fresh), (SELECT count(*) FROM changed),
+  (SELECT count(*) FROM stored), (SELECT count(*) FROM invited)
+"""  # noqa: S608
+
+
+def _columns(rows: list[tuple], width: int) -> list[list]:
+    """Rows as columns, for unnest; `width` empty columns when there are no rows."""
+    return [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
+
+
 async def apply_postgres(conn: Any, works: list[Work], secret_key: str) -> list:
-    """The batch transaction on PostgreSQL.
+    """The batch transaction on PostgreSQL, in four round trips (five with an email trigger).
 
     Known ids are read first and the rest decided as new; if another process stores one of them
-    meanwhile, the event insert finds the conflict and the whole transaction is run again (then
-    the id reads as known). Customers and events are written in key order, so concurrent batches
-    cannot deadlock.
+    meanwhile, the write finds the conflict and the whole transaction is run again (then the id
+    reads as known). Customers are locked in key order, so concurrent batches cannot deadlock.
     """
     batch = _Batch(works)
     hashes = list({w.key_hash for w in works if w.key_hash})
-    if hashes:
-        rows = await conn.fetch(
-            "SELECT key_hash FROM api_key WHERE revoked_at IS NULL AND key_hash = ANY($1::text[])",
-            hashes,
-        )
-        batch.live_keys = {r[0] for r in rows}
+    ids = list({e.id for w in works for e in w.events})
+    known = await conn.fetch(_PG_LOOK, ids, hashes)
+    batch.live_keys = {r[1] for r in known if r[0] == "k"}
     batch.collect()
-    if not batch.first:
-        return batch.results()
-    for r in await conn.fetch(
-        "SELECT source_id, outcome FROM event WHERE source_id = ANY($1::text[])", list(batch.first)
-    ):
-        batch.stored[r[0]] = json.loads(r[1])
+    for kind, source_id, outcome in known:
+        if kind == "e" and source_id in batch.first:
+            batch.stored[source_id] = json.loads(outcome)
     new_ids = [i for i in batch.first if i not in batch.stored]  # arrival order, for the rules
     if not new_ids:
         return batch.results()
+    rules = rules_from_rows([tuple(r) for r in await conn.fetch(RULES_SQL)])
     pseudonyms = _pseudonyms(batch, new_ids, secret_key)
-    erased = await conn.fetch(
-        "SELECT external_id FROM customer WHERE external_id = ANY($1::text[])", list(pseudonyms)
-    )
-    _forget_erased(batch, new_ids, {pseudonyms[r[0]] for r in erased}, secret_key)
-    rules = rules_from_rows(
-        [tuple(r) for r in await conn.fetch(RULES_SQL)], await conn.fetchval(QUARANTINE_SQL)
-    )
+    wanted = {batch.first[i].customer.id for i in new_ids} | set(pseudonyms)
+    existing = {r[1]: r for r in await conn.fetch(_PG_CUSTOMERS, sorted(wanted))}
+    _forget_erased(batch, new_ids, {pseudonyms[p] for p in existing if p in pseudonyms}, secret_key)
     merged = _merged_customers(batch.first[i] for i in new_ids)
-    keys = sorted(merged)
-    # Existing customers are locked (in key order) so a concurrent batch sees this one's
-    # invitations before applying the contact-frequency rule to the same customer.
-    existing = {
-        r[1]: r
-        for r in await conn.fetch(
-            "SELECT id, external_id, email, time_zone, locale, opted_out_at, last_invited_at, "
-            "name FROM customer WHERE external_id = ANY($1::text[]) ORDER BY external_id "
-            "FOR UPDATE",
-            keys,
-        )
-    }
     customers: dict[str, CustomerState] = {}
-    for ext in keys:
-        fields, row = merged[ext], existing.get(ext)
-        if row is None:
-            customers[ext] = _customer_state(0, fields, None)
-        else:
-            customers[ext] = _customer_state(row[0], fields, row)
+    for ext, fields in merged.items():
+        row = existing.get(ext)
+        customers[ext] = _customer_state(0 if row is None else row[0], fields, row)
     emails = list({c.email.lower() for c in customers.values() if c.email})
     if emails and rules.send_email():
         suppressed = {
@@ -670,27 +703,12 @@ async def apply_postgres(conn: Any, works: list[Work], secret_key: str) -> list:
         for c in customers.values():
             c.suppressed = bool(c.email) and c.email.lower() in suppressed
     decisions = _decide_all(batch, new_ids, customers, rules)
-    fresh = [k for k in keys if k not in existing]
-    if fresh:
-        made = await conn.fetch(
-            "INSERT INTO customer (external_id, email, name, locale, time_zone, last_invited_at, "
-            "created_at) SELECT k, e, n, l, z, i, $7 FROM unnest($1::text[], $2::text[], "
-            "$3::text[], $4::text[], $5::text[], $6::timestamptz[]) AS u(k, e, n, l, z, i) "
-            "ON CONFLICT (external_id) DO NOTHING RETURNING id, external_id",
-            fresh,
-            [customers[k].email for k in fresh],
-            [merged[k]["name"] for k in fresh],
-            [customers[k].locale for k in fresh],
-            [customers[k].time_zone for k in fresh],
-            [customers[k].last_invited_at for k in fresh],
-            batch.now_of[new_ids[0]],
-        )
-        if len(made) != len(fresh):
-            raise RaceLost(f"{len(fresh) - len(made)} customers were stored meanwhile")
-        for r in made:
-            customers[r[1]].id = r[0]
+    fresh = sorted(k for k in merged if k not in existing)
     changed = []
-    for ext, row in existing.items():
+    for ext in merged:
+        row = existing.get(ext)
+        if row is None:
+            continue
         c, name = customers[ext], merged[ext]["name"] or row[7]
         if (c.email, c.time_zone, c.locale, c.last_invited_at, name) != (
             row[2],
@@ -700,21 +718,35 @@ async def apply_postgres(conn: Any, works: list[Work], secret_key: str) -> list:
             row[7],
         ):
             changed.append((c.id, c.email, name, c.locale, c.time_zone, c.last_invited_at))
-    if changed:
-        await conn.execute(
-            "UPDATE customer SET email = u.e, name = u.n, locale = u.l, time_zone = u.z, "
-            "last_invited_at = u.i FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], "
-            "$5::text[], $6::timestamptz[]) AS u(c, e, n, l, z, i) WHERE customer.id = u.c",
-            *zip(*changed, strict=True),
-        )
     ordered = sorted(new_ids)
-    inserted = await conn.fetch(
-        "INSERT INTO event (source_id, type, occurred_at, received_at, customer_external_id, "
-        "attributes, outcome) "
-        "SELECT s, t, o, r, c, a::json, x::json FROM unnest($1::text[], $2::text[], "
-        "$3::timestamptz[], $4::timestamptz[], $5::text[], $6::text[], $7::text[]) "
-        "AS u(s, t, o, r, c, a, x) "
-        "ON CONFLICT (source_id) DO NOTHING RETURNING id, source_id",
+    invitations = []
+    for source_id in new_ids:
+        event = batch.first[source_id]
+        customer = customers[event.customer.id]
+        attributes = batch.attributes(source_id)
+        for d in decisions[source_id]:
+            if d.status == "scheduled":
+                row = _invitation_row(
+                    d,
+                    event,
+                    0,
+                    customer,
+                    attributes,
+                    batch.now_of[source_id],
+                    batch.key_of(source_id, d, secret_key),
+                )
+                # The event's and a new customer's ids are given out by the write itself.
+                invitations.append((*row[:2], source_id, *row[3:], event.customer.id))
+    counts = await conn.fetchrow(
+        _PG_WRITE,
+        fresh,
+        [customers[k].email for k in fresh],
+        [merged[k]["name"] for k in fresh],
+        [customers[k].locale for k in fresh],
+        [customers[k].time_zone for k in fresh],
+        [customers[k].last_invited_at for k in fresh],
+        batch.now_of[new_ids[0]],
+        *_columns(changed, 6),
         ordered,
         [batch.first[i].type for i in ordered],
         [batch.first[i].occurred_at for i in ordered],
@@ -722,37 +754,13 @@ async def apply_postgres(conn: Any, works: list[Work], secret_key: str) -> list:
         [batch.first[i].customer.id for i in ordered],
         [batch.attributes(i) for i in ordered],
         [_encoder.encode(batch.made[i]).decode() for i in ordered],
+        *_columns(invitations, 19),
     )
-    if len(inserted) != len(ordered):
-        raise RaceLost(f"{len(ordered) - len(inserted)} event ids were stored meanwhile")
-    row_id = {r[1]: r[0] for r in inserted}
-    invitations = []
-    for source_id in new_ids:
-        event = batch.first[source_id]
-        attributes = batch.attributes(source_id)
-        for d in decisions[source_id]:
-            if d.status == "scheduled":
-                invitations.append(
-                    _invitation_row(
-                        d,
-                        event,
-                        row_id[source_id],
-                        customers[event.customer.id],
-                        attributes,
-                        batch.now_of[source_id],
-                        batch.key_of(source_id, d, secret_key),
-                    )
-                )
-    if invitations:
-        columns = list(zip(*invitations, strict=True))
-        await conn.execute(
-            f"INSERT INTO invitation ({INVITATION_COLUMNS}) "  # noqa: S608
-            "SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], "
-            "$5::int[], $6::int[], $7::int[], $8::text[], $9::text[], $10::text[], "
-            "$11::text[]::json[], $12::timestamptz[], $13::timestamptz[], $14::timestamptz[], "
-            "$15::timestamptz[], $16::timestamptz[], $17::timestamptz[], $18::text[])",
-            *columns,
-        )
+    if counts[0] != len(fresh):
+        raise RaceLost(f"{len(fresh) - counts[0]} customers were stored meanwhile")
+    if counts[2] != len(ordered):
+        raise RaceLost(f"{len(ordered) - counts[2]} event ids were stored meanwhile")
+    assert counts[3] == len(invitations), counts
     return batch.results()
 
 

@@ -85,16 +85,18 @@ SELECT t.key, t.event_type, t.step, s.key, t.channel, t.webhook_url, t.sample_pe
        t.delay_seconds, t.expires_after_seconds, t.max_event_age_seconds, t.quarantine_seconds,
        t.reminder_after_seconds, t.filters,
        (SELECT v.id FROM survey v WHERE v.step = t.step AND v.active
-         ORDER BY v.version DESC LIMIT 1)
+         ORDER BY v.version DESC LIMIT 1),
+       (SELECT a.value FROM app_setting a WHERE a.key = 'quarantine_seconds')
 FROM "trigger" t JOIN step s ON s.id = t.step
 WHERE t.active
 ORDER BY t.id
 """
-QUARANTINE_SQL = "SELECT value FROM app_setting WHERE key = 'quarantine_seconds'"
 
 
-def rules_from_rows(rows: list[tuple], quarantine: str | None) -> Rules:
-    """Build the rules from the rows of RULES_SQL and the stored global quarantine."""
+def rules_from_rows(rows: list[tuple]) -> Rules:
+    """Build the rules from the rows of RULES_SQL (each carries the stored global quarantine,
+    which matters only when some trigger is active)."""
+    quarantine = rows[0][14] if rows else None
     by_type: dict[str, list[Rule]] = {}
     for r in rows:
         filters = json.loads(r[12]) if isinstance(r[12], str) else (r[12] or {})
