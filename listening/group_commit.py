@@ -337,10 +337,11 @@ class PostgresWriter:
 
     async def _connect(self) -> Any:
         conn = await self.engine.get_new_connection()
-        # A plan per execution: a plan kept from when the tables were nearly empty (a
-        # sequential scan) would otherwise stay in use as they grow, costing more with every
-        # row; the writer's look-ups are index probes whatever the size.
-        await conn.execute("SET plan_cache_mode = force_custom_plan")
+        # Every look-up of the writer is an index probe whatever the tables' size, so its
+        # prepared statements keep their generic plans (planning each execution anew cost as
+        # much as running it). Without sequential scans on offer, a generic plan made while the
+        # tables were nearly empty is an index scan too, and stays right as they grow.
+        await conn.execute("SET enable_seqscan = off")
         return conn
 
     async def close(self) -> None:

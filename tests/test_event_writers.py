@@ -16,7 +16,7 @@ import sys
 import pytest
 from trigger_org import FakeClock, event, load_org
 
-from listening.events import Ingestor, Work, apply_sqlite
+from listening.events import _PG_CUSTOMERS, _PG_LOOK, _PG_WRITE, Ingestor, Work, apply_sqlite
 from listening.group_commit import SqliteCommitter
 from listening.tables import Event
 from surveys.tables import Invitation
@@ -178,8 +178,8 @@ if ENGINE == "postgresql":
         try:
             await _ingest(ingestor, 1)
             (conn,) = ingestor._postgres._idle
-            # Its plans are made per execution, never kept from when the tables were empty.
-            assert await conn.fetchval("SHOW plan_cache_mode") == "force_custom_plan"
+            # No sequential scans on offer: a plan kept from empty tables stays an index probe.
+            assert await conn.fetchval("SHOW enable_seqscan") == "off"
             admin = await asyncpg.connect(os.environ["LISTENING_DATABASE_URL"])
             try:
                 assert await admin.fetchval(
@@ -194,3 +194,29 @@ if ENGINE == "postgresql":
         finally:
             await ingestor.close()
         assert await Event.count() == 2 and await Invitation.count() == 2
+
+    async def test_the_writers_kept_plans_probe_indexes_even_when_made_on_empty_tables(
+        db, settings
+    ):
+        await load_org()
+        ingestor = Ingestor(settings.secret_key)
+        try:
+            await _ingest(ingestor, 1)  # one event: the tables are as small as they get
+            (conn,) = ingestor._postgres._idle
+            await conn.execute("SET plan_cache_mode = force_generic_plan")
+            statements = {"look": _PG_LOOK, "customers": _PG_CUSTOMERS, "write": _PG_WRITE}
+            for name, sql in statements.items():
+                await conn.execute(f"PREPARE {name} AS {sql}")
+                count = await conn.fetchval(
+                    "SELECT cardinality(parameter_types) FROM pg_prepared_statements "
+                    "WHERE name = $1",
+                    name,
+                )
+                nulls = ", ".join(["NULL"] * count)
+                plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN EXECUTE {name}({nulls})"))
+                assert "Seq Scan" not in plan, (name, plan)
+                assert "Index" in plan, (name, plan)
+                await conn.execute(f"DEALLOCATE {name}")
+            await conn.execute("RESET plan_cache_mode")
+        finally:
+            await ingestor.close()
