@@ -288,7 +288,11 @@ class _Batch:
                     answered.add(event.id)
                     made = self.made[event.id]
                     # Tokens made here; those made ahead stay with the caller.
-                    tokens = {u: self.tokens[u] for i in made if (u := i.get("uid")) in self.tokens}
+                    tokens = (
+                        {u: self.tokens[u] for i in made if (u := i.get("uid")) in self.tokens}
+                        if self.tokens
+                        else {}
+                    )
                     outcomes.append(Outcome(event.id, False, made, tokens))
                 else:
                     invitations = self.made.get(event.id, self.stored.get(event.id, []))
@@ -346,9 +350,15 @@ def _merged_customers(events: Iterable[EventIn]) -> dict[str, dict[str, Any]]:
     merged: dict[str, dict[str, Any]] = {}
     for event in events:
         c = event.customer
-        row = merged.setdefault(
-            c.id, {"email": None, "name": None, "locale": None, "time_zone": None}
-        )
+        row = merged.get(c.id)
+        if row is None:
+            merged[c.id] = {
+                "email": c.email,
+                "name": c.name,
+                "locale": c.locale,
+                "time_zone": c.time_zone,
+            }
+            continue
         for name in row:
             value = getattr(c, name)
             if value is not None:
@@ -405,18 +415,19 @@ def _decide_all(
     batch: _Batch, new_ids: list[str], customers: dict[str, CustomerState], rules: Rules
 ) -> dict[str, list[Decision]]:
     decisions = {}
+    first, now_of, ahead, made = batch.first, batch.now_of, batch.ahead, batch.made
     for source_id in new_ids:
-        event = batch.first[source_id]
-        made = batch.ahead.get(source_id)
-        decisions[source_id] = decide(
+        event = first[source_id]
+        prepared = ahead.get(source_id)
+        verdicts = decisions[source_id] = decide(
             event,
             event.attributes,
             customers[event.customer.id],
             rules,
-            batch.now_of[source_id],
-            made and made[1],
+            now_of[source_id],
+            prepared and prepared[1],
         )
-        batch.made[source_id] = [d.outcome() for d in decisions[source_id]]
+        made[source_id] = [d.outcome() for d in verdicts]
     return decisions
 
 

@@ -278,7 +278,7 @@ def decide(
     """
     decisions = []
     for rule in rules.by_type.get(event.type, ()):
-        if rule.survey_id is None or not matches(rule.filters, attributes):
+        if rule.survey_id is None or (rule.filters and not matches(rule.filters, attributes)):
             continue
         decision = _decide_one(event, attributes, customer, rule, rules, now)
         if decision.status == "scheduled":
