@@ -2,6 +2,7 @@
 
     python bench/bench_ingest.py            # Markdown table
     python bench/bench_ingest.py --seconds 5
+    python bench/bench_ingest.py --only batches   # or single, postgres (comma-separated)
 
 A suite runner imports ``run()``, which returns rows {"name", "value", "unit", "limit",
 "ratio"} (ratio >= 1 meets the goal). Every event is a new customer on a 100 % link trigger, so
@@ -184,14 +185,10 @@ def _sqlite_counts(db: Path) -> tuple[int, int, int]:
         conn.close()
 
 
-def _sqlite_rows(seconds: int, work: Path) -> list[dict]:
+def _single_rows(env: dict, work: Path, url: str, key: str, seconds: int) -> list[dict]:
+    """Single events on the server at `url`, against the bare peer measured just before."""
     db = work / "bench.db"
-    env = server_env(f"sqlite:///{db}")
-    key_file = work / "key.txt"
-    subprocess.run([sys.executable, __file__, "--prepare", str(key_file)], env=env, check=True)
-    key = key_file.read_text().strip()
     lua = work / "events.lua"
-    lua.write_text(LUA)
     bare_server, bare_url = serve(
         ["bench_ingest:bare_app", "--factory"],
         env | {"PYTHONPATH": f"{ROOT}:{ROOT / 'bench'}"},
@@ -202,15 +199,10 @@ def _sqlite_rows(seconds: int, work: Path) -> list[dict]:
         bare = _wrk(bare_url, lua, seconds, "bare", key)
     finally:
         stop(bare_server)
-    server, url = serve(["listening.app:create_app", "--factory"], env, work)
-    try:
-        _wrk(url, lua, 2, "warm", key)
-        before = _sqlite_counts(db)
-        single = _wrk(url, lua, seconds, "single", key)
-        after = _sqlite_counts(db)
-        batch_rate = _batches(url, key)
-    finally:
-        stop(server)
+    _wrk(url, lua, 2, "warm", key)
+    before = _sqlite_counts(db)
+    single = _wrk(url, lua, seconds, "single", key)
+    after = _sqlite_counts(db)
     stored = after[0] - before[0]
     return [
         row("bare endpoint parsing the event (peer)", bare["rate"], "req/s", None),
@@ -224,8 +216,25 @@ def _sqlite_rows(seconds: int, work: Path) -> list[dict]:
         ),
         row("events stored = answered 202", stored, "events", single["total"]),
         row("customers / invitations written", after[1] - before[1], "rows", after[2] - before[2]),
-        row("batches of 10,000 (NDJSON), SQLite", batch_rate, "events/s", 20_000),
     ]
+
+
+def _sqlite_rows(seconds: int, work: Path, parts: tuple[str, ...]) -> list[dict]:
+    env = server_env(f"sqlite:///{work / 'bench.db'}")
+    key_file = work / "key.txt"
+    subprocess.run([sys.executable, __file__, "--prepare", str(key_file)], env=env, check=True)
+    key = key_file.read_text().strip()
+    rows = []
+    server, url = serve(["listening.app:create_app", "--factory"], env, work)
+    try:
+        if "single" in parts:
+            rows += _single_rows(env, work, url, key, seconds)
+        if "batches" in parts:
+            rate = _batches(url, key)
+            rows.append(row("batches of 10,000 (NDJSON), SQLite", rate, "events/s", 20_000))
+    finally:
+        stop(server)
+    return rows
 
 
 def _postgres_rows(seconds: int, work: Path) -> list[dict]:
@@ -265,11 +274,18 @@ def _postgres_rows(seconds: int, work: Path) -> list[dict]:
     ]
 
 
-def run(seconds: int = 10) -> list[dict]:
-    """Measure; rows of {"name", "value", "unit", "limit", "ratio"}."""
+PARTS = ("single", "batches", "postgres")
+
+
+def run(seconds: int = 10, parts: tuple[str, ...] = PARTS) -> list[dict]:
+    """Measure `parts` (all by default); rows of {"name", "value", "unit", "limit", "ratio"}."""
     work = Path(tempfile.mkdtemp(prefix="lp-bench-ingest-"))
+    (work / "events.lua").write_text(LUA)
     try:
-        return _sqlite_rows(seconds, work) + _postgres_rows(seconds, work)
+        rows = _sqlite_rows(seconds, work, parts) if {"single", "batches"} & set(parts) else []
+        if "postgres" in parts:
+            rows += _postgres_rows(seconds, work)
+        return rows
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -279,7 +295,12 @@ def main() -> None:
     seconds = 10
     if "--seconds" in sys.argv:
         seconds = int(sys.argv[sys.argv.index("--seconds") + 1])
-    rows = run(seconds)
+    parts = PARTS
+    if "--only" in sys.argv:
+        parts = tuple(sys.argv[sys.argv.index("--only") + 1].split(","))
+        if unknown := set(parts) - set(PARTS):
+            sys.exit(f"--only takes {', '.join(PARTS)}; not {', '.join(sorted(unknown))}")
+    rows = run(seconds, parts)
     print("| measure | value | unit | limit or peer | ratio |")
     print("|---|---:|---|---:|---:|")
     for r in rows:
