@@ -114,7 +114,7 @@ class Customer(Table):
     locale = Varchar(length=35, null=True, default=None)
     time_zone = Varchar(length=64, null=True, default=None)
     opted_out_at = Timestamptz(null=True, default=None)
-    last_invited_at = Timestamptz(null=True, default=None, index=True)
+    last_invited_at = Timestamptz(null=True, default=None)
     erased_at = Timestamptz(null=True, default=None)
     created_at = Timestamptz()
 
@@ -145,7 +145,7 @@ class Invitation(Table):
     locale = Varchar(length=35, null=True, default=None)
     attributes = JSON(default="{}")
     created_at = Timestamptz()
-    send_at = Timestamptz(index=True)
+    send_at = Timestamptz()
     expires_at = Timestamptz()
     sent_at = Timestamptz(null=True, default=None)
     opened_at = Timestamptz(null=True, default=None)
