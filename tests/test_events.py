@@ -6,7 +6,7 @@ import asyncio
 import json
 
 import pytest
-from trigger_org import event_json, invitation_for_url, load_org
+from trigger_org import TRIGGERS, event_json, invitation_for_url, load_org
 
 from listening.events import PREPARE_FROM
 from listening.tables import Event
@@ -150,6 +150,37 @@ async def test_a_large_batch_answers_links_that_open_their_own_invitations(clien
         assert json.loads(invitation["attributes"]) == events[n]["attributes"]
         urls.add(shown["survey_url"])
     assert len(urls) == 300 == await Invitation.count()
+
+
+async def test_a_large_batch_with_two_triggers_per_event_links_both_invitations(
+    client, db, ingest_key
+):
+    # The uid made ahead goes to the first invitation; the second is made in the transaction.
+    await load_org(
+        TRIGGERS
+        + """
+[[triggers]]
+key = "ticket-nps"
+event_type = "ticket.closed"
+step = "order-delivered"
+channel = "link"
+quarantine = "0d"
+"""
+    )
+    events = [event_json(n) for n in range(PREPARE_FROM + 50)]
+    response = await client.post("/api/events/batch", json=events, headers=auth(ingest_key))
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert len(results) == len(events)
+    for n, result in enumerate(results):
+        shown = result["invitations"]
+        assert [i["trigger"] for i in shown] == ["ticket-link", "ticket-nps"], n
+        assert [i["status"] for i in shown] == ["scheduled", "scheduled"], n
+        found = [await invitation_for_url(i["survey_url"]) for i in shown]
+        assert None not in found, n
+        assert [f["trigger_key"] for f in found] == ["ticket-link", "ticket-nps"]
+        assert found[0]["event_id"] == found[1]["event_id"]
+    assert await Invitation.count() == 2 * len(events)
 
 
 async def test_batch_accepts_ndjson(client, org, ingest_key):
