@@ -237,12 +237,6 @@ class _Batch:
     # source id -> (attributes JSON, uid, look-up key) made ahead by `prepare`
     ahead: dict[str, tuple[str, str, str]] = field(default_factory=dict)
 
-    def lookup_key(self, decision: Decision, secret_key: str) -> str:
-        """The stored look-up key of a scheduled invitation; its token is kept for the answer."""
-        assert decision.uid is not None
-        self.tokens[decision.uid], key = token_and_key(secret_key, decision.uid)
-        return key
-
     def attributes(self, source_id: str) -> str:
         """A new event's attributes as JSON, as stored with the event and its invitations."""
         made = self.ahead.get(source_id)
@@ -251,12 +245,15 @@ class _Batch:
         return _encoder.encode(self.first[source_id].attributes).decode()
 
     def key_of(self, source_id: str, decision: Decision, secret_key: str) -> str:
-        """`lookup_key`, or the key made ahead when the decision has its uid (whose token the
-        caller kept)."""
+        """The stored look-up key of a scheduled invitation: the one made ahead when the
+        decision has its uid (the caller kept that token), else made now, its token kept for
+        the answer."""
+        assert decision.uid is not None
         made = self.ahead.get(source_id)
         if made is not None and made[1] == decision.uid:
             return made[2]
-        return self.lookup_key(decision, secret_key)
+        self.tokens[decision.uid], key = token_and_key(secret_key, decision.uid)
+        return key
 
     def authorized(self, work: Work) -> bool:
         return work.key_hash is None or work.key_hash in self.live_keys
@@ -641,7 +638,6 @@ WITH fresh AS (
   FROM unnest($8::bigint[], $9::text[], $10::text[], $11::text[], $12::text[],
     $13::timestamptz[]) AS u(c, e, n, l, z, i)
   WHERE customer.id = u.c
-  RETURNING 1
 ), stored AS (
   INSERT INTO event (source_id, type, occurred_at, received_at, customer_external_id,
     attributes, outcome)
@@ -664,8 +660,8 @@ WITH fresh AS (
   LEFT JOIN fresh ON fresh.external_id = u.ext
   RETURNING 1
 )
-SELECT (SELECT count(*) FROM fresh), (SELECT count(*) FROM changed),
-  (SELECT count(*) FROM stored), (SELECT count(*) FROM invited)
+SELECT (SELECT count(*) FROM fresh), (SELECT count(*) FROM stored),
+  (SELECT count(*) FROM invited)
 """  # noqa: S608
 
 
@@ -769,9 +765,9 @@ async def apply_postgres(conn: Any, works: list[Work], secret_key: str) -> list:
     )
     if counts[0] != len(fresh):
         raise RaceLost(f"{len(fresh) - counts[0]} customers were stored meanwhile")
-    if counts[2] != len(ordered):
-        raise RaceLost(f"{len(ordered) - counts[2]} event ids were stored meanwhile")
-    assert counts[3] == len(invitations), counts
+    if counts[1] != len(ordered):
+        raise RaceLost(f"{len(ordered) - counts[1]} event ids were stored meanwhile")
+    assert counts[2] == len(invitations), counts
     return batch.results()
 
 

@@ -46,30 +46,35 @@ def invitation_token(secret_key: str, uid: str) -> str:
     """The URL-safe token of the invitation with this uid (at least 216 secret bits)."""
     digest = hmac.digest(_key_bytes(secret_key), b"invitation:" + uid.encode(), "sha256")
     if time_ordered(uid):
-        raw = bytes.fromhex(uid[:8] + uid[9:13]) + digest[:_SECRET_BYTES]
-    else:
-        raw = digest
-    encoded = binascii.b2a_base64(raw, newline=False).translate(_URL_SAFE)
-    return encoded[:PLAIN_LENGTH].decode() if len(raw) == 32 else encoded.decode()
+        return _url_safe(bytes.fromhex(uid[:8] + uid[9:13]) + digest[:_SECRET_BYTES])
+    return _url_safe(digest)[:PLAIN_LENGTH]
+
+
+def _url_safe(raw: bytes) -> str:
+    return binascii.b2a_base64(raw, newline=False).translate(_URL_SAFE).decode()
 
 
 def token_and_key(secret_key: str, uid: str) -> tuple[str, str]:
     """The token of a new invitation and its look-up key, made together (the writer's path)."""
     token = invitation_token(secret_key, uid)
-    hashed = hashlib.sha256(token.encode()).hexdigest()
     if len(token) == ORDERED_LENGTH:
         # The stamp's hex is the uid's first 12 hex digits: no need to decode the token's.
-        return token, "t" + uid[:8] + uid[9:13] + hashed[:51]
-    return token, hashed
+        return token, _ordered_key(uid[:8] + uid[9:13], token)
+    return token, hashlib.sha256(token.encode()).hexdigest()
 
 
 def token_hash(token: str) -> str:
     """The stored look-up key of a token (64 characters)."""
-    hashed = hashlib.sha256(token.encode()).hexdigest()
     if len(token) == ORDERED_LENGTH:
         try:
             stamp = base64.urlsafe_b64decode(token[:8])[:_STAMP_BYTES]
         except (binascii.Error, ValueError):
-            return hashed  # not one of ours: a key that matches nothing
-        return "t" + stamp.hex() + hashed[:51]
-    return hashed
+            pass  # not one of ours: its plain hash is a key that matches nothing
+        else:
+            return _ordered_key(stamp.hex(), token)
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _ordered_key(stamp_hex: str, token: str) -> str:
+    # "t", the 12 hex digits of the millisecond stamp, then 51 of the token's SHA-256.
+    return "t" + stamp_hex + hashlib.sha256(token.encode()).hexdigest()[:51]
