@@ -12,6 +12,7 @@ import asyncio
 import json
 import re
 import sqlite3
+from collections import deque
 from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -982,6 +983,9 @@ class FileSummary:
     errors: list[str] = field(default_factory=list)
 
 
+FILE_IN_FLIGHT = 2  # chunks sent to the writer and not yet answered, in a bulk import
+
+
 async def ingest_file(
     path: Any,
     *,
@@ -993,16 +997,17 @@ async def ingest_file(
     """Import an NDJSON file of events with the API's rules and idempotency, chunk by chunk.
 
     `progress(n_bytes)` is called as the file is read. Bad lines are counted and the first few
-    reported with their line number; the others are stored.
+    reported with their line number; the others are stored. Chunks are pipelined like a
+    batch's: the writer stores one while the next is read and parsed.
     """
     summary = FileSummary()
+    writer = ingestor(secret_key)
+    await writer.ready()
+    in_flight: deque[asyncio.Future] = deque()
     pending: list[EventIn] = []
 
-    async def flush() -> None:
-        if not pending:
-            return
-        result = await ingest_events(pending, secret_key=secret_key, clock=clock)
-        assert result != UNAUTHORIZED
+    def count(result: list[Outcome] | str) -> None:
+        assert result != UNAUTHORIZED  # a trusted caller: no key to check
         for outcome in result:
             if outcome.duplicate:
                 summary.duplicates += 1
@@ -1010,7 +1015,20 @@ async def ingest_file(
             summary.accepted += 1
             for item in outcome.invitations:
                 summary.outcomes[item["status"]] = summary.outcomes.get(item["status"], 0) + 1
+
+    async def settle(keep: int) -> None:
+        while len(in_flight) > keep:
+            try:
+                count(await in_flight.popleft())
+            except BaseException:
+                await asyncio.gather(*in_flight, return_exceptions=True)
+                raise
+
+    async def send() -> None:
+        made = writer.ahead(pending)
+        in_flight.append(writer.enqueue(Work(list(pending), clock(), None, made and made[0])))
         pending.clear()
+        await settle(FILE_IN_FLIGHT)
 
     with open(path, "rb") as handle:
         for number, line in enumerate(handle, start=1):
@@ -1027,6 +1045,8 @@ async def ingest_file(
                     summary.errors.append(f"line {number}: {exc.field}: {exc.message}")
                 continue
             if len(pending) >= chunk:
-                await flush()
-    await flush()
+                await send()
+    if pending:
+        await send()
+    await settle(0)
     return summary

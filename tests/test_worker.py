@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pytest
 from receivers import SmtpServer, WebhookServer
-from trigger_org import NOW, FakeClock, event, event_json, load_org
+from trigger_org import NOW, FakeClock, event, event_json, invitation_for_url, load_org
 
 from listening import outbox
-from listening.events import ingest_events
+from listening.events import FILE_IN_FLIGHT, PREPARE_FROM, ingest_events, ingest_file
 from listening.settings import SmtpSettings
 from listening.worker import run_once
 from surveys.tables import Customer, Invitation
+from surveys.tokens import invitation_token
 
 BASE = "http://feedback.test"
 
@@ -263,6 +264,41 @@ async def test_cli_ingest_imports_a_file_with_the_same_rules_and_idempotency(db,
     again = await asyncio.to_thread(_cli, "ingest", str(path))
     assert "0 stored, 31 already known, 1 rejected" in again.stdout
     assert await Invitation.count() == 30
+
+
+async def test_file_import_pipelines_chunks_with_the_rules_and_idempotency(db, settings, tmp_root):
+    # Chunks large enough to be prepared ahead, and more of them than are kept in flight, so the
+    # writer stores one while the next is parsed; repeats and bad lines fall in other chunks.
+    await load_org()
+    size = PREPARE_FROM
+    total = size * (FILE_IN_FLIGHT + 2) + 17
+    lines = [json.dumps(event_json(n)) for n in range(total)]
+    lines.insert(size + 3, "{not json")
+    lines.insert(2 * size + 5, json.dumps({"id": "no-customer", "type": "ticket.closed"}))
+    lines += [json.dumps(event_json(n)) for n in (0, size + 1, total - 1)]  # seen in other chunks
+    path = tmp_root / "many.ndjson"
+    path.write_text("\n".join(lines) + "\n")
+    read: list[int] = []
+    summary = await ingest_file(
+        path, secret_key=settings.secret_key, chunk=size, progress=read.append
+    )
+    assert (summary.read, summary.accepted, summary.duplicates, summary.rejected) == (
+        total + 5,
+        total,
+        3,
+        2,
+    )
+    assert summary.outcomes == {"scheduled": total}
+    assert sum(read) == path.stat().st_size
+    assert [e.split(":")[0] for e in summary.errors] == [f"line {size + 4}", f"line {2 * size + 6}"]
+    invitations = await Invitation.select(Invitation.uid, Invitation.event_id)
+    assert len(invitations) == total == len({i["event_id"] for i in invitations})
+    for found in invitations:  # every link, made ahead or not, opens its own invitation
+        url = f"http://localhost/s/{invitation_token(settings.secret_key, found['uid'])}"
+        assert (await invitation_for_url(url))["uid"] == found["uid"]
+    again = await ingest_file(path, secret_key=settings.secret_key, chunk=size)
+    assert (again.accepted, again.duplicates, again.rejected) == (0, total + 3, 2)
+    assert await Invitation.count() == total
 
 
 async def test_cli_worker_once_and_webhook_secret(settings):
