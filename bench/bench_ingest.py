@@ -2,7 +2,7 @@
 
     python bench/bench_ingest.py            # Markdown table
     python bench/bench_ingest.py --seconds 5
-    python bench/bench_ingest.py --only batches   # or single, postgres (comma-separated)
+    python bench/bench_ingest.py --only batches   # or single, postgres, file (comma-separated)
 
 A suite runner imports ``run()``, which returns rows {"name", "value", "unit", "limit",
 "ratio"} (ratio >= 1 meets the goal). Every event is a new customer on a 100 % link trigger, so
@@ -14,7 +14,9 @@ each one writes an event, a customer and an invitation, and is answered only aft
 - batches on SQLite: 10,000-event NDJSON bodies to /api/events/batch, one after another, each
   answer checked once the clock has stopped; goal 20,000 events/s;
 - single events on PostgreSQL with 2 uvicorn workers; goal 2,000 events/s (skipped when no
-  server answers at LISTENING_BENCH_POSTGRES_URL, default the local one).
+  server answers at LISTENING_BENCH_POSTGRES_URL, default the local one);
+- `listening ingest FILE` on SQLite: a 60,000-event NDJSON file, timed from the command's start
+  to its summary (start-up included), held to the batch goal.
 """
 
 from __future__ import annotations
@@ -219,6 +221,50 @@ def _single_rows(env: dict, work: Path, url: str, key: str, seconds: int) -> lis
     ]
 
 
+FILE_EVENTS = 60_000
+
+
+def _file_rows(work: Path) -> list[dict]:
+    """`listening ingest FILE` of new events into a fresh SQLite database, start-up included."""
+    env = server_env(f"sqlite:///{work / 'file.db'}")
+    subprocess.run(
+        [sys.executable, __file__, "--prepare", str(work / "file-key.txt")], env=env, check=True
+    )
+    occurred = datetime.now(UTC).isoformat()
+    path = work / "events.ndjson"
+    with path.open("w") as out:
+        for n in range(FILE_EVENTS):
+            event = {
+                "id": f"file-{n}",
+                "type": "ticket.closed",
+                "occurred_at": occurred,
+                "customer": {"id": f"fc-{n}", "email": f"f{n}@example.com"},
+                "attributes": {"channel": "web", "order": n},
+            }
+            out.write(json.dumps(event) + "\n")
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "listening.cli", "ingest", str(path)],
+        env=env,
+        cwd=work,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    elapsed = time.perf_counter() - start
+    assert f"{FILE_EVENTS} events read: {FILE_EVENTS} stored" in done.stdout, done.stdout
+    stored = _sqlite_counts(work / "file.db")
+    assert stored == (FILE_EVENTS,) * 3, stored
+    return [
+        row(
+            "listening ingest FILE (60,000 events), SQLite",
+            FILE_EVENTS / elapsed,
+            "events/s",
+            20_000,
+        )
+    ]
+
+
 def _sqlite_rows(seconds: int, work: Path, parts: tuple[str, ...]) -> list[dict]:
     env = server_env(f"sqlite:///{work / 'bench.db'}")
     key_file = work / "key.txt"
@@ -274,7 +320,7 @@ def _postgres_rows(seconds: int, work: Path) -> list[dict]:
     ]
 
 
-PARTS = ("single", "batches", "postgres")
+PARTS = ("single", "batches", "postgres", "file")
 
 
 def run(seconds: int = 10, parts: tuple[str, ...] = PARTS) -> list[dict]:
@@ -285,6 +331,8 @@ def run(seconds: int = 10, parts: tuple[str, ...] = PARTS) -> list[dict]:
         rows = _sqlite_rows(seconds, work, parts) if {"single", "batches"} & set(parts) else []
         if "postgres" in parts:
             rows += _postgres_rows(seconds, work)
+        if "file" in parts:
+            rows += _file_rows(work)
         return rows
     finally:
         shutil.rmtree(work, ignore_errors=True)
