@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -283,6 +283,8 @@ async def test_new_event_of_an_erased_customer_stores_nothing_personal(settings,
     app = create_app(settings, manage_pool=False)
     transport = httpx.ASGITransport(app=app)
     headers = {"authorization": f"Bearer {admin_key}"}
+    # The app runs on real time here: a fixed date would turn stale once a week had passed.
+    occurred = datetime.now(UTC).isoformat()
     async with (
         app.lifespan(),  # the ingestion writer lives in the app's lifespan
         httpx.AsyncClient(transport=transport, base_url="http://t", headers=headers) as client,
@@ -294,7 +296,7 @@ async def test_new_event_of_an_erased_customer_stores_nothing_personal(settings,
                 json={
                     "id": event_id,
                     "type": "ticket.closed",
-                    "occurred_at": NOW.isoformat(),
+                    "occurred_at": occurred,
                     "customer": {"id": "cust-9", "email": "kim@example.com", "name": "Kim Lee"},
                     "attributes": {"channel": "phone", "phone": "+1 555 0100"},
                 },
@@ -312,7 +314,7 @@ async def test_new_event_of_an_erased_customer_stores_nothing_personal(settings,
             {
                 "id": f"b-{n}",
                 "type": "ticket.closed",
-                "occurred_at": NOW.isoformat(),
+                "occurred_at": occurred,
                 "customer": {"id": "cust-9" if n == 5 else f"other-{n}"},
                 "attributes": {"channel": "phone", "phone": "+1 555 0100"},
             }
