@@ -134,6 +134,19 @@ def _wrk(url: str, lua: Path, seconds: int, prefix: str, key: str) -> dict:
     return wrk(url, lua, seconds, prefix, datetime.now(UTC).isoformat(), "/api/events", key)
 
 
+def _new_event(prefix: str, n: int, occurred: str) -> str:
+    """One event line of a bulk benchmark: a new event id and a new customer."""
+    return json.dumps(
+        {
+            "id": f"{prefix}-{n}",
+            "type": "ticket.closed",
+            "occurred_at": occurred,
+            "customer": {"id": f"c-{prefix}-{n}", "email": f"{prefix}.{n}@example.com"},
+            "attributes": {"channel": "web", "order": n},
+        }
+    )
+
+
 def _batches(url: str, key: str) -> float:
     """Events per second over several 10,000-event NDJSON batches, sent one after another."""
     import httpx
@@ -141,18 +154,7 @@ def _batches(url: str, key: str) -> float:
     occurred = datetime.now(UTC).isoformat()
     bodies = []
     for b in range(BATCHES):
-        lines = [
-            json.dumps(
-                {
-                    "id": f"batch-{b}-{n}",
-                    "type": "ticket.closed",
-                    "occurred_at": occurred,
-                    "customer": {"id": f"bc-{b}-{n}", "email": f"b{b}.{n}@example.com"},
-                    "attributes": {"channel": "web", "order": n},
-                }
-            )
-            for n in range(BATCH)
-        ]
+        lines = [_new_event(f"batch-{b}", n, occurred) for n in range(BATCH)]
         bodies.append("\n".join(lines).encode())
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/x-ndjson"}
     with httpx.Client(base_url=url, timeout=120) as client:
@@ -234,14 +236,7 @@ def _file_rows(work: Path) -> list[dict]:
     path = work / "events.ndjson"
     with path.open("w") as out:
         for n in range(FILE_EVENTS):
-            event = {
-                "id": f"file-{n}",
-                "type": "ticket.closed",
-                "occurred_at": occurred,
-                "customer": {"id": f"fc-{n}", "email": f"f{n}@example.com"},
-                "attributes": {"channel": "web", "order": n},
-            }
-            out.write(json.dumps(event) + "\n")
+            out.write(_new_event("file", n, occurred) + "\n")
     start = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "listening.cli", "ingest", str(path)],
