@@ -31,6 +31,7 @@ from listening.triggers import (
     Rules,
     decide,
     new_uid,
+    rules_fingerprint,
     rules_from_rows,
     valid_time_zone,
 )
@@ -43,6 +44,7 @@ from surveys.tokens import invitation_token, token_and_key
 MAX_BATCH = 10_000
 UNAUTHORIZED = "unauthorized"
 _decoder = msgspec.json.Decoder(EventIn)
+_packed_events = msgspec.msgpack.Decoder(list[EventIn])
 _raw_list = msgspec.json.Decoder(list[msgspec.Raw])
 _encoder = msgspec.json.Encoder()
 _LOCALE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8}){0,3}$")
@@ -149,7 +151,7 @@ def split_batch(body: bytes, content_type: str) -> list[bytes]:
 # --- the outcome and its answer ----------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class Outcome:
     """What ingesting one event did: `invitations` as stored in Event.outcome."""
 
@@ -205,23 +207,109 @@ def encode(value: Any) -> bytes:
 @dataclass
 class Work:
     """One caller's events; `key_hash` None means a trusted caller (the CLI); `ahead`, what
-    `prepare` made for them, if anything."""
+    `prepare` made for them, if anything. In the writer process the events arrive as msgpack
+    (`packed`, with `events` None) and are decoded only where the transaction needs them."""
 
-    events: list[EventIn]
+    events: list[EventIn] | None
     now: datetime
     key_hash: str | None = None
     ahead: Ahead | None = None
+    packed: msgspec.Raw | None = None
+
+    def decoded(self) -> list[EventIn]:
+        """The events, decoded on first use."""
+        if self.events is None:
+            assert self.packed is not None
+            self.events = _packed_events.decode(self.packed)
+        return self.events
+
+    def ids(self) -> list[str]:
+        """The events' ids, from the rows prepared ahead where there are some."""
+        if self.events is None and self.ahead is not None and self.ahead.events is not None:
+            return [row[0] for row in self.ahead.events]
+        return [e.id for e in self.decoded()]
 
 
-def prepare(events: list[EventIn], secret_key: str) -> tuple[Ahead, dict[str, str]]:
+@dataclass
+class Prepared:
+    """What `prepare` made: the `ahead` to send, the tokens of its uids (uid -> token), and
+    each event's outcome as decided ahead (None: not decided ahead)."""
+
+    ahead: Ahead
+    tokens: dict[str, str]
+    outcomes: list[Outcome] | None = None
+
+
+def prepare(
+    events: list[EventIn],
+    secret_key: str,
+    now: datetime | None = None,
+    rules: tuple[str, Rules] | None = None,
+) -> Prepared:
     """What can be made for new events before their transaction: attributes as JSON, and a
-    uid with its look-up key each (for the invitation most events get); and each uid's token."""
+    uid with its look-up key each (for the invitation most events get); and each uid's token.
+
+    Given the writer's rules (fingerprint, rules) and the work's `now`, also each event's
+    decision as the first event of a new customer, and the rows it writes (see `Ahead`).
+    """
     uids = [new_uid() for _ in events]
     pairs = [token_and_key(secret_key, uid) for uid in uids]
     ahead = Ahead(
         [_encoder.encode(e.attributes).decode() for e in events], uids, [p[1] for p in pairs]
     )
-    return ahead, {uid: pair[0] for uid, pair in zip(uids, pairs, strict=True)}
+    made = Prepared(ahead, {uid: pair[0] for uid, pair in zip(uids, pairs, strict=True)})
+    if rules is not None and now is not None:
+        _decide_ahead(events, secret_key, now, rules, made)
+    return made
+
+
+def _decide_ahead(
+    events: list[EventIn], secret_key: str, now: datetime, rules: tuple[str, Rules], made: Prepared
+) -> None:
+    ahead, times = made.ahead, _SqliteTimes()
+    received = times(now)
+    rows: list[list] = []
+    customers: list[list] = []
+    invitations: list[list[list]] = []
+    outcomes: list[Outcome] = []
+    for n, event in enumerate(events):
+        c = event.customer
+        customer = CustomerState(0, c.email, c.time_zone, c.locale, None, None)
+        decisions = decide(event, event.attributes, customer, rules[1], now, ahead.uids[n])
+        made_here = [d.outcome() for d in decisions]
+        attributes = ahead.attributes[n]
+        rows.append(
+            [
+                event.id,
+                event.type,
+                times(event.occurred_at),
+                received,
+                c.id,
+                attributes,
+                _encoder.encode(made_here).decode(),
+            ]
+        )
+        invited = times(customer.last_invited_at)
+        customers.append([c.id, c.email, c.name, c.locale, c.time_zone, invited, received])
+        scheduled = []
+        for d in decisions:
+            if d.status != "scheduled":
+                continue
+            assert d.uid is not None
+            if d.uid == ahead.uids[n]:
+                key = ahead.keys[n]
+            else:
+                made.tokens[d.uid], key = token_and_key(secret_key, d.uid)
+            scheduled.append(_invitation_row(d, customer, attributes, received, key, times))
+        invitations.append(scheduled)
+        outcomes.append(Outcome(event.id, False, made_here))
+    ahead.rules, ahead.events, ahead.customers, ahead.invitations = (
+        rules[0],
+        rows,
+        customers,
+        invitations,
+    )
+    made.outcomes = outcomes
 
 
 @dataclass
@@ -230,10 +318,13 @@ class _Batch:
 
     works: list[Work]
     live_keys: set[str] = field(default_factory=set)
-    first: dict[str, EventIn] = field(default_factory=dict)
+    origin: dict[str, tuple[Work, int]] = field(default_factory=dict)  # first occurrence
+    repeated: set[str] = field(default_factory=set)  # ids met more than once
+    first: dict[str, EventIn] = field(default_factory=dict)  # the decoded first occurrences
     now_of: dict[str, datetime] = field(default_factory=dict)
     stored: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # seen before
     made: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # stored now
+    planned: set[str] = field(default_factory=set)  # stored now as decided ahead
     tokens: dict[str, str] = field(default_factory=dict)  # uid -> token of invitations made now
     # source id -> (attributes JSON, uid, look-up key) made ahead by `prepare`
     ahead: dict[str, tuple[str, str, str]] = field(default_factory=dict)
@@ -265,36 +356,48 @@ class _Batch:
             if not self.authorized(work):
                 continue
             ahead = work.ahead
-            for n, event in enumerate(work.events):
-                if event.id not in self.first:
-                    self.first[event.id] = event
-                    self.now_of[event.id] = work.now
-                    if ahead is not None:
-                        self.ahead[event.id] = (ahead.attributes[n], ahead.uids[n], ahead.keys[n])
+            for n, source_id in enumerate(work.ids()):
+                if source_id in self.origin:
+                    self.repeated.add(source_id)
+                    continue
+                self.origin[source_id] = (work, n)
+                self.now_of[source_id] = work.now
+                if ahead is not None:
+                    self.ahead[source_id] = (ahead.attributes[n], ahead.uids[n], ahead.keys[n])
 
-    def results(self) -> list[list[Outcome] | str]:
-        """Each work's outcomes in order; later copies of an id are duplicates of the first."""
-        out: list[list[Outcome] | str] = []
+    def load(self, ids: Iterable[str]) -> None:
+        """Decode the first occurrences of `ids` into `first`."""
+        for source_id in ids:
+            if source_id not in self.first:
+                work, n = self.origin[source_id]
+                self.first[source_id] = work.decoded()[n]
+
+    def results(self) -> list[list[Outcome | None] | str]:
+        """Each work's outcomes in order (None: as decided ahead); later copies of an id are
+        duplicates of the first."""
+        out: list[list[Outcome | None] | str] = []
         answered: set[str] = set()
         for work in self.works:
             if not self.authorized(work):
                 out.append(UNAUTHORIZED)
                 continue
-            outcomes = []
-            for event in work.events:
-                if event.id in self.made and event.id not in answered:
-                    answered.add(event.id)
-                    made = self.made[event.id]
+            outcomes: list[Outcome | None] = []
+            for source_id in work.ids():
+                if source_id in self.planned:
+                    outcomes.append(None)  # an id decided ahead occurs once in the batch
+                elif source_id in self.made and source_id not in answered:
+                    answered.add(source_id)
+                    made = self.made[source_id]
                     # Tokens made here; those made ahead stay with the caller.
                     tokens = (
                         {u: self.tokens[u] for i in made if (u := i.get("uid")) in self.tokens}
                         if self.tokens
                         else {}
                     )
-                    outcomes.append(Outcome(event.id, False, made, tokens))
+                    outcomes.append(Outcome(source_id, False, made, tokens))
                 else:
-                    invitations = self.made.get(event.id, self.stored.get(event.id, []))
-                    outcomes.append(Outcome(event.id, True, invitations))
+                    invitations = self.made.get(source_id, self.stored.get(source_id, []))
+                    outcomes.append(Outcome(source_id, True, invitations))
             out.append(outcomes)
         return out
 
@@ -343,6 +446,28 @@ def _customer_state(customer_id: int, fields: dict[str, Any], row: Any) -> Custo
     )
 
 
+def _fields(c: CustomerIn) -> dict[str, Any]:
+    return {"email": c.email, "name": c.name, "locale": c.locale, "time_zone": c.time_zone}
+
+
+def _new_customer_row(
+    external_id: str, c: CustomerState, name: str | None, created: str, when: Any
+) -> list:
+    """A new customer's row without its id: (external_id, email, name, locale, time_zone,
+    last_invited_at, created_at), as CUSTOMER_INSERT takes it after the id."""
+    return [external_id, c.email, name, c.locale, c.time_zone, when(c.last_invited_at), created]
+
+
+CUSTOMER_INSERT = (
+    "INSERT INTO customer (id, external_id, email, name, locale, time_zone, last_invited_at, "
+    "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+EVENT_INSERT = (
+    "INSERT INTO event (id, source_id, type, occurred_at, received_at, customer_external_id, "
+    "attributes, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
 def _merged_customers(events: Iterable[EventIn]) -> dict[str, dict[str, Any]]:
     # Several events of one customer in a batch: later non-empty fields win, as one by one.
     merged: dict[str, dict[str, Any]] = {}
@@ -350,12 +475,7 @@ def _merged_customers(events: Iterable[EventIn]) -> dict[str, dict[str, Any]]:
         c = event.customer
         row = merged.get(c.id)
         if row is None:
-            merged[c.id] = {
-                "email": c.email,
-                "name": c.name,
-                "locale": c.locale,
-                "time_zone": c.time_zone,
-            }
+            merged[c.id] = _fields(c)
             continue
         for name in row:
             value = getattr(c, name)
@@ -370,23 +490,21 @@ def _same_time(moment: Any) -> Any:
 
 def _invitation_row(
     d: Decision,
-    event: EventIn,
-    event_row_id: int,
     customer: CustomerState,
     attributes: str,
     now: Any,
     lookup_key: str,
     when: Any = _same_time,
-) -> tuple:
+) -> list:
+    """A scheduled invitation's row without the ids of its event and customer, which follow
+    last in INVITATION_COLUMNS."""
     assert d.uid is not None and d.send_at is not None and d.expires_at is not None
     link = d.rule.channel == "link"
     send_at = when(d.send_at)
-    return (
+    return [
         d.uid,
         lookup_key,
-        event_row_id,
         d.rule.key,
-        customer.id,
         d.rule.survey_id,
         d.rule.step_id,
         d.rule.channel,
@@ -400,12 +518,17 @@ def _invitation_row(
         when(d.remind_at),
         send_at,
         d.rule.webhook_url,
-    )
+    ]
 
 
 INVITATION_COLUMNS = (
-    "uid, token_hash, event_id, trigger_key, customer, survey, step, channel, status, locale, "
-    "attributes, created_at, send_at, expires_at, sent_at, remind_at, next_attempt_at, webhook_url"
+    "uid, token_hash, trigger_key, survey, step, channel, status, locale, attributes, "
+    "created_at, send_at, expires_at, sent_at, remind_at, next_attempt_at, webhook_url, "
+    "event_id, customer"
+)
+INVITATION_INSERT = (
+    f"INSERT INTO invitation ({INVITATION_COLUMNS}) "  # noqa: S608
+    f"VALUES ({','.join('?' * (INVITATION_COLUMNS.count(',') + 1))})"
 )
 
 
@@ -461,11 +584,102 @@ def _select_in(conn: sqlite3.Connection, sql: str, values: list) -> Iterator[tup
 _ANY_ERASED = "SELECT 1 FROM customer WHERE external_id >= ? AND external_id < ? LIMIT 1"
 
 
-def apply_sqlite(conn: sqlite3.Connection, works: list[Work], secret_key: str) -> list:
+@dataclass
+class RulesCache:
+    """The writer's rules: read in every transaction, rebuilt only when their rows changed.
+
+    Its fingerprint and rows go back to a server that prepared a job with other rules."""
+
+    fingerprint: str | None = None
+    rows: list[tuple] = field(default_factory=list)
+    rules: Rules = field(default_factory=lambda: rules_from_rows([]))
+
+    def read(self, conn: sqlite3.Connection) -> Rules:
+        """The rules as stored now."""
+        rows = conn.execute(RULES_SQL).fetchall()
+        fingerprint = rules_fingerprint(rows)
+        if fingerprint != self.fingerprint:
+            self.fingerprint, self.rows, self.rules = fingerprint, rows, rules_from_rows(rows)
+        return self.rules
+
+
+def _decided_ahead(
+    conn: sqlite3.Connection,
+    batch: _Batch,
+    new_ids: list[str],
+    known: RulesCache,
+    secret_key: str,
+) -> dict[str, tuple[list, list, list]]:
+    """The new events whose decision made ahead holds in this transaction, with their rows.
+
+    It holds for an event prepared with these rules whose id occurs once in the batch, whose
+    customer is neither stored (so no opt-out nor earlier invitation counts), nor met in
+    another event of the batch, nor erased, nor (when a trigger emails) suppressed: the rules
+    then see exactly what `prepare` gave them. The other events are decided here.
+    """
+    plans: dict[str, tuple[list, list, list]] = {}
+    for source_id in new_ids:
+        work, n = batch.origin[source_id]
+        ahead = work.ahead
+        if (
+            ahead is not None
+            and ahead.rules == known.fingerprint
+            and ahead.events is not None
+            and source_id not in batch.repeated
+        ):
+            assert ahead.customers is not None and ahead.invitations is not None
+            plans[source_id] = (ahead.events[n], ahead.customers[n], ahead.invitations[n])
+    if not plans:
+        return plans
+    others = [i for i in new_ids if i not in plans]
+    batch.load(others)
+    of_customer: dict[str, str] = {}  # customer id -> its planned event
+    shared: set[str] = {batch.first[i].customer.id for i in others}
+    for source_id, (_, customer, _) in plans.items():
+        if customer[0] in of_customer:
+            shared.add(customer[0])
+        of_customer[customer[0]] = source_id
+    for source_id, (_, customer, _) in list(plans.items()):
+        if customer[0] in shared:
+            del plans[source_id]  # every event of a shared customer is decided here
+    mine = [c for c in of_customer if c not in shared]
+    dropped: set[str] = set()  # customers stored, erased or suppressed
+    dropped.update(
+        r[0]
+        for r in _select_in(
+            conn, "SELECT external_id FROM customer WHERE external_id IN ({})", mine
+        )
+    )
+    if conn.execute(_ANY_ERASED, (ERASED_PREFIX, ERASED_PREFIX[:-1] + ";")).fetchone():
+        pseudonyms = {pseudonym(c, secret_key): c for c in mine}
+        found = _select_in(
+            conn, "SELECT external_id FROM customer WHERE external_id IN ({})", list(pseudonyms)
+        )
+        dropped.update(pseudonyms[r[0]] for r in found)
+    if known.rules.send_email():
+        emails: dict[str, str] = {}  # address -> customer id
+        for customer_id in mine:
+            email = plans[of_customer[customer_id]][1][1]
+            if email:
+                emails[email.lower()] = customer_id
+        found = _select_in(conn, "SELECT email FROM suppression WHERE email IN ({})", list(emails))
+        dropped.update(emails[r[0]] for r in found)
+    for customer_id in dropped:
+        plans.pop(of_customer[customer_id], None)
+    return plans
+
+
+def apply_sqlite(
+    conn: sqlite3.Connection,
+    works: list[Work],
+    secret_key: str,
+    known: RulesCache | None = None,
+) -> list:
     """The batch transaction on SQLite (runs in the writer process, inside BEGIN IMMEDIATE).
 
     The immediate transaction holds SQLite's write lock, so nothing else inserts meanwhile:
-    new rows get their ids here (max + 1), and every write is one `executemany`.
+    new rows get their ids here (max + 1), and every write is one `executemany`. Events
+    decided ahead (`_decided_ahead`) are written as prepared; the others decided here.
     """
     batch = _Batch(works)
     _sqlite_time = _SqliteTimes()
@@ -480,15 +694,71 @@ def apply_sqlite(conn: sqlite3.Connection, works: list[Work], secret_key: str) -
             )
         }
     batch.collect()
-    if not batch.first:
+    if not batch.origin:
         return batch.results()
     for source_id, outcome in _select_in(
-        conn, "SELECT source_id, outcome FROM event WHERE source_id IN ({})", list(batch.first)
+        conn, "SELECT source_id, outcome FROM event WHERE source_id IN ({})", list(batch.origin)
     ):
         batch.stored[source_id] = json.loads(outcome)
-    new_ids = [i for i in batch.first if i not in batch.stored]
+    new_ids = [i for i in batch.origin if i not in batch.stored]
     if not new_ids:
         return batch.results()
+    known = known or RulesCache()
+    rules = known.read(conn)
+    plans = _decided_ahead(conn, batch, new_ids, known, secret_key)
+    batch.planned = set(plans)
+    rest = [i for i in new_ids if i not in plans] if plans else new_ids
+    batch.load(rest)
+    next_customer = (conn.execute("SELECT max(id) FROM customer").fetchone()[0] or 0) + 1
+    next_event = (conn.execute("SELECT max(id) FROM event").fetchone()[0] or 0) + 1
+    event_rows: list[Any] = []
+    fresh: list[Any] = []
+    changed: list[Any] = []
+    invitations: list[Any] = []
+    if rest:
+        next_customer, next_event = _decide_here(
+            conn,
+            batch,
+            rest,
+            rules,
+            secret_key,
+            _sqlite_time,
+            (next_customer, next_event),
+            (event_rows, fresh, changed, invitations),
+        )
+    for event_row, customer_row, invitation_rows in plans.values():
+        event_rows.append((next_event, *event_row))
+        fresh.append((next_customer, *customer_row))
+        for row in invitation_rows:
+            invitations.append((*row, next_event, next_customer))
+        next_event += 1
+        next_customer += 1
+    conn.executemany(EVENT_INSERT, event_rows)
+    conn.executemany(CUSTOMER_INSERT, fresh)
+    conn.executemany(
+        "UPDATE customer SET email = ?, name = ?, locale = ?, time_zone = ?, last_invited_at = ? "
+        "WHERE id = ?",
+        changed,
+    )
+    if invitations:
+        conn.executemany(INVITATION_INSERT, invitations)
+    return batch.results()
+
+
+def _decide_here(
+    conn: sqlite3.Connection,
+    batch: _Batch,
+    new_ids: list[str],
+    rules: Rules,
+    secret_key: str,
+    _sqlite_time: _SqliteTimes,
+    ids: tuple[int, int],
+    out: tuple[list, list, list, list],
+) -> tuple[int, int]:
+    """Decide `new_ids` in the transaction, adding their rows to `out` (events, new customers,
+    changed customers, invitations); the next free customer and event ids."""
+    next_customer, next_event = ids
+    event_rows, fresh, changed, invitations = out
     # Most databases hold no erased customer: one index probe spares a keyed hash per event.
     if conn.execute(_ANY_ERASED, (ERASED_PREFIX, ERASED_PREFIX[:-1] + ";")).fetchone():
         pseudonyms = _pseudonyms(batch, new_ids, secret_key)
@@ -496,7 +766,6 @@ def apply_sqlite(conn: sqlite3.Connection, works: list[Work], secret_key: str) -
             conn, "SELECT external_id FROM customer WHERE external_id IN ({})", list(pseudonyms)
         )
         _forget_erased(batch, new_ids, {pseudonyms[r[0]] for r in erased}, secret_key)
-    rules = rules_from_rows(conn.execute(RULES_SQL).fetchall())
     merged = _merged_customers(batch.first[i] for i in new_ids)
     customers: dict[str, CustomerState] = {}
     existing: dict[str, tuple] = {}
@@ -507,7 +776,6 @@ def apply_sqlite(conn: sqlite3.Connection, works: list[Work], secret_key: str) -
         list(merged),
     ):
         existing[row[1]] = row
-    next_customer = (conn.execute("SELECT max(id) FROM customer").fetchone()[0] or 0) + 1
     for ext, fields in merged.items():
         row = existing.get(ext)
         if row is None:
@@ -522,8 +790,6 @@ def apply_sqlite(conn: sqlite3.Connection, works: list[Work], secret_key: str) -
         for c in customers.values():
             c.suppressed = bool(c.email) and c.email.lower() in suppressed
     decisions = _decide_all(batch, new_ids, customers, rules)
-    next_event = (conn.execute("SELECT max(id) FROM event").fetchone()[0] or 0) + 1
-    event_rows, invitations = [], []
     for source_id in new_ids:
         event = batch.first[source_id]
         now = _sqlite_time(batch.now_of[source_id])
@@ -543,44 +809,16 @@ def apply_sqlite(conn: sqlite3.Connection, works: list[Work], secret_key: str) -
         customer = customers[event.customer.id]
         for d in decisions[source_id]:
             if d.status == "scheduled":
-                invitations.append(
-                    _invitation_row(
-                        d,
-                        event,
-                        next_event,
-                        customer,
-                        attributes,
-                        now,
-                        batch.key_of(source_id, d, secret_key),
-                        _sqlite_time,
-                    )
-                )
+                key = batch.key_of(source_id, d, secret_key)
+                row = _invitation_row(d, customer, attributes, now, key, _sqlite_time)
+                invitations.append((*row, next_event, customer.id))
         next_event += 1
-    conn.executemany(
-        "INSERT INTO event (id, source_id, type, occurred_at, received_at, customer_external_id, "
-        "attributes, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        event_rows,
-    )
     first_now = _sqlite_time(batch.now_of[new_ids[0]])
-    conn.executemany(
-        "INSERT INTO customer (id, external_id, email, name, locale, time_zone, last_invited_at, "
-        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            (
-                c.id,
-                ext,
-                c.email,
-                merged[ext]["name"],
-                c.locale,
-                c.time_zone,
-                _sqlite_time(c.last_invited_at),
-                first_now,
-            )
-            for ext, c in customers.items()
-            if ext not in existing
-        ],
+    fresh.extend(
+        (c.id, *_new_customer_row(ext, c, merged[ext]["name"], first_now, _sqlite_time))
+        for ext, c in customers.items()
+        if ext not in existing
     )
-    changed = []
     for ext, row in existing.items():
         c, fields = customers[ext], merged[ext]
         new_name = fields["name"] or row[7]
@@ -594,18 +832,7 @@ def apply_sqlite(conn: sqlite3.Connection, works: list[Work], secret_key: str) -
             changed.append(
                 (c.email, new_name, c.locale, c.time_zone, _sqlite_time(c.last_invited_at), c.id)
             )
-    conn.executemany(
-        "UPDATE customer SET email = ?, name = ?, locale = ?, time_zone = ?, last_invited_at = ? "
-        "WHERE id = ?",
-        changed,
-    )
-    if invitations:
-        marks = ",".join("?" * len(invitations[0]))
-        conn.executemany(
-            f"INSERT INTO invitation ({INVITATION_COLUMNS}) VALUES ({marks})",  # noqa: S608
-            invitations,
-        )
-    return batch.results()
+    return next_customer, next_event
 
 
 class RaceLost(Exception):
@@ -648,15 +875,15 @@ WITH fresh AS (
   ON CONFLICT (source_id) DO NOTHING RETURNING id, source_id
 ), invited AS (
   INSERT INTO invitation ({INVITATION_COLUMNS})
-  SELECT u.uid, u.hash, stored.id, u.trig, coalesce(fresh.id, u.cust), u.survey, u.step,
-    u.channel, u.status, u.locale, u.attrs::json, u.created, u.send_at, u.expires, u.sent,
-    u.remind, u.next, u.hook
-  FROM unnest($21::text[], $22::text[], $23::text[], $24::text[], $25::int[], $26::int[],
-    $27::int[], $28::text[], $29::text[], $30::text[], $31::text[], $32::timestamptz[],
-    $33::timestamptz[], $34::timestamptz[], $35::timestamptz[], $36::timestamptz[],
-    $37::timestamptz[], $38::text[], $39::text[])
-    AS u(uid, hash, source, trig, cust, survey, step, channel, status, locale, attrs, created,
-      send_at, expires, sent, remind, next, hook, ext)
+  SELECT u.uid, u.hash, u.trig, u.survey, u.step, u.channel, u.status, u.locale,
+    u.attrs::json, u.created, u.send_at, u.expires, u.sent, u.remind, u.next, u.hook, stored.id,
+    coalesce(fresh.id, u.cust)
+  FROM unnest($21::text[], $22::text[], $23::text[], $24::int[], $25::int[], $26::text[],
+    $27::text[], $28::text[], $29::text[], $30::timestamptz[], $31::timestamptz[],
+    $32::timestamptz[], $33::timestamptz[], $34::timestamptz[], $35::timestamptz[],
+    $36::text[], $37::text[], $38::int[], $39::text[])
+    AS u(uid, hash, trig, survey, step, channel, status, locale, attrs, created, send_at,
+      expires, sent, remind, next, hook, source, cust, ext)
   JOIN stored ON stored.source_id = u.source
   LEFT JOIN fresh ON fresh.external_id = u.ext
   RETURNING 1
@@ -680,16 +907,17 @@ async def apply_postgres(conn: Any, works: list[Work], secret_key: str) -> list:
     """
     batch = _Batch(works)
     hashes = list({w.key_hash for w in works if w.key_hash})
-    ids = list({e.id for w in works for e in w.events})
+    ids = list({e.id for w in works for e in w.decoded()})
     known = await conn.fetch(_PG_LOOK, ids, hashes)
     batch.live_keys = {r[1] for r in known if r[0] == "k"}
     batch.collect()
     for kind, source_id, outcome in known:
         if kind == "e" and source_id in batch.first:
             batch.stored[source_id] = json.loads(outcome)
-    new_ids = [i for i in batch.first if i not in batch.stored]  # arrival order, for the rules
+    new_ids = [i for i in batch.origin if i not in batch.stored]  # arrival order, for the rules
     if not new_ids:
         return batch.results()
+    batch.load(new_ids)
     rules = rules_from_rows([tuple(r) for r in await conn.fetch(RULES_SQL)])
     pseudonyms = _pseudonyms(batch, new_ids, secret_key)
     wanted = {batch.first[i].customer.id for i in new_ids} | set(pseudonyms)
@@ -736,15 +964,13 @@ async def apply_postgres(conn: Any, works: list[Work], secret_key: str) -> list:
             if d.status == "scheduled":
                 row = _invitation_row(
                     d,
-                    event,
-                    0,
                     customer,
                     attributes,
                     batch.now_of[source_id],
                     batch.key_of(source_id, d, secret_key),
                 )
                 # The event's and a new customer's ids are given out by the write itself.
-                invitations.append((*row[:2], source_id, *row[3:], event.customer.id))
+                invitations.append((*row, source_id, customer.id, event.customer.id))
     counts = await conn.fetchrow(
         _PG_WRITE,
         fresh,
@@ -775,9 +1001,19 @@ async def apply_postgres(conn: Any, works: list[Work], secret_key: str) -> list:
 # --- the per-process ingestor ----------------------------------------------------------------
 
 
-def _outcomes(result: Any) -> list[Outcome] | str:
-    """A writer process's answer (outcomes as maps, or UNAUTHORIZED) as callers get it."""
-    return result if isinstance(result, str) else [Outcome(**o) for o in result]
+def _outcomes(result: Any) -> list[Outcome | None] | str:
+    """A writer process's answer (outcomes as maps, None where decided ahead, or UNAUTHORIZED)
+    as `Ingestor.enqueue` gets it."""
+    if isinstance(result, str):
+        return result
+    return [None if o is None else Outcome(**o) for o in result]
+
+
+def _as_decided(result: Any, outcomes: list[Outcome] | None) -> Any:
+    """A job's answer with the outcomes decided ahead where the writer kept them (None)."""
+    if outcomes is None or isinstance(result, str):
+        return result
+    return [outcomes[n] if o is None else o for n, o in enumerate(result)]
 
 
 PREPARE_FROM = 100  # events in a job
@@ -793,8 +1029,10 @@ class Ingestor:
         self._sqlite: WriterProcess | None = None
         self._committer: GroupCommitter[Work, Any] | None = None
         self._postgres: PostgresWriter | None = None
+        # The SQLite writer's rules (fingerprint, rules), as it last told them.
+        self._rules: tuple[str, Rules] | None = None
         if engine.engine_type == "sqlite":
-            self._sqlite = WriterProcess(engine.path, secret_key, _outcomes)
+            self._sqlite = WriterProcess(engine.path, secret_key, _outcomes, self._learn)
         else:
             pg = self._postgres = PostgresWriter(engine, retry_on=(RaceLost,))
 
@@ -808,8 +1046,12 @@ class Ingestor:
                 apply, weight=lambda w: max(1, len(w.events)), max_weight=2000, concurrency=1
             )
 
-    def ahead(self, events: list[EventIn]) -> tuple[Ahead, dict[str, str]] | None:
-        """`prepare` for a large job whose writer is the SQLite process, else nothing.
+    def _learn(self, fingerprint: str, rows: list) -> None:
+        self._rules = (fingerprint, rules_from_rows(rows))
+
+    def ahead(self, events: list[EventIn], now: datetime) -> Prepared | None:
+        """`prepare` for a large job whose writer is the SQLite process, else nothing; with the
+        decisions once the writer has told its rules.
 
         There the writer bounds batch ingestion while this process waits for it; a single
         event's request is this process's bottleneck instead, and PostgreSQL's writer is not
@@ -817,7 +1059,7 @@ class Ingestor:
         """
         if self._sqlite is None or len(events) < PREPARE_FROM:
             return None
-        return prepare(events, self.secret_key)
+        return prepare(events, self.secret_key, now, self._rules)
 
     async def ready(self) -> None:
         """Start what `enqueue` needs (the SQLite writer process) unless it runs."""
@@ -829,12 +1071,31 @@ class Ingestor:
         await self.ready()
         return await self.enqueue(work)
 
-    def enqueue(self, work: Work) -> asyncio.Future:
-        """Queue a caller's events now (after `ready`); the future holds what `submit` returns."""
-        if self._sqlite is not None:
-            return self._sqlite.enqueue(work.events, work.now, work.key_hash, work.ahead)
-        assert self._committer is not None
-        return self._committer.enqueue(work)
+    def enqueue(self, work: Work, prepared: Prepared | None = None) -> asyncio.Future:
+        """Queue a caller's events now (after `ready`), with what `ahead` made for them; the
+        future holds what `submit` returns."""
+        if self._sqlite is None:
+            assert self._committer is not None
+            return self._committer.enqueue(work)
+        if prepared is not None:
+            work.ahead = prepared.ahead
+        sent = self._sqlite.enqueue(work.decoded(), work.now, work.key_hash, work.ahead)
+        if prepared is None or prepared.outcomes is None:
+            return sent
+        answered = asyncio.get_running_loop().create_future()
+
+        def settle(done: asyncio.Future) -> None:
+            if answered.cancelled():
+                return
+            if done.cancelled():
+                answered.cancel()
+            elif (error := done.exception()) is not None:
+                answered.set_exception(error)
+            else:
+                answered.set_result(_as_decided(done.result(), prepared.outcomes))
+
+        sent.add_done_callback(settle)
+        return answered
 
     async def close(self) -> None:
         """Commit what is queued, then stop the writer."""
@@ -911,10 +1172,10 @@ async def ingest_batch(
     known: dict[str, str] = {}  # uid -> token of the invitations prepared here
 
     async def send(chunk: list[EventIn]) -> None:
-        made = writer.ahead(chunk)
+        made = writer.ahead(chunk, now)
         if made is not None:
-            known.update(made[1])
-        pending.append(writer.enqueue(Work(chunk, now, key_hash, made and made[0])))
+            known.update(made.tokens)
+        pending.append(writer.enqueue(Work(chunk, now, key_hash), made))
         # Let the loop send the chunk on (and serve other requests) before parsing the next.
         await asyncio.sleep(0)
 
@@ -1025,8 +1286,9 @@ async def ingest_file(
                 raise
 
     async def send() -> None:
-        made = writer.ahead(pending)
-        in_flight.append(writer.enqueue(Work(list(pending), clock(), None, made and made[0])))
+        now = clock()
+        made = writer.ahead(pending, now)
+        in_flight.append(writer.enqueue(Work(list(pending), now), made))
         pending.clear()
         await settle(FILE_IN_FLIGHT)
 

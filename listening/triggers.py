@@ -93,6 +93,11 @@ ORDER BY t.id
 """
 
 
+def rules_fingerprint(rows: list[tuple]) -> str:
+    """A digest of the rows of RULES_SQL: equal digests, equal rules (across processes too)."""
+    return hashlib.blake2b(msgspec.msgpack.encode(rows), digest_size=16).hexdigest()
+
+
 def rules_from_rows(rows: list[tuple]) -> Rules:
     """Build the rules from the rows of RULES_SQL (each carries the stored global quarantine,
     which matters only when some trigger is active)."""
@@ -121,7 +126,7 @@ def rules_from_rows(rows: list[tuple]) -> Rules:
     return Rules(by_type=by_type, quarantine_seconds=global_q)
 
 
-@dataclass
+@dataclass(slots=True)
 class CustomerState:
     """What the rules need to know about a customer, updated as invitations are made."""
 
@@ -162,8 +167,9 @@ class Decision:
 
 @lru_cache(maxsize=4096)
 def _isoformat(moment: datetime) -> str:
-    # The events of a batch mostly share their send time; formatting it once is enough.
-    return moment.isoformat()
+    # The events of a batch mostly share their send time; formatting it once is enough. In UTC,
+    # since equal moments are equal keys here whatever their offsets.
+    return moment.astimezone(UTC).isoformat()
 
 
 # --- the pieces of a decision ----------------------------------------------------------------

@@ -46,31 +46,43 @@ class Ahead(msgspec.Struct, array_like=True):
     attributes as JSON, and a uid with its look-up key for the invitation the event will most
     likely get (the server keeps the uid's link token for its answer).
 
+    Once the server knows the writer's rules (`rules`, their fingerprint), it also decides each
+    event as the first of a new customer, and sends the rows that decision writes, without
+    their ids: `events` (an event row each), `customers` (a customer row each) and
+    `invitations` (a list of invitation rows each). The writer uses them only where that
+    holds in its transaction, and decides the other events itself.
+
     In batch ingestion the writer is the bottleneck while the server mostly waits for it; this
-    moves the HMACs, the uids and the JSON of every event onto the server's core.
+    moves the rules, the HMACs, the uids and the JSON of every event onto the server's core.
     """
 
     attributes: list[str]
     uids: list[str]
     keys: list[str]
+    rules: str | None = None
+    events: list[list] | None = None
+    customers: list[list] | None = None
+    invitations: list[list[list]] | None = None
 
 
 class Job(msgspec.Struct, array_like=True):
     """One caller's events, as the server sends them to the writer."""
 
     id: int
-    events: list[EventIn]
+    events: msgspec.Raw  # list[EventIn] as msgpack, decoded only where the writer needs them
     now: datetime
     key_hash: str | None
     ahead: Ahead | None = None
 
 
 class Done(msgspec.Struct, array_like=True):
-    """The writer's answer to one job: its outcomes, UNAUTHORIZED, or an error message."""
+    """The writer's answer to one job: its outcomes, UNAUTHORIZED, or an error message; with
+    `rules` ([fingerprint, rows]) when the job was prepared without the writer's rules."""
 
     id: int
     ok: bool
     result: Any
+    rules: list | None = None
 
 
 _encode = msgspec.msgpack.Encoder().encode
@@ -119,17 +131,23 @@ class _Answers(asyncio.Protocol):
 class WriterProcess:
     """The server's handle on its writer process: starts it, sends jobs, hands back answers.
 
-    `decode(result)` turns a job's answer back into what callers get. A writer that died is
+    `decode(result)` turns a job's answer back into what callers get; `learn(fingerprint,
+    rows)` hears the writer's rules when a job was prepared with others. A writer that died is
     started afresh by the next job; the jobs it was holding fail (their callers get a 500 and
     may send them again: event ids make that safe).
     """
 
     def __init__(
-        self, path: str, secret_key: str, decode: Callable[[Any], Any] = lambda r: r
+        self,
+        path: str,
+        secret_key: str,
+        decode: Callable[[Any], Any] = lambda r: r,
+        learn: Callable[[str, list], None] = lambda fingerprint, rows: None,
     ) -> None:
         self.path = path
         self._secret_key = secret_key
         self._decode = decode
+        self._learn = learn
         self._process: subprocess.Popen | None = None
         self._transport: asyncio.Transport | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -167,7 +185,8 @@ class WriterProcess:
         self._next_id += 1
         future = loop.create_future()
         self._waiting[self._next_id] = future
-        self._transport.write(_frame(_encode([Job(self._next_id, events, now, key_hash, ahead)])))
+        job = Job(self._next_id, msgspec.Raw(_encode(events)), now, key_hash, ahead)
+        self._transport.write(_frame(_encode([job])))
         return future
 
     async def _start(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -193,6 +212,8 @@ class WriterProcess:
 
     def settle(self, done: Done) -> None:
         """Hand one answer to the caller waiting for it."""
+        if done.rules is not None:
+            self._learn(*done.rules)
         future = self._waiting.pop(done.id, None)
         if future is None or future.done():
             return
@@ -263,9 +284,14 @@ def _receive(sock: socket.socket, buffer: bytearray, *, wait: bool) -> bool:
         sock.setblocking(True)
 
 
-def serve(sock: socket.socket, commit: Callable[[list[Job]], list[tuple[bool, Any]]]) -> None:
+def serve(
+    sock: socket.socket,
+    commit: Callable[[list[Job]], list[tuple[bool, Any]]],
+    rules: Callable[[], tuple[str | None, list]] = lambda: (None, []),
+) -> None:
     """Read jobs, commit what has arrived a batch at a time, answer each job; return once the
-    server has closed its end and every job read is answered."""
+    server has closed its end and every job read is answered. `rules()` tells the fingerprint
+    and rows of the rules the last transaction used, for jobs prepared with others."""
     buffer = bytearray()
     queued: deque[Job] = deque()
     server_open = True
@@ -284,8 +310,16 @@ def serve(sock: socket.socket, commit: Callable[[list[Job]], list[tuple[bool, An
             batch.append(job)
             weight += max(1, len(job.events))
         outcomes = commit(batch)
+        fingerprint, rows = rules()
         answers = [
-            Done(job.id, ok, value if ok else f"{type(value).__name__}: {value}")
+            Done(
+                job.id,
+                ok,
+                value if ok else f"{type(value).__name__}: {value}",
+                [fingerprint, rows]
+                if job.ahead is not None and fingerprint and job.ahead.rules != fingerprint
+                else None,
+            )
             for job, (ok, value) in zip(batch, outcomes, strict=True)
         ]
         with contextlib.suppress(OSError):  # the server is gone, and its callers with it
@@ -300,14 +334,18 @@ def main() -> None:
     config = json.loads(sys.stdin.read())
     sock = socket.socket(fileno=config["fd"])
     secret_key = config["secret_key"]
+    known = events.RulesCache()
     committer = SqliteCommitter(
         config["path"],
         lambda conn, jobs: events.apply_sqlite(
-            conn, [events.Work(j.events, j.now, j.key_hash, j.ahead) for j in jobs], secret_key
+            conn,
+            [events.Work(None, j.now, j.key_hash, j.ahead, j.events) for j in jobs],
+            secret_key,
+            known,
         ),
     )
     try:
-        serve(sock, committer.commit)
+        serve(sock, committer.commit, lambda: (known.fingerprint, known.rows))
     finally:
         committer.close()
         sock.close()
