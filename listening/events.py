@@ -912,7 +912,7 @@ async def apply_postgres(conn: Any, works: list[Work], secret_key: str) -> list:
     batch.live_keys = {r[1] for r in known if r[0] == "k"}
     batch.collect()
     for kind, source_id, outcome in known:
-        if kind == "e" and source_id in batch.first:
+        if kind == "e" and source_id in batch.origin:
             batch.stored[source_id] = json.loads(outcome)
     new_ids = [i for i in batch.origin if i not in batch.stored]  # arrival order, for the rules
     if not new_ids:
