@@ -70,6 +70,7 @@ class Job(msgspec.Struct, array_like=True):
 
     id: int
     events: msgspec.Raw  # list[EventIn] as msgpack, decoded only where the writer needs them
+    size: int  # how many events: a transaction's weight, known without decoding them
     now: datetime
     key_hash: str | None
     ahead: Ahead | None = None
@@ -185,7 +186,7 @@ class WriterProcess:
         self._next_id += 1
         future = loop.create_future()
         self._waiting[self._next_id] = future
-        job = Job(self._next_id, msgspec.Raw(_encode(events)), now, key_hash, ahead)
+        job = Job(self._next_id, msgspec.Raw(_encode(events)), len(events), now, key_hash, ahead)
         self._transport.write(_frame(_encode([job])))
         return future
 
@@ -304,11 +305,11 @@ def serve(
         if not queued:
             continue
         batch = [queued.popleft()]
-        weight = max(1, len(batch[0].events))
-        while queued and weight + len(queued[0].events) <= MAX_WEIGHT:
+        weight = max(1, batch[0].size)
+        while queued and weight + queued[0].size <= MAX_WEIGHT:
             job = queued.popleft()
             batch.append(job)
-            weight += max(1, len(job.events))
+            weight += max(1, job.size)
         outcomes = commit(batch)
         fingerprint, rows = rules()
         answers = [

@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
+import threading
+from typing import Any
 
+import msgspec
 import pytest
 from trigger_org import FakeClock, event, load_org
 
 from listening.events import _PG_CUSTOMERS, _PG_LOOK, _PG_WRITE, Ingestor, Work, apply_sqlite
 from listening.group_commit import SqliteCommitter
 from listening.tables import Event
+from listening.writer_process import MAX_WEIGHT, Job, _answers, _encode, _frame, _frames, serve
 from surveys.tables import Invitation
 
 ENGINE = os.environ.get("LISTENING_TEST_ENGINE", "sqlite")
@@ -166,6 +171,41 @@ if ENGINE == "sqlite":
         assert [ok for ok, _ in outcomes] == [True, False, True]
         assert calls == [3, 1, 1, 1]
         assert await Event.count() == 2
+
+    def test_jobs_waiting_for_the_writer_share_a_transaction_up_to_its_weight_in_events():
+        # 30 single events, a chunk that does not fit beside them, then 5 more that do:
+        # the weight counts events, whatever their encoded size.
+        clock = FakeClock()
+        sizes = [1] * 30 + [MAX_WEIGHT - 20] + [1] * 5
+        jobs, n = [], 0
+        for number, size in enumerate(sizes, start=1):
+            chunk = [event(n + i, attributes={"note": "x" * 500}) for i in range(size)]
+            n += size
+            jobs.append(Job(number, msgspec.Raw(_encode(chunk)), size, clock(), None))
+        transactions: list[list[int]] = []
+
+        def commit(batch: list[Job]) -> list[tuple[bool, Any]]:
+            transactions.append([job.size for job in batch])
+            return [(True, []) for _ in batch]
+
+        ours, theirs = socket.socketpair()
+        # The writer waits until the whole frame (all jobs) has arrived before it commits.
+        writer = threading.Thread(target=serve, args=(theirs, commit))
+        writer.start()
+        try:
+            ours.sendall(_frame(_encode(jobs)))
+            ours.shutdown(socket.SHUT_WR)
+            writer.join(timeout=60)  # it returns once every job read is answered
+            theirs.close()
+            answered = bytearray()
+            while chunk := ours.recv(1 << 20):
+                answered += chunk
+        finally:
+            ours.close()
+            theirs.close()
+        assert not writer.is_alive()
+        assert transactions == [[1] * 30, [MAX_WEIGHT - 20] + [1] * 5]
+        assert [len(_answers.decode(frame)) for frame in _frames(answered)] == [30, 6]
 
 
 if ENGINE == "postgresql":
