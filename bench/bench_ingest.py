@@ -349,9 +349,8 @@ def main() -> None:
     for r in rows:
         limit = "" if r["limit"] is None else f"{r['limit']:,.0f}"
         ratio = "" if r["ratio"] is None else f"{r['ratio']:.2f}"
-        value = f"{r['value']:,.0f}" if isinstance(r["value"], float) else f"{r['value']:,}"
-        if isinstance(r["value"], float) and r["value"] < 100:
-            value = f"{r['value']:,.2f}"
+        small = isinstance(r["value"], float) and r["value"] < 100
+        value = f"{r['value']:,.2f}" if small else f"{r['value']:,.0f}"
         print(f"| {r['name']} | {value} | {r['unit']} | {limit} | {ratio} |")
 
 
