@@ -17,12 +17,11 @@ import secrets
 import threading
 import time
 from collections import Counter
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 from aiosmtpd.controller import Controller
-from example_org import LINK_TRIGGER, link_event, load_example_org, token_of
+from example_org import LINK_TRIGGER, daytime_zone, link_event, load_example_org, token_of
 from live_server import LiveServer
 from receivers import Inbox, free_port
 
@@ -60,13 +59,6 @@ class HoldingInbox(Inbox):
         return answer
 
 
-def _daytime_zone() -> str:
-    """A fixed-offset zone where it is early afternoon now: outside the quiet hours."""
-    offset = (14 - datetime.now(UTC).hour) % 24
-    offset = offset - 24 if offset > 14 else offset
-    return "UTC" if offset == 0 else f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"
-
-
 class Stream:
     """Events and submissions sent concurrently; what got a 2xx answer is recorded."""
 
@@ -74,7 +66,7 @@ class Stream:
         self.http = http
         self.auth = {"Authorization": f"Bearer {key}"}
         self.run = run
-        self.zone = _daytime_zone()
+        self.zone = daytime_zone()
         self.acked_events: list[str] = []
         self.emailed: list[str] = []  # addresses of acked events with an email invitation
         self.tokens: list[str] = []
