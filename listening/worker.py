@@ -140,9 +140,7 @@ async def _send_invitation_email(
         question=first,
         reminder=due.reminder,
     )
-    message = email.invitation_message(
-        mail, sender=d.settings.smtp.sender, base_url=d.base_url, now=now
-    )
+    message = email.invitation_message(mail, sender=d.settings.smtp.sender, now=now)
     await email.send_message(d.settings.smtp, message)
 
 
@@ -195,7 +193,6 @@ async def _deliver_message(d: Delivery, message: dict[str, Any], stats: PassStat
                 subject=message["subject"],
                 body_text=message["body_text"],
                 body_html=message["body_html"],
-                base_url=d.base_url,
                 now=now,
             )
             await email.send_message(d.settings.smtp, mime)

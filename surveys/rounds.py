@@ -236,6 +236,11 @@ async def invite_employees(round_id: int, *, base_url: str, clock: Clock = syste
     if info.status(clock()) == "closed":
         return 0
     async with write_transaction():
+        if Round._meta.db.engine_type == "postgres":
+            # Two servers inviting at once would both find an employee not yet invited; the
+            # round's row lock makes the second wait, then find them. (On SQLite the write
+            # transaction holds the database's write lock already.)
+            await Round.select(Round.id).where(Round.id == round_id).lock_rows()
         department_ids = [
             r["department"]
             for r in await RoundDepartment.select(RoundDepartment.department).where(

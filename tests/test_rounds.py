@@ -277,3 +277,25 @@ async def test_service_helpers_pick_one_round_at_a_time(people, clock):
     await make_employee(8)
     assert await invite_employees(first.id, base_url=BASE_URL, clock=clock) == 0
     assert [p.invited for p in await participation(first.id)] == [3]
+
+
+async def test_invitations_at_once_invite_a_late_joiner_once(people, clock):
+    import asyncio
+
+    round_ = await create_round(
+        name="Winter",
+        starts_at=NOW.isoformat(),
+        ends_at=(NOW + timedelta(days=7)).isoformat(),
+        departments=["ops"],
+        base_url=BASE_URL,
+        clock=clock,
+    )
+    await make_employee(9)
+    # As server processes do when each gets the request: on PostgreSQL they used to find
+    # the joiner not yet invited alike, and all inserts but one failed on the unique index.
+    counts = await asyncio.gather(
+        *(invite_employees(round_.id, base_url=BASE_URL, clock=clock) for _ in range(4))
+    )
+    assert sorted(counts) == [0, 0, 0, 1]
+    assert await RoundInvitee.count().where(RoundInvitee.round == round_.id) == 4
+    assert await Message.count().where(Message.recipient == "ops9@example.com") == 1
