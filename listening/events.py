@@ -31,7 +31,6 @@ from listening.triggers import (
     Rules,
     decide,
     new_uid,
-    rules_fingerprint,
     rules_from_rows,
     valid_time_zone,
 )
@@ -224,92 +223,28 @@ class Work:
         return self.events
 
     def ids(self) -> list[str]:
-        """The events' ids, from the rows prepared ahead where there are some."""
-        if self.events is None and self.ahead is not None and self.ahead.events is not None:
-            return [row[0] for row in self.ahead.events]
+        """The events' ids."""
         return [e.id for e in self.decoded()]
 
 
 @dataclass
 class Prepared:
-    """What `prepare` made: the `ahead` to send, the tokens of its uids (uid -> token), and
-    each event's outcome as decided ahead (None: not decided ahead)."""
+    """What `prepare` made: the `ahead` to send, and the tokens of its uids (uid -> token)."""
 
     ahead: Ahead
     tokens: dict[str, str]
-    outcomes: list[Outcome] | None = None
 
 
-def prepare(
-    events: list[EventIn],
-    secret_key: str,
-    now: datetime | None = None,
-    rules: tuple[str, Rules] | None = None,
-) -> Prepared:
+def prepare(events: list[EventIn], secret_key: str) -> Prepared:
     """What can be made for new events before their transaction: attributes as JSON, and a
     uid with its look-up key each (for the invitation most events get); and each uid's token.
-
-    Given the writer's rules (fingerprint, rules) and the work's `now`, also each event's
-    decision as the first event of a new customer, and the rows it writes (see `Ahead`).
     """
     uids = [new_uid() for _ in events]
     pairs = [token_and_key(secret_key, uid) for uid in uids]
     ahead = Ahead(
         [_encoder.encode(e.attributes).decode() for e in events], uids, [p[1] for p in pairs]
     )
-    made = Prepared(ahead, {uid: pair[0] for uid, pair in zip(uids, pairs, strict=True)})
-    if rules is not None and now is not None:
-        _decide_ahead(events, secret_key, now, rules, made)
-    return made
-
-
-def _decide_ahead(
-    events: list[EventIn], secret_key: str, now: datetime, rules: tuple[str, Rules], made: Prepared
-) -> None:
-    ahead, times = made.ahead, _SqliteTimes()
-    received = times(now)
-    rows: list[list] = []
-    customers: list[list] = []
-    invitations: list[list[list]] = []
-    outcomes: list[Outcome] = []
-    for n, event in enumerate(events):
-        c = event.customer
-        customer = CustomerState(0, c.email, c.time_zone, c.locale, None, None)
-        decisions = decide(event, event.attributes, customer, rules[1], now, ahead.uids[n])
-        made_here = [d.outcome() for d in decisions]
-        attributes = ahead.attributes[n]
-        rows.append(
-            [
-                event.id,
-                event.type,
-                times(event.occurred_at),
-                received,
-                c.id,
-                attributes,
-                _encoder.encode(made_here).decode(),
-            ]
-        )
-        invited = times(customer.last_invited_at)
-        customers.append([c.id, c.email, c.name, c.locale, c.time_zone, invited, received])
-        scheduled = []
-        for d in decisions:
-            if d.status != "scheduled":
-                continue
-            assert d.uid is not None
-            if d.uid == ahead.uids[n]:
-                key = ahead.keys[n]
-            else:
-                made.tokens[d.uid], key = token_and_key(secret_key, d.uid)
-            scheduled.append(_invitation_row(d, customer, attributes, received, key, times))
-        invitations.append(scheduled)
-        outcomes.append(Outcome(event.id, False, made_here))
-    ahead.rules, ahead.events, ahead.customers, ahead.invitations = (
-        rules[0],
-        rows,
-        customers,
-        invitations,
-    )
-    made.outcomes = outcomes
+    return Prepared(ahead, {uid: pair[0] for uid, pair in zip(uids, pairs, strict=True)})
 
 
 @dataclass
@@ -324,7 +259,6 @@ class _Batch:
     now_of: dict[str, datetime] = field(default_factory=dict)
     stored: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # seen before
     made: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # stored now
-    planned: set[str] = field(default_factory=set)  # stored now as decided ahead
     tokens: dict[str, str] = field(default_factory=dict)  # uid -> token of invitations made now
     # source id -> (attributes JSON, uid, look-up key) made ahead by `prepare`
     ahead: dict[str, tuple[str, str, str]] = field(default_factory=dict)
@@ -372,20 +306,17 @@ class _Batch:
                 work, n = self.origin[source_id]
                 self.first[source_id] = work.decoded()[n]
 
-    def results(self) -> list[list[Outcome | None] | str]:
-        """Each work's outcomes in order (None: as decided ahead); later copies of an id are
-        duplicates of the first."""
-        out: list[list[Outcome | None] | str] = []
+    def results(self) -> list[list[Outcome] | str]:
+        """Each work's outcomes in order; later copies of an id are duplicates of the first."""
+        out: list[list[Outcome] | str] = []
         answered: set[str] = set()
         for work in self.works:
             if not self.authorized(work):
                 out.append(UNAUTHORIZED)
                 continue
-            outcomes: list[Outcome | None] = []
+            outcomes: list[Outcome] = []
             for source_id in work.ids():
-                if source_id in self.planned:
-                    outcomes.append(None)  # an id decided ahead occurs once in the batch
-                elif source_id in self.made and source_id not in answered:
+                if source_id in self.made and source_id not in answered:
                     answered.add(source_id)
                     made = self.made[source_id]
                     # Tokens made here; those made ahead stay with the caller.
@@ -586,87 +517,17 @@ _ANY_ERASED = "SELECT 1 FROM customer WHERE external_id >= ? AND external_id < ?
 
 @dataclass
 class RulesCache:
-    """The writer's rules: read in every transaction, rebuilt only when their rows changed.
+    """The writer's rules: read in every transaction, rebuilt only when their rows changed."""
 
-    Its fingerprint and rows go back to a server that prepared a job with other rules."""
-
-    fingerprint: str | None = None
     rows: list[tuple] = field(default_factory=list)
     rules: Rules = field(default_factory=lambda: rules_from_rows([]))
 
     def read(self, conn: sqlite3.Connection) -> Rules:
         """The rules as stored now."""
         rows = conn.execute(RULES_SQL).fetchall()
-        fingerprint = rules_fingerprint(rows)
-        if fingerprint != self.fingerprint:
-            self.fingerprint, self.rows, self.rules = fingerprint, rows, rules_from_rows(rows)
+        if rows != self.rows:
+            self.rows, self.rules = rows, rules_from_rows(rows)
         return self.rules
-
-
-def _decided_ahead(
-    conn: sqlite3.Connection,
-    batch: _Batch,
-    new_ids: list[str],
-    known: RulesCache,
-    secret_key: str,
-) -> dict[str, tuple[list, list, list]]:
-    """The new events whose decision made ahead holds in this transaction, with their rows.
-
-    It holds for an event prepared with these rules whose id occurs once in the batch, whose
-    customer is neither stored (so no opt-out nor earlier invitation counts), nor met in
-    another event of the batch, nor erased, nor (when a trigger emails) suppressed: the rules
-    then see exactly what `prepare` gave them. The other events are decided here.
-    """
-    plans: dict[str, tuple[list, list, list]] = {}
-    for source_id in new_ids:
-        work, n = batch.origin[source_id]
-        ahead = work.ahead
-        if (
-            ahead is not None
-            and ahead.rules == known.fingerprint
-            and ahead.events is not None
-            and source_id not in batch.repeated
-        ):
-            assert ahead.customers is not None and ahead.invitations is not None
-            plans[source_id] = (ahead.events[n], ahead.customers[n], ahead.invitations[n])
-    if not plans:
-        return plans
-    others = [i for i in new_ids if i not in plans]
-    batch.load(others)
-    of_customer: dict[str, str] = {}  # customer id -> its planned event
-    shared: set[str] = {batch.first[i].customer.id for i in others}
-    for source_id, (_, customer, _) in plans.items():
-        if customer[0] in of_customer:
-            shared.add(customer[0])
-        of_customer[customer[0]] = source_id
-    for source_id, (_, customer, _) in list(plans.items()):
-        if customer[0] in shared:
-            del plans[source_id]  # every event of a shared customer is decided here
-    mine = [c for c in of_customer if c not in shared]
-    dropped: set[str] = set()  # customers stored, erased or suppressed
-    dropped.update(
-        r[0]
-        for r in _select_in(
-            conn, "SELECT external_id FROM customer WHERE external_id IN ({})", mine
-        )
-    )
-    if conn.execute(_ANY_ERASED, (ERASED_PREFIX, ERASED_PREFIX[:-1] + ";")).fetchone():
-        pseudonyms = {pseudonym(c, secret_key): c for c in mine}
-        found = _select_in(
-            conn, "SELECT external_id FROM customer WHERE external_id IN ({})", list(pseudonyms)
-        )
-        dropped.update(pseudonyms[r[0]] for r in found)
-    if known.rules.send_email():
-        emails: dict[str, str] = {}  # address -> customer id
-        for customer_id in mine:
-            email = plans[of_customer[customer_id]][1][1]
-            if email:
-                emails[email.lower()] = customer_id
-        found = _select_in(conn, "SELECT email FROM suppression WHERE email IN ({})", list(emails))
-        dropped.update(emails[r[0]] for r in found)
-    for customer_id in dropped:
-        plans.pop(of_customer[customer_id], None)
-    return plans
 
 
 def apply_sqlite(
@@ -678,8 +539,7 @@ def apply_sqlite(
     """The batch transaction on SQLite (runs in the writer process, inside BEGIN IMMEDIATE).
 
     The immediate transaction holds SQLite's write lock, so nothing else inserts meanwhile:
-    new rows get their ids here (max + 1), and every write is one `executemany`. Events
-    decided ahead (`_decided_ahead`) are written as prepared; the others decided here.
+    new rows get their ids here (max + 1), and every write is one `executemany`.
     """
     batch = _Batch(works)
     _sqlite_time = _SqliteTimes()
@@ -703,36 +563,24 @@ def apply_sqlite(
     new_ids = [i for i in batch.origin if i not in batch.stored]
     if not new_ids:
         return batch.results()
-    known = known or RulesCache()
-    rules = known.read(conn)
-    plans = _decided_ahead(conn, batch, new_ids, known, secret_key)
-    batch.planned = set(plans)
-    rest = [i for i in new_ids if i not in plans] if plans else new_ids
-    batch.load(rest)
+    rules = (known or RulesCache()).read(conn)
+    batch.load(new_ids)
     next_customer = (conn.execute("SELECT max(id) FROM customer").fetchone()[0] or 0) + 1
     next_event = (conn.execute("SELECT max(id) FROM event").fetchone()[0] or 0) + 1
     event_rows: list[Any] = []
     fresh: list[Any] = []
     changed: list[Any] = []
     invitations: list[Any] = []
-    if rest:
-        next_customer, next_event = _decide_here(
-            conn,
-            batch,
-            rest,
-            rules,
-            secret_key,
-            _sqlite_time,
-            (next_customer, next_event),
-            (event_rows, fresh, changed, invitations),
-        )
-    for event_row, customer_row, invitation_rows in plans.values():
-        event_rows.append((next_event, *event_row))
-        fresh.append((next_customer, *customer_row))
-        for row in invitation_rows:
-            invitations.append((*row, next_event, next_customer))
-        next_event += 1
-        next_customer += 1
+    _decide_here(
+        conn,
+        batch,
+        new_ids,
+        rules,
+        secret_key,
+        _sqlite_time,
+        (next_customer, next_event),
+        (event_rows, fresh, changed, invitations),
+    )
     conn.executemany(EVENT_INSERT, event_rows)
     conn.executemany(CUSTOMER_INSERT, fresh)
     conn.executemany(
@@ -1001,19 +849,12 @@ async def apply_postgres(conn: Any, works: list[Work], secret_key: str) -> list:
 # --- the per-process ingestor ----------------------------------------------------------------
 
 
-def _outcomes(result: Any) -> list[Outcome | None] | str:
-    """A writer process's answer (outcomes as maps, None where decided ahead, or UNAUTHORIZED)
-    as `Ingestor.enqueue` gets it."""
+def _outcomes(result: Any) -> list[Outcome] | str:
+    """A writer process's answer (outcomes as maps, or UNAUTHORIZED) as `Ingestor.enqueue`
+    gets it."""
     if isinstance(result, str):
         return result
-    return [None if o is None else Outcome(**o) for o in result]
-
-
-def _as_decided(result: Any, outcomes: list[Outcome] | None) -> Any:
-    """A job's answer with the outcomes decided ahead where the writer kept them (None)."""
-    if outcomes is None or isinstance(result, str):
-        return result
-    return [outcomes[n] if o is None else o for n, o in enumerate(result)]
+    return [Outcome(**o) for o in result]
 
 
 PREPARE_FROM = 100  # events in a job
@@ -1029,10 +870,8 @@ class Ingestor:
         self._sqlite: WriterProcess | None = None
         self._committer: GroupCommitter[Work, Any] | None = None
         self._postgres: PostgresWriter | None = None
-        # The SQLite writer's rules (fingerprint, rules), as it last told them.
-        self._rules: tuple[str, Rules] | None = None
         if engine.engine_type == "sqlite":
-            self._sqlite = WriterProcess(engine.path, secret_key, _outcomes, self._learn)
+            self._sqlite = WriterProcess(engine.path, secret_key, _outcomes)
         else:
             pg = self._postgres = PostgresWriter(engine, retry_on=(RaceLost,))
 
@@ -1046,12 +885,8 @@ class Ingestor:
                 apply, weight=lambda w: max(1, len(w.events)), max_weight=2000, concurrency=1
             )
 
-    def _learn(self, fingerprint: str, rows: list) -> None:
-        self._rules = (fingerprint, rules_from_rows(rows))
-
     def ahead(self, events: list[EventIn], now: datetime) -> Prepared | None:
-        """`prepare` for a large job whose writer is the SQLite process, else nothing; with the
-        decisions once the writer has told its rules.
+        """`prepare` for a large job whose writer is the SQLite process, else nothing.
 
         There the writer bounds batch ingestion while this process waits for it; a single
         event's request is this process's bottleneck instead, and PostgreSQL's writer is not
@@ -1059,7 +894,7 @@ class Ingestor:
         """
         if self._sqlite is None or len(events) < PREPARE_FROM:
             return None
-        return prepare(events, self.secret_key, now, self._rules)
+        return prepare(events, self.secret_key)
 
     async def ready(self) -> None:
         """Start what `enqueue` needs (the SQLite writer process) unless it runs."""
@@ -1079,23 +914,7 @@ class Ingestor:
             return self._committer.enqueue(work)
         if prepared is not None:
             work.ahead = prepared.ahead
-        sent = self._sqlite.enqueue(work.decoded(), work.now, work.key_hash, work.ahead)
-        if prepared is None or prepared.outcomes is None:
-            return sent
-        answered = asyncio.get_running_loop().create_future()
-
-        def settle(done: asyncio.Future) -> None:
-            if answered.cancelled():
-                return
-            if done.cancelled():
-                answered.cancel()
-            elif (error := done.exception()) is not None:
-                answered.set_exception(error)
-            else:
-                answered.set_result(_as_decided(done.result(), prepared.outcomes))
-
-        sent.add_done_callback(settle)
-        return answered
+        return self._sqlite.enqueue(work.decoded(), work.now, work.key_hash, work.ahead)
 
     async def close(self) -> None:
         """Commit what is queued, then stop the writer."""
