@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import threading
-import time as clock_time
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from functools import cache, lru_cache
@@ -22,6 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
+from uuid_utils import uuid7
 
 from listening import schemas
 from listening.tables import Setting, Trigger
@@ -332,50 +330,13 @@ def _decide_one(
     return Decision(rule, "scheduled", send_at, expires_at, remind_at)
 
 
-class _RandomBytes:
-    """Random bytes from the operating system, fetched in blocks: one system call per
-    thousands of uids instead of one each. The buffer is dropped in a forked child, which must
-    not repeat its parent's bytes."""
-
-    BLOCK = 16384
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._reset()
-        os.register_at_fork(after_in_child=self._reset)
-
-    def _reset(self) -> None:
-        self._buffer = b""
-        self._at = 0
-
-    def take(self, n: int) -> bytes:
-        """The next `n` random bytes."""
-        with self._lock:
-            if self._at + n > len(self._buffer):
-                self._buffer, self._at = os.urandom(self.BLOCK), 0
-            chunk = self._buffer[self._at : self._at + n]
-            self._at += n
-            return chunk
-
-
-_random = _RandomBytes()
-
-
 def new_uid() -> str:
-    """A time-ordered UUID: milliseconds, then 74 random bits (the layout of version 7).
+    """A time-ordered UUID (version 7, RFC 9562): milliseconds, then random bits.
 
     New invitations land at the end of the uid index instead of on a random page of it, which
     halves the pages a batch of invitations dirties. The uid is no secret: tokens are HMACs of it.
-    Its version is 8 (the custom version): it marks invitations whose link token is
-    time-ordered too (`surveys.tokens`), where earlier uids keep their plain tokens.
     """
-    h = ((clock_time.time_ns() // 1_000_000).to_bytes(6, "big") + _random.take(10)).hex()
-    # The version digit replaces a random one; the variant keeps two random bits of its digit.
-    return f"{h[:8]}-{h[8:12]}-8{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
-
-
-# A hex digit's low two bits under the variant bits 10 of RFC 9562: 8, 9, a or b.
-_VARIANT = {f"{n:x}": f"{n & 0x3 | 0x8:x}" for n in range(16)}
+    return str(uuid7())
 
 
 def _text_attribute(attributes: dict[str, Any], name: str) -> str | None:
