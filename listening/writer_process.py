@@ -30,6 +30,9 @@ from typing import Any
 
 import msgspec
 
+from listening.group_commit import SqliteCommitter
+from listening.ingest.jobs import Precomputed, Work
+from listening.ingest.sqlite_writer import RulesCache, apply_sqlite
 from listening.schemas import EventIn
 
 log = logging.getLogger(__name__)
@@ -41,20 +44,6 @@ MAX_WEIGHT = 2000  # events per transaction
 SOCKET_BUFFER = 8 * 2**20  # the kernel may grant less (net.core.wmem_max)
 
 
-class Ahead(msgspec.Struct, array_like=True):
-    """What the server made for a large job's events before sending them: each event's
-    attributes as JSON, and a uid with its look-up key for the invitation the event will most
-    likely get (the server keeps the uid's link token for its answer).
-
-    In batch ingestion the writer is the bottleneck while the server mostly waits for it; this
-    moves the HMACs, the uids and the JSON of every event onto the server's core.
-    """
-
-    attributes: list[str]
-    uids: list[str]
-    keys: list[str]
-
-
 class Job(msgspec.Struct, array_like=True):
     """One caller's events, as the server sends them to the writer."""
 
@@ -63,7 +52,7 @@ class Job(msgspec.Struct, array_like=True):
     size: int  # how many events: a transaction's weight, known without decoding them
     now: datetime
     key_hash: str | None
-    ahead: Ahead | None = None
+    precomputed: Precomputed | None = None
 
 
 class Done(msgspec.Struct, array_like=True):
@@ -162,7 +151,7 @@ class WriterProcess:
         events: list[EventIn],
         now: datetime,
         key_hash: str | None,
-        ahead: Ahead | None = None,
+        precomputed: Precomputed | None = None,
     ) -> asyncio.Future:
         """Send a job now (after `ready`); the future holds its decoded answer once its batch
         committed."""
@@ -171,7 +160,9 @@ class WriterProcess:
         self._next_id += 1
         future = loop.create_future()
         self._waiting[self._next_id] = future
-        job = Job(self._next_id, msgspec.Raw(_encode(events)), len(events), now, key_hash, ahead)
+        job = Job(
+            self._next_id, msgspec.Raw(_encode(events)), len(events), now, key_hash, precomputed
+        )
         self._transport.write(_frame(_encode([job])))
         return future
 
@@ -302,20 +293,17 @@ def serve(
 
 def main() -> None:
     """Entry point of the writer process: configuration on stdin, the socket as an open fd."""
-    from listening import events
-    from listening.group_commit import SqliteCommitter
-
     config = json.loads(sys.stdin.read())
     sock = socket.socket(fileno=config["fd"])
     secret_key = config["secret_key"]
-    known = events.RulesCache()
+    rules_cache = RulesCache()
     committer = SqliteCommitter(
         config["path"],
-        lambda conn, jobs: events.apply_sqlite(
+        lambda conn, jobs: apply_sqlite(
             conn,
-            [events.Work(None, j.now, j.key_hash, j.ahead, j.events) for j in jobs],
+            [Work(None, j.now, j.key_hash, j.precomputed, j.events) for j in jobs],
             secret_key,
-            known,
+            rules_cache,
         ),
     )
     try:

@@ -10,7 +10,7 @@ import pytest
 from trigger_org import FakeClock, event
 from trigger_org import load_org as load_trigger_org
 
-from listening.events import ingest_events
+from listening.ingest.drivers import ingest_events
 from listening.triggers import new_uid
 from surveys.errors import NotFound
 from surveys.responses import find_invitation
