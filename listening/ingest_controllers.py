@@ -12,7 +12,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response.base import ASGIResponse
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 
-from listening import outbox, schemas, triggers
+from listening import outbox, schemas, trigger_admin
 from listening.apikeys import hash_key
 from listening.auth import admin_guard, bearer_token, ingest_guard
 from listening.ingest.answers import UNAUTHORIZED, answer, encode
@@ -156,31 +156,31 @@ class TriggerController(Controller):
     @get("/", summary="List trigger rules")
     async def list_triggers(self) -> list[schemas.Trigger]:
         """Every trigger."""
-        return await triggers.list_triggers()
+        return await trigger_admin.list_triggers()
 
     @post("/", summary="Create a trigger rule")
     async def create_trigger(
         self, data: JSONBody[schemas.TriggerCreate], clock: NamedDependency[Clock]
     ) -> schemas.Trigger:
         """Create a trigger (409 when its key exists)."""
-        return await triggers.create_trigger(data, clock=clock)
+        return await trigger_admin.create_trigger(data, clock=clock)
 
     @get("/{key:str}", summary="One trigger rule")
     async def get_trigger(self, key: FromPath[str]) -> schemas.Trigger:
         """A trigger by key."""
-        return await triggers.get_trigger(key)
+        return await trigger_admin.get_trigger(key)
 
     @patch("/{key:str}", summary="Change a trigger rule")
     async def update_trigger(
         self, key: FromPath[str], data: JSONBody[schemas.TriggerUpdate]
     ) -> schemas.Trigger:
         """Change the fields given."""
-        return await triggers.update_trigger(key, data)
+        return await trigger_admin.update_trigger(key, data)
 
     @delete("/{key:str}", summary="Deactivate a trigger rule", status_code=HTTP_200_OK)
     async def deactivate_trigger(self, key: FromPath[str]) -> schemas.Trigger:
         """Deactivate a trigger; its invitations stay."""
-        return await triggers.deactivate_trigger(key)
+        return await trigger_admin.deactivate_trigger(key)
 
 
 @get(

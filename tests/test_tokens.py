@@ -11,7 +11,7 @@ from trigger_org import FakeClock, event
 from trigger_org import load_org as load_trigger_org
 
 from listening.ingest.drivers import ingest_events
-from listening.triggers import new_uid
+from listening.uids import new_uid
 from surveys.errors import NotFound
 from surveys.responses import find_invitation
 from surveys.tables import Invitation

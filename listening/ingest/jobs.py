@@ -9,7 +9,7 @@ import msgspec
 
 from listening.ingest.answers import encode_text
 from listening.schemas import EventIn
-from listening.triggers import new_uid
+from listening.uids import new_uid
 from surveys.tokens import token_and_key
 
 PRECOMPUTE_FROM = 100  # events in a job
