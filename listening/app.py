@@ -34,8 +34,8 @@ from listening.auth import (
 from listening.csrf import SessionCSRFMiddleware
 from listening.errors import EXCEPTION_HANDLERS
 from listening.event_privacy import STORED_EVENTS
-from listening.events import ingest_lifespan
 from listening.health import health
+from listening.ingest.ingestor import ingest_lifespan
 from listening.ingest_controllers import LISTENING_HANDLERS
 from listening.login import LoginController
 from listening.rate_limit import RateLimitMiddleware, make_counter
