@@ -3,7 +3,6 @@
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 from piccolo.columns.column_types import Timestamptz, Varchar
 from piccolo.columns.indexes import IndexMethod
-from piccolo.engine import engine_finder
 
 ID = "2026-12-07T13:10:00:000000"
 VERSION = "1.38.0"
@@ -55,12 +54,4 @@ async def forwards():
         },
         schema=None,
     )
-
-    async def create_index():
-        await engine_finder().run_ddl(
-            "CREATE UNIQUE INDEX IF NOT EXISTS self_rating_unique_round_step_rater "
-            'ON self_rating ("round", "step", "rater")'
-        )
-
-    manager.add_raw(create_index)
     return manager
