@@ -5,6 +5,7 @@ Filters travel in the URL (see `dashboards.filters`), so a view can be shared as
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cache
 from typing import Any
 
@@ -22,7 +23,8 @@ PARQUET = "application/vnd.apache.parquet"
 
 
 def _filters(request: Request, clock: Clock) -> Filters:
-    return parse_filters(dict(request.query_params.items()), today=clock().date())
+    now = clock()
+    return replace(parse_filters(dict(request.query_params.items()), today=now.date()), now=now)
 
 
 def _download(body: bytes, media_type: str, name: str) -> Response:

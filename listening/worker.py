@@ -22,6 +22,7 @@ from listening.delivery import email, webhook
 from listening.event_privacy import purge_personal_data
 from listening.settings import Settings
 from listening.triggers import customer_zone, outside_quiet_hours
+from surveys.anonymisation import anonymise_ended_rounds
 from surveys.clock import Clock, system_clock
 from surveys.tokens import invitation_token
 
@@ -279,6 +280,8 @@ async def run_worker(
         while not stop.is_set():
             try:
                 last_purge = await purge_when_due(settings, last_purge, clock=clock)
+                # Rounds end by time: sever the ratings of any that ended since the last pass.
+                await anonymise_ended_rounds(clock=clock)
                 stats = await run_once(settings, base_url=base_url, clock=clock, client=client)
             except Exception:  # the worker outlives a bad pass; the next one retries
                 log.exception("delivery pass failed")

@@ -243,6 +243,9 @@ class Round(Table, tablename="rating_round"):
     starts_at = Timestamptz()
     ends_at = Timestamptz()
     created_at = Timestamptz()
+    # Set once the round's ratings were severed from their employees (`surveys.anonymisation`);
+    # employee figures are read only from rounds where it is set.
+    anonymised_at = Timestamptz(null=True, default=None)
 
 
 class RoundDepartment(Table):
@@ -264,16 +267,24 @@ class RoundInvitee(Table):
 
 
 class SelfRating(Table):
-    """An employee's rating of one step in one round; the employee id only enforces uniqueness."""
+    """An employee's rating of one step in one round.
+
+    While the round is open, `employee` links the rating to its author (so they can see, change
+    and erase it) and `rater` is NULL. When the round ends, `surveys.anonymisation` severs the
+    link: `employee` becomes NULL and `rater` a random pseudonym drawn per rater and round, so one
+    rater's ratings of that round still group together and nothing leads back to a person.
+    """
 
     round = ForeignKey(references=Round, on_delete=OnDelete.cascade, index=True)
     step = ForeignKey(references=Step, on_delete=OnDelete.restrict)
-    employee = ForeignKey(references=User, on_delete=OnDelete.cascade)
+    employee = ForeignKey(references=User, on_delete=OnDelete.cascade, null=True)
+    rater = Varchar(length=32, null=True, default=None)
     department = ForeignKey(references=Department, on_delete=OnDelete.restrict)
     comment = Text(null=True, default=None)
     created_at = Timestamptz()
     updated_at = Timestamptz()
-    # unique together: round, step, employee (an index made by the migration)
+    # unique together: (round, step, employee) and (round, step, rater): indexes made by the
+    # migrations (NULLs never collide, so each holds for the rows where its column is set)
 
 
 class SelfRatingScore(Table):
@@ -313,6 +324,7 @@ UNIQUE_INDEXES: dict[str, tuple[str, ...]] = {
     "round_department_unique_round_department": ("round", "department"),
     "round_invitee_unique_round_user": ("round", "user"),
     "self_rating_unique_round_step_employee": ("round", "step", "employee"),
+    "self_rating_unique_round_step_rater": ("round", "step", "rater"),
     "self_rating_score_unique_rating_question": ("rating", "question"),
     "tally_unique_cell": ("question", "source", "round_id", "day", "level"),
 }

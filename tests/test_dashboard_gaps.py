@@ -318,12 +318,15 @@ async def test_overview_headline_and_rows(round_id):
     gaps = [r["gap"] for r in view.departments if r["gap"] is not None]
     assert gaps == sorted(gaps, reverse=True)
     assert {"shop", "support", "sales", "logistics"} <= set(keys)
-    # Logistics is shown as a department (9 raters of return-item), its pooled score included.
+    # Logistics is shown as a department (9 distinct raters), but both its cells are hidden
+    # (4 raters, and return-item complementary), and a pooled score never includes a hidden
+    # cell: it has no employee score, and the headline leaves its ratings out.
     logistics = next(r for r in view.departments if r["department"] == "logistics")
-    assert logistics["raters"] == 9 and logistics["employee_score"] is not None
+    assert logistics["raters"] == 9 and logistics["employee_score"] is None
     marketing = next(r for r in view.departments if r["department"] == "marketing")
     assert marketing["suppression"] == "no_employee_ratings"
-    assert view.headline["n_employees"] == sum(len(v) for v in EMPLOYEE_SCORES.values())
+    shown = {c: v for c, v in EMPLOYEE_SCORES.items() if c[0] != "logistics"}
+    assert view.headline["n_employees"] == sum(len(v) for v in shown.values())
 
 
 async def test_compare_with_previous_period(round_id):
