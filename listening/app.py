@@ -46,7 +46,11 @@ from listening.worker import worker_lifespan
 from surveys.catalog_controllers import CATALOG_CONTROLLERS
 from surveys.clock import Clock, system_clock
 from surveys.page_cache import PageCache
-from surveys.password_pages import PASSWORD_CONTROLLERS, USER_ADMIN_CONTROLLERS
+from surveys.password_pages import (
+    PASSWORD_CHANGE_CONTROLLERS,
+    PASSWORD_CONTROLLERS,
+    USER_ADMIN_CONTROLLERS,
+)
 from surveys.privacy_controllers import PRIVACY_CONTROLLERS
 from surveys.rating_controllers import (
     RATING_CONTROLLERS,
@@ -141,7 +145,11 @@ def create_app(
             "event_records": Provide(lambda: STORED_EVENTS, use_cache=True, sync_to_thread=False)
         },
     )
-    staff = Router(path="/", guards=[staff_guard], route_handlers=list(STAFF_CONTROLLERS))
+    staff = Router(
+        path="/",
+        guards=[staff_guard],
+        route_handlers=[*STAFF_CONTROLLERS, *PASSWORD_CHANGE_CONTROLLERS],
+    )
     rate_counter = make_counter(settings)
     delivery = [worker_lifespan(settings, listen_url=listen_url, clock=clock)] if run_worker else []
     employees = Router(path="/", guards=[employee_guard], route_handlers=list(RATING_CONTROLLERS))

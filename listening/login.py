@@ -73,7 +73,7 @@ class LoginController(Controller):
                 },
                 status_code=401,
             )
-        start_session(request, account.id, request.app.state["clock"]())
+        start_session(request, account, request.app.state["clock"]())
         target = _safe_next(data.next)
         return Redirect(
             path=landing_page(account.roles) if target == "/" else target, status_code=303

@@ -5,7 +5,7 @@
 - A session ends after `settings.session_idle_seconds` without a request and, whatever the
   activity, `settings.session_lifetime_seconds` after the login that started it.
 - A password change or reset ends every session of the account (`session_alive` compares the
-  session's start with the account's `password_changed_at`).
+  account's `password_changed_at` with its value when the session started).
 - Logging in always starts a session under a fresh id, so an id planted in a browser before
   the login (session fixation) never becomes a logged-in session.
 
@@ -39,6 +39,8 @@ SESSION_COOKIE = "lp_session"
 USER_KEY = "user_id"
 STARTED_KEY = "started_at"
 SEEN_KEY = "seen_at"
+# The account's password_changed_at when the session started: any change since ends it.
+PASSWORD_KEY = "password_changed_at"
 # Activity is recorded to this resolution: the idle timeout is exact to within it.
 SEEN_RESOLUTION_SECONDS = 60
 _LOADED = "lp_session_loaded"
@@ -218,10 +220,20 @@ def session_store(settings: Settings, clock: Clock) -> Store:
     return DatabaseSessionStore(clock)
 
 
-def start_session(connection: ASGIConnection, account_id: int, now: datetime) -> None:
+def _password_stamp(account: Account) -> float | None:
+    changed = account.password_changed_at
+    return changed.timestamp() if changed else None
+
+
+def start_session(connection: ASGIConnection, account: Account, now: datetime) -> None:
     """Log a person in: a new session, under a new id, started now."""
     stamp = now.timestamp()
-    connection.scope["session"] = {USER_KEY: account_id, STARTED_KEY: stamp, SEEN_KEY: stamp}
+    connection.scope["session"] = {
+        USER_KEY: account.id,
+        STARTED_KEY: stamp,
+        SEEN_KEY: stamp,
+        PASSWORD_KEY: _password_stamp(account),
+    }
     connection.scope[_ROTATE] = True  # type: ignore[literal-required]
 
 
@@ -237,8 +249,7 @@ def session_alive(
         return False
     if stamp - started > settings.session_lifetime_seconds:
         return False
-    changed = account.password_changed_at
-    return changed is None or started >= changed.timestamp()
+    return session.get(PASSWORD_KEY) == _password_stamp(account)
 
 
 def record_activity(session: dict[str, Any], now: datetime) -> None:

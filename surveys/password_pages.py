@@ -6,13 +6,15 @@ are for admins. Services live in `surveys.password_links` and `surveys.accounts`
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from litestar.response import Redirect, Template
+from msgspec import Meta, Struct
 
+from surveys.accounts import change_password
 from surveys.clock import Clock
 from surveys.errors import Gone, Invalid
 from surveys.password_links import (
@@ -143,5 +145,34 @@ class UserAdminController(Controller):
         )
 
 
+class PasswordChange(Struct, forbid_unknown_fields=True):
+    """A logged-in person's new password, with the current one."""
+
+    current_password: Annotated[str, Meta(max_length=1024)]
+    new_password: Annotated[str, Meta(max_length=1024)]
+
+
+class PasswordChangeController(Controller):
+    """A logged-in person changes their password; every session of the account ends."""
+
+    path = "/api/password"
+    tags = ["accounts"]
+
+    @post(
+        "/",
+        status_code=204,
+        summary="Change my password (every session of the account ends: log in again)",
+    )
+    async def change(
+        self, request: Request, clock: NamedDependency[Clock], data: JSONBody[PasswordChange]
+    ) -> None:
+        """Check the current password and set the new one; 422 names the field at fault."""
+        account = getattr(request.user, "account", None)
+        if account is None:
+            raise Invalid("an API key has no password", field="current_password")
+        await change_password(account.id, data.current_password, data.new_password, clock=clock)
+
+
 PASSWORD_CONTROLLERS: list = [PasswordPageController]
+PASSWORD_CHANGE_CONTROLLERS: list = [PasswordChangeController]
 USER_ADMIN_CONTROLLERS: list = [UserAdminController]
