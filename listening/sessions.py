@@ -40,7 +40,7 @@ USER_KEY = "user_id"
 STARTED_KEY = "started_at"
 SEEN_KEY = "seen_at"
 # The account's password_changed_at when the session started: any change since ends it.
-PASSWORD_KEY = "password_changed_at"
+CHANGED_KEY = "password_changed_at"
 # Activity is recorded to this resolution: the idle timeout is exact to within it.
 SEEN_RESOLUTION_SECONDS = 60
 _LOADED = "lp_session_loaded"
@@ -232,7 +232,7 @@ def start_session(connection: ASGIConnection, account: Account, now: datetime) -
         USER_KEY: account.id,
         STARTED_KEY: stamp,
         SEEN_KEY: stamp,
-        PASSWORD_KEY: _password_stamp(account),
+        CHANGED_KEY: _password_stamp(account),
     }
     connection.scope[_ROTATE] = True  # type: ignore[literal-required]
 
@@ -249,7 +249,7 @@ def session_alive(
         return False
     if stamp - started > settings.session_lifetime_seconds:
         return False
-    return session.get(PASSWORD_KEY) == _password_stamp(account)
+    return session.get(CHANGED_KEY) == _password_stamp(account)
 
 
 def record_activity(session: dict[str, Any], now: datetime) -> None:
