@@ -11,8 +11,9 @@ from litestar.response import Redirect, Template
 from litestar.utils.scope.state import ScopeState
 from msgspec import Struct
 
-from listening.auth import SESSION_USER_KEY, principal_of
+from listening.auth import principal_of
 from listening.rate_limit import check_login_account
+from listening.sessions import start_session
 from surveys.accounts import authenticate
 
 
@@ -72,8 +73,7 @@ class LoginController(Controller):
                 },
                 status_code=401,
             )
-        request.clear_session()
-        request.set_session({SESSION_USER_KEY: account.id})
+        start_session(request, account, request.app.state["clock"]())
         target = _safe_next(data.next)
         return Redirect(
             path=landing_page(account.roles) if target == "/" else target, status_code=303
@@ -81,7 +81,7 @@ class LoginController(Controller):
 
     @post("/logout", include_in_schema=False, status_code=303)
     async def logout(self, request: Request) -> Redirect:
-        """End the session."""
+        """End the session: it is deleted, so a copy of the cookie stops working too."""
         request.clear_session()
         return Redirect(path="/login", status_code=303)
 

@@ -20,10 +20,11 @@ import httpx
 from listening import outbox
 from listening.delivery import email, webhook
 from listening.event_privacy import purge_personal_data
-from listening.settings import Settings
+from listening.settings import Settings, public_base_url
 from listening.triggers import customer_zone, outside_quiet_hours
 from surveys.anonymisation import anonymise_ended_rounds
 from surveys.clock import Clock, system_clock
+from surveys.password_links import process_reset_requests
 from surveys.tokens import invitation_token
 
 log = logging.getLogger(__name__)
@@ -228,10 +229,15 @@ async def run_once(
     http = client or httpx.AsyncClient()
     try:
         d = Delivery(
-            settings=settings, base_url=settings.base_url or base_url, client=http, clock=clock
+            settings=settings,
+            base_url=public_base_url(settings, base_url),
+            client=http,
+            clock=clock,
         )
         now = clock()
         stats.expired = await outbox.expire_invitations(now)
+        # Reset links asked for since the last pass, so their emails leave in this one.
+        await process_reset_requests(base_url=d.base_url, clock=clock)
         limiter = asyncio.Semaphore(CONCURRENCY)
 
         async def guarded(job: Any) -> None:
@@ -299,7 +305,7 @@ def worker_lifespan(
 
     Links use LISTENING_BASE_URL, else the address the server listens on.
     """
-    base_url = settings.base_url or listen_url or "http://127.0.0.1:8000"
+    base_url = public_base_url(settings, listen_url)
 
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:

@@ -67,11 +67,6 @@ from surveys.tables import Department
 SCORE_PREFIX = "score."
 
 
-def base_url(settings: Any, request: Request) -> str:
-    """The public address for links in messages: the configured one, else this request's."""
-    return (getattr(settings, "base_url", None) or str(request.base_url)).rstrip("/")
-
-
 def admins_only(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     """Within a router the shell already guards, let only admins through (POST /api/rounds).
 
@@ -392,14 +387,10 @@ class RoundAdminController(Controller):
         summary="Invite employees who joined since the round was created",
     )
     async def invite(
-        self,
-        request: Request,
-        settings: NamedDependency[Any],
-        clock: NamedDependency[Clock],
-        round_id: RowId,
+        self, base_url: NamedDependency[str], clock: NamedDependency[Clock], round_id: RowId
     ) -> dict[str, int]:
         """Invite the round's employees not invited yet; returns how many were invited."""
-        count = await invite_employees(round_id, base_url=base_url(settings, request), clock=clock)
+        count = await invite_employees(round_id, base_url=base_url, clock=clock)
         return {"invited": count}
 
     @get("/rounds", include_in_schema=False)
@@ -412,7 +403,7 @@ class RoundAdminController(Controller):
 
     @post("/rounds", include_in_schema=False, status_code=303)
     async def create_from_form(
-        self, request: Request, settings: NamedDependency[Any], clock: NamedDependency[Clock]
+        self, request: Request, base_url: NamedDependency[str], clock: NamedDependency[Clock]
     ) -> Any:
         """Create a round from the page's form."""
         form = await request.form()
@@ -423,7 +414,7 @@ class RoundAdminController(Controller):
             "departments": form.getall("departments", []),
         }
         try:
-            await create_round(**values, base_url=base_url(settings, request), clock=clock)
+            await create_round(**values, base_url=base_url, clock=clock)
         except (Invalid, Conflict) as exc:
             return await _rounds_page(
                 clock,
@@ -448,8 +439,7 @@ class RoundController(Controller):
     )
     async def create(
         self,
-        request: Request,
-        settings: NamedDependency[Any],
+        base_url: NamedDependency[str],
         clock: NamedDependency[Clock],
         data: JSONBody[RoundCreate],
     ) -> RatingRound:
@@ -459,7 +449,7 @@ class RoundController(Controller):
             starts_at=data.starts_at,
             ends_at=data.ends_at,
             departments=data.departments,
-            base_url=base_url(settings, request),
+            base_url=base_url,
             clock=clock,
         )
         return round_out(info, clock())

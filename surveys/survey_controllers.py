@@ -58,11 +58,8 @@ NO_COOKIE_NOTICE = (
 )
 
 
-def _notify(settings: NamedDependency[Any], request: Request) -> Notify:
-    return Notify(
-        base_url=settings.base_url or str(request.base_url).rstrip("/"),
-        webhook_url=settings.follow_up_webhook_url,
-    )
+def _notify(settings: Any, base_url: str) -> Notify:
+    return Notify(base_url=base_url, webhook_url=settings.follow_up_webhook_url)
 
 
 def _problem_page(error: DomainError, **context: Any) -> Template:
@@ -235,7 +232,8 @@ class SurveyPageController(Controller):
                 cookies=[cookie],
             )
         try:
-            await submit_response(token, raw, clock=clock, notify=_notify(settings, request))
+            notify = _notify(settings, request.app.state["base_url"])
+            await submit_response(token, raw, clock=clock, notify=notify)
         except Invalid as error:
             invitation = await find_invitation(token, clock=clock)
             return self._form(
@@ -328,6 +326,7 @@ class FeedbackPostController(Controller):
         step_key: FromPath[str],
         clock: NamedDependency[Clock],
         settings: NamedDependency[Any],
+        base_url: NamedDependency[str],
     ) -> Template:
         """Store an unsolicited response, or show the form again with the errors."""
         locales = accepted_locales(request.headers.get("accept-language"))
@@ -353,7 +352,7 @@ class FeedbackPostController(Controller):
                 honeypot=form.get(HONEYPOT_FIELD),
                 locales=locales,
                 clock=clock,
-                notify=_notify(settings, request),
+                notify=_notify(settings, base_url),
             )
         except Invalid as error:
             shown = await feedback_form(step_key, locales)
@@ -436,10 +435,11 @@ class ResponseApiController(Controller):
         data: JSONBody[ResponseCreate],
         clock: NamedDependency[Clock],
         settings: NamedDependency[Any],
+        base_url: NamedDependency[str],
     ) -> ResponseCreated:
         """Store the answers to the invitation's survey."""
         submitted = await submit_response(
-            token, data.answers, clock=clock, notify=_notify(settings, request)
+            token, data.answers, clock=clock, notify=_notify(settings, base_url)
         )
         return ResponseCreated(id=submitted.response_id, follow_ups=len(submitted.follow_up_ids))
 

@@ -92,6 +92,21 @@ class User(Table, tablename="app_user"):
     department = ForeignKey(references=Department, on_delete=OnDelete.restrict, null=True)
     active = Boolean(default=True)
     created_at = Timestamptz()
+    # Sessions started before this moment are over: a password change or reset ends them all.
+    password_changed_at = Timestamptz(null=True, default=None)
+
+
+class PasswordResetRequest(Table):
+    """A "forgot password" form sent: the delivery worker issues the link, if the account exists.
+
+    The form does the same work whatever the address (one row), so its timing tells nothing;
+    the address is kept only until the worker read it, its hash for the per-address limit.
+    """
+
+    email = Varchar(length=320, default="")
+    email_hash = Varchar(length=64, index=True)
+    requested_at = Timestamptz()
+    processed_at = Timestamptz(null=True, default=None, index=True)
 
 
 class PasswordToken(Table):
