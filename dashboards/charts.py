@@ -84,11 +84,22 @@ def _whiskers(values: Sequence[float | None], bounds: Sequence[Any]) -> dict[str
     }
 
 
+KIND_WORDS = {
+    "csat": "satisfaction",
+    "ces": "effort",
+    "nps": "would recommend",
+    "likert5": "agreement",
+    "likert7": "agreement",
+}
+
+
 def cell_label(cell: dict[str, Any], *, with_question: bool) -> str:
-    """A step's name for an axis, the question's key added when a step has several."""
+    """A step's name for an axis, what its question measures added when a step has several."""
     star = "★ " if cell.get("moment_of_truth") else ""
     name = f"{star}{cell['step_name']}"
-    return f"{name} · {cell['question']}" if with_question else name
+    if not with_question:
+        return name
+    return f"{name} · {KIND_WORDS.get(cell.get('kind', ''), cell['question'])}"
 
 
 def _labels(cells: Sequence[dict[str, Any]]) -> list[str]:
@@ -201,7 +212,7 @@ def gap_bars(
         "layout": _layout(
             title,
             xaxis={
-                "title": {"text": "Gap in points, with its 95% interval"},
+                "title": {"text": "Gap in points (95% interval)"},
                 "zeroline": True,
                 "zerolinecolor": "#1a1a1a",
                 "gridcolor": "#e5e5e5",
@@ -314,7 +325,7 @@ def distribution_bars(cells: Sequence[dict[str, Any]]) -> Figure:
         "layout": _layout(
             barmode="relative",
             xaxis={
-                "title": {"text": "% of answers: negative left, positive right"},
+                "title": {"text": "% of answers"},
                 "range": [-100, 100],
                 "tickvals": [-100, -50, 0, 50, 100],
                 "ticktext": ["100%", "50%", "0", "50%", "100%"],

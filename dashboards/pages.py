@@ -259,6 +259,8 @@ def _common(view: Overview | DepartmentView) -> dict[str, Any]:
         "trend_text": lambda slope, gap: trend_text(slope, gap, view.filters.period),
         "trend_technical": lambda slope: trend_technical(slope, view.filters.period),
         "unit": view.filters.period,
+        "trend_name": lambda cell: charts.cell_label(cell, with_question=True),
+        "kind_words": charts.KIND_WORDS,
         "period_labels": period_labels(view.periods, view.filters.period),
     }
 
