@@ -159,8 +159,9 @@ def create_app(
         route_handlers=[*ROUND_ADMIN_CONTROLLERS, *USER_ADMIN_CONTROLLERS],
     )
     rounds = Router(path="/", guards=[executive_guard], route_handlers=list(ROUND_CONTROLLERS))
+    # Employees open their own department's page too; the controllers narrow them to it.
     dashboards_router = Router(
-        path="/", guards=[executive_guard], route_handlers=list(DASHBOARD_CONTROLLERS)
+        path="/", guards=[staff_guard], route_handlers=list(DASHBOARD_CONTROLLERS)
     )
     return Litestar(
         route_handlers=[

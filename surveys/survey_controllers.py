@@ -540,6 +540,7 @@ class FollowUpController(Controller):
                     "error_id": follow_up_id,
                 },
                 status_code=error.status_code,
+                media_type=MediaType.HTML,
             )
         return Redirect(path=f"/follow-ups#follow-up-{follow_up_id}", status_code=303)
 

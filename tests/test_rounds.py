@@ -193,9 +193,12 @@ async def test_roles(clients, clock, people):
     assert (await admin.get("/api/self-ratings/mine")).status_code == 403
     assert (await executive.get("/api/self-ratings")).status_code == 403
     assert (await boss.get("/api/self-ratings")).status_code == 200
-    # an employee without the executive role cannot open the dashboards
-    assert (await employee.get("/dashboards")).status_code in (403, 404)
-    assert (await employee.get("/api/gaps")).status_code in (403, 404)
+    # an employee without the executive role sees their own department's results only
+    overview = await employee.get("/dashboards")
+    assert overview.status_code == 302
+    assert overview.headers["location"].startswith("/dashboards/")
+    rows = (await employee.get("/api/gaps")).json()
+    assert {r["department"] for r in rows} <= {overview.headers["location"].split("/")[2]}
 
 
 async def test_participation_counts_invited_and_answered(clients, clock, people):
