@@ -23,6 +23,7 @@ from listening.event_privacy import purge_personal_data
 from listening.settings import Settings
 from listening.triggers import customer_zone, outside_quiet_hours
 from surveys.clock import Clock, system_clock
+from surveys.customer_language import survey_wording
 from surveys.tokens import invitation_token
 
 log = logging.getLogger(__name__)
@@ -120,10 +121,11 @@ async def _send_invitation_email(
     d: Delivery, due: outbox.DueInvitation, url: str, now: Any
 ) -> None:
     question = await outbox.first_rating_question(due.survey_id)
+    wording = await survey_wording(due.survey_id, (due.locale,))
     first = (
         email.FirstQuestion(
             kind=question["kind"],
-            text=email.pick_wording(question["customer"], due.locale),
+            text=email.pick_wording(question["customer"], wording.lang),
             low_label=question["low_label"],
             high_label=question["high_label"],
         )
@@ -134,11 +136,12 @@ async def _send_invitation_email(
         uid=due.uid,
         to=due.email or "",
         name=due.name,
-        step_name=due.step_name,
+        step_name=wording.step_name(due.step_key, due.step_name),
         survey_url=url,
         unsubscribe_url=f"{url}/unsubscribe",
         question=first,
         reminder=due.reminder,
+        wording=wording,
     )
     message = email.invitation_message(
         mail, sender=d.settings.smtp.sender, base_url=d.base_url, now=now

@@ -18,6 +18,7 @@ from surveys import schemas
 from surveys.clock import Clock, system_clock
 from surveys.errors import Conflict, Invalid, NotFound
 from surveys.journey_file import LoadSummary, check_questions, sync_survey
+from surveys.organisation import current_organisation
 from surveys.tables import Department, Journey, Question, Step, Survey
 from surveys.transactions import write_transaction
 
@@ -345,17 +346,18 @@ async def list_survey_versions(step_key: str) -> list[schemas.Survey]:
     return await _surveys(rows)
 
 
-def _question_specs(questions: list[schemas.QuestionCreate]) -> list[dict[str, Any]]:
+async def _question_specs(questions: list[schemas.QuestionCreate]) -> list[dict[str, Any]]:
     items = msgspec.to_builtins(questions)
     _refuse_nul(items, "questions")
-    return check_questions(items)
+    # A plain-string wording is in the organisation's default language, as in the journey file.
+    return check_questions(items, locale=(await current_organisation()).default_locale)
 
 
 async def create_survey(
     data: schemas.SurveyCreate, *, clock: Clock = system_clock
 ) -> schemas.Survey:
     """Give a step a survey; 409 when it already has an active one (PATCH that instead)."""
-    questions = _question_specs(data.questions)
+    questions = await _question_specs(data.questions)
     _refuse_nul(data.name, "name")
     async with write_transaction():
         step = await Step.select(Step.id, Step.name).where(Step.key == data.step).first()
@@ -381,7 +383,7 @@ async def update_survey(
     as a new version.
     """
     changes = _changes(data)
-    questions = _question_specs(data.questions) if "questions" in changes else None
+    questions = await _question_specs(data.questions) if "questions" in changes else None
     async with write_transaction():
         current = await _survey_row(step_key)
         if questions is None:
