@@ -18,7 +18,12 @@ from surveys import schemas
 from surveys.clock import Clock, system_clock
 from surveys.errors import Conflict, Invalid, NotFound
 from surveys.journey_file import LoadSummary, check_questions, sync_survey
-from surveys.organisation import current_organisation
+from surveys.organisation import (
+    apply_organisation,
+    check_organisation,
+    current_organisation,
+    organisation_table,
+)
 from surveys.tables import Department, Journey, Question, Step, Survey
 from surveys.transactions import write_transaction
 
@@ -404,3 +409,33 @@ async def deactivate_survey(step_key: str) -> schemas.Survey:
         step_id = await _id_of(Step, step_key, "step_key", in_body=False)
         await Survey.update({Survey.active: False}).where(Survey.step == step_id)
     return await get_survey(step_key)
+
+
+# --- the organisation ------------------------------------------------------------------------
+
+
+async def get_organisation() -> schemas.Organisation:
+    """The organisation as loaded (defaults while none is)."""
+    found = await current_organisation()
+    return schemas.Organisation(
+        name=found.name,
+        logo=found.logo,
+        time_zone=found.time_zone,
+        default_locale=found.default_locale,
+        wording={k: dict(v) for k, v in found.wording.items()},
+        step_names={k: dict(v) for k, v in found.step_names.items()},
+        version=found.version,
+    )
+
+
+async def update_organisation(
+    data: schemas.OrganisationUpdate, *, clock: Clock = system_clock
+) -> schemas.Organisation:
+    """Change the fields given, checked as the journey file's `[organisation]` table is."""
+    changes = _changes(data)
+    async with write_transaction():
+        table = {**organisation_table(await current_organisation()), **changes}
+        table = {k: v for k, v in table.items() if v is not None}
+        spec = check_organisation({"organisation": table})
+        await apply_organisation(spec, {}, clock=clock)
+    return await get_organisation()

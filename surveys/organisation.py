@@ -155,7 +155,7 @@ def _time_zone(value: Any) -> str:
         raise Invalid(f"{where} must be a time zone name such as Europe/Zurich", field=where)
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise Invalid(
             f"{where}: unknown time zone {value!r} (use a name such as Europe/Zurich)", field=where
         ) from None

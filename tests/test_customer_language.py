@@ -484,3 +484,23 @@ def test_the_demo_ships_german_french_and_spanish_wording():
                 for option in question.get("options", []):
                     for lang in ("de", "fr", "es"):
                         assert option in doc["organisation"]["wording"][lang], (lang, option)
+
+
+async def test_admins_read_and_change_the_organisation_over_the_api(admin_client):
+    await load_journey(ORGANISATION)
+    read = await admin_client.get("/api/organisation")
+    assert read.status_code == 200
+    assert read.json()["name"] == "Beispiel AG" and read.json()["version"] == 1
+    assert read.json()["step_names"] == {"s": {"de": "Ihre Lieferung", "fr": "Votre livraison"}}
+    changed = await admin_client.patch("/api/organisation", json={"time_zone": "Europe/Berlin"})
+    assert changed.status_code == 200
+    assert changed.json()["time_zone"] == "Europe/Berlin" and changed.json()["version"] == 2
+    assert changed.json()["name"] == "Beispiel AG"  # the rest stays
+    assert (await current_organisation()).time_zone == "Europe/Berlin"
+    refused = await admin_client.patch("/api/organisation", json={"time_zone": "Nowhere/Else"})
+    assert refused.status_code == 422 and "time_zone" in refused.json()["field"]
+    assert (await current_organisation()).version == 2
+
+
+async def test_the_organisation_api_needs_an_admin(client, db):
+    assert (await client.get("/api/organisation")).status_code == 401
