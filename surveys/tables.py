@@ -79,6 +79,24 @@ class Question(Table):
     # unique together: survey, key (an index made by the migration)
 
 
+class Organisation(Table):
+    """The organisation the customers deal with: its name, logo, time zone and languages.
+
+    One row, written by the journey file's `[organisation]` table; `wording` holds interface
+    strings per locale ({"de": {"Send": "Absenden"}}), `step_names` the steps' names per locale
+    ({"checkout": {"de": "Sie bestellen"}}). `version` counts the changes.
+    """
+
+    name = Varchar(length=200, default="")
+    logo = Varchar(length=2000, null=True, default=None)
+    time_zone = Varchar(length=64, default="UTC")
+    default_locale = Varchar(length=35, default="en")
+    wording = JSON(default="{}")
+    step_names = JSON(default="{}")
+    version = Integer(default=0)
+    updated_at = Timestamptz(null=True, default=None)
+
+
 # --- people ----------------------------------------------------------------------------------
 
 
