@@ -24,6 +24,8 @@ import dashboards
 import surveys
 from dashboards.controllers import DASHBOARD_CONTROLLERS
 from dashboards.controllers import PUBLIC_ROUTES as DASHBOARD_PUBLIC_ROUTES
+from listening.admin import ADMIN_HANDLERS
+from listening.admin import API_HANDLERS as ADMIN_API_HANDLERS
 from listening.auth import (
     PrincipalMiddleware,
     admin_guard,
@@ -159,6 +161,7 @@ def create_app(
         route_handlers=[*ROUND_ADMIN_CONTROLLERS, *USER_ADMIN_CONTROLLERS],
     )
     rounds = Router(path="/", guards=[executive_guard], route_handlers=list(ROUND_CONTROLLERS))
+    console = Router(path="/", guards=[admin_guard], route_handlers=list(ADMIN_HANDLERS))
     # Employees open their own department's page too; the controllers narrow them to it.
     dashboards_router = Router(
         path="/", guards=[staff_guard], route_handlers=list(DASHBOARD_CONTROLLERS)
@@ -175,6 +178,8 @@ def create_app(
             employees,
             round_admin,
             rounds,
+            console,
+            *ADMIN_API_HANDLERS,
             dashboards_router,
             *DASHBOARD_PUBLIC_ROUTES,
             *PASSWORD_CONTROLLERS,

@@ -348,6 +348,26 @@ class Tally(Table):
     # unique together: question, source, round_id, day, level (an index made by the migration)
 
 
+# --- the audit log ---------------------------------------------------------------------------
+
+
+class AuditEntry(Table):
+    """One configuration change: who, when, what, and the object before and after it.
+
+    Never a response or an employee rating. `person` is a keyed hash of the customer or the
+    address an entry concerns, so erasing that person's data can blank the entry's details.
+    """
+
+    at = Timestamptz(index=True)
+    actor = Varchar(length=320, index=True)
+    kind = Varchar(length=30, index=True)  # department | journey | step | survey | trigger | ...
+    action = Varchar(length=30)  # create | update | deactivate | erase | load | ...
+    subject = Varchar(length=300)
+    person = Varchar(length=80, null=True, default=None, index=True)
+    before_state = JSON(null=True, default=None)
+    after_state = JSON(null=True, default=None)
+
+
 # Composite unique keys, created as unique indexes by the migrations (SQLite cannot add table
 # constraints after the fact); the schema test checks each one exists.
 UNIQUE_INDEXES: dict[str, tuple[str, ...]] = {
