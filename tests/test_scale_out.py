@@ -546,8 +546,11 @@ if ENGINE == "postgresql":
 
         assert not load.server_errors, load.server_errors[:5]
         assert not load.unanswered, load.unanswered[:5]
-        # Both servers counted the token's requests in Redis, together.
-        assert limited == [200] * TOKEN_LIMIT + [429, 429]
+        # Both servers counted the token's requests in Redis, together: counting alone, neither
+        # would refuse any (each saw half). A request whose count Redis was too slow to answer
+        # is let through by design, so one of the two over the limit may pass.
+        assert limited[:TOKEN_LIMIT] == [200] * TOKEN_LIMIT, limited
+        assert 429 in limited[TOKEN_LIMIT:], limited
         assert rate_keys
 
         # Every acknowledged event is stored exactly once, with exactly one invitation.
