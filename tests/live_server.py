@@ -48,6 +48,8 @@ class LiveServer:
             **os.environ,
             "LISTENING_RUN_WORKER": "1" if run_worker else "0",
             "LISTENING_LISTEN_URL": self.url,
+            # Unset: on loopback the listening address is the base URL of links.
+            "LISTENING_BASE_URL": "",
             **(env or {}),
         }
         self.cli = cli

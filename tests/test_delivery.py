@@ -11,7 +11,7 @@ from receivers import SmtpServer, WebhookServer
 from trigger_org import NOW, FakeClock, event, invitation_for_url, load_org
 
 from listening.delivery.webhook import verify, webhook_secret
-from listening.events import ingest_events
+from listening.ingest.drivers import ingest_events
 from listening.settings import SmtpSettings
 from listening.worker import run_once
 from surveys.tables import Invitation, Message

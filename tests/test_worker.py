@@ -16,7 +16,8 @@ from receivers import SmtpServer, WebhookServer
 from trigger_org import NOW, FakeClock, event, event_json, invitation_for_url, load_org
 
 from listening import outbox
-from listening.events import FILE_IN_FLIGHT, PREPARE_FROM, ingest_events, ingest_file
+from listening.ingest.drivers import FILE_IN_FLIGHT, ingest_events, ingest_file
+from listening.ingest.jobs import PRECOMPUTE_FROM
 from listening.settings import SmtpSettings
 from listening.worker import run_once
 from surveys.tables import Customer, Invitation
@@ -288,7 +289,7 @@ async def test_file_import_pipelines_chunks_with_the_rules_and_idempotency(db, s
     # Chunks large enough to be prepared ahead, and more of them than are kept in flight, so the
     # writer stores one while the next is parsed; repeats and bad lines fall in other chunks.
     await load_org()
-    size = PREPARE_FROM
+    size = PRECOMPUTE_FROM
     total = size * (FILE_IN_FLIGHT + 2) + 17
     lines = [json.dumps(event_json(n)) for n in range(total)]
     lines.insert(size + 3, "{not json")
