@@ -363,6 +363,10 @@ async def _wait_for(
     raise AssertionError(f"waited {timeout:.0f}s for {what}")
 
 
+def _text(message: EmailMessage) -> str:
+    return message.get_body(preferencelist=("plain",)).get_content()
+
+
 def _fresh_redis() -> Any:
     import redis
 
@@ -394,6 +398,9 @@ def _start(
 ) -> tuple[dict[str, LiveServer], dict[str, WorkerProcess]]:
     """Two `listening serve --no-worker` and two `listening worker`, worker X beside server X."""
     shared = {
+        # No public address: on loopback each server links to itself, and each worker to its
+        # own server, so the two workers' links differ while a message's Message-ID must not.
+        "LISTENING_BASE_URL": "",
         "LISTENING_REDIS_URL": REDIS_URL,
         "LISTENING_SMTP_HOST": "127.0.0.1",
         "LISTENING_SMTP_TLS": "none",
@@ -406,7 +413,6 @@ def _start(
     workers = {}
     for name, server in servers.items():
         env = {**server.env, "LISTENING_SMTP_PORT": str(smtp[name])}
-        # Each worker links to its own server, as it would without LISTENING_BASE_URL.
         workers[name] = WorkerProcess(logs / f"worker-{name}.log", env, server.url)
     return servers, workers
 
@@ -614,8 +620,7 @@ if ENGINE == "postgresql":
         for r in mailroom.received:
             if r.message["Message-ID"] in invited_by:
                 recipient, uid = invited_by[r.message["Message-ID"]]
-                body = r.message.get_body(preferencelist=("plain",)).get_content()
-                assert f"/s/{invitation_token(settings.secret_key, uid)}\r\n" in body
+                assert f"/s/{invitation_token(settings.secret_key, uid)}\r\n" in _text(r.message)
             else:
                 recipient, subject = queued[r.message["Message-ID"]]
                 assert r.message["Subject"] == subject
@@ -625,5 +630,9 @@ if ENGINE == "postgresql":
         assert held_id in invited_by
         sent_again = [r for r in mailroom.received if r.message["Message-ID"] == held_id]
         assert sent_again[0].worker == "a" and not sent_again[0].after_kill
-        assert any(r.worker == "b" and r.after_kill for r in sent_again[1:])
+        resent = [r for r in sent_again[1:] if r.worker == "b" and r.after_kill]
+        assert resent
+        # ... though each copy links to the server of the worker that sent it.
+        assert f"{servers['a'].url}/s/" in _text(sent_again[0].message)
+        assert f"{servers['b'].url}/s/" in _text(resent[0].message)
         assert "Traceback" not in servers["b"].log() + workers["b"].log()

@@ -35,7 +35,8 @@ def with_smtp(settings, port: int):
         tls="none",
         sender="feedback@example.com",
     )
-    return dataclasses.replace(settings, smtp=smtp)
+    # No LISTENING_BASE_URL: links use the address each pass is given, as `serve` gives its own.
+    return dataclasses.replace(settings, smtp=smtp, base_url=None)
 
 
 def email_trigger(extra: str = "") -> str:
@@ -210,6 +211,8 @@ async def test_worker_runs_inside_the_served_app(settings, ingest_key):
     from receivers import free_port
 
     from listening.app import create_app
+
+    settings = dataclasses.replace(settings, base_url=None)  # links use the listening address
 
     with WebhookServer() as hook:
         await load_org(
