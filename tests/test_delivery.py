@@ -36,7 +36,7 @@ def with_smtp(settings, port: int):
         tls="none",
         sender="Listening Post <feedback@example.com>",
     )
-    # No LISTENING_BASE_URL: the worker links to the address it is given, as `serve` does.
+    # No LISTENING_BASE_URL: links use the address each pass is given, as `serve` gives its own.
     return dataclasses.replace(settings, smtp=smtp, base_url=None)
 
 
