@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from surveys.sqlite_batch import sqlite_synchronous
+from listening.sqlite_batch import sqlite_synchronous
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,6 @@ from surveys.form_tokens import (
     token_cookie_header,
 )
 from surveys.optout import opt_out, opt_out_state
-from surveys.page_cache import TOKEN_MARK
 from surveys.parameters import RowId
 from surveys.response_schemas import (
     FollowUpOut,
@@ -173,7 +172,8 @@ class SurveyPageController(Controller):
             cookie = fresh_token(settings.secret_key)
             headers["set-cookie"] = token_cookie_header(cookie, secure=settings.secure_cookies)
         questions = invitation.questions
-        html = request.app.state["page_cache"].page(
+        pages = request.app.state["page_cache"]  # the shell's page cache
+        html = pages.page(
             request.app.template_engine.engine,
             "surveys/survey.html",
             (invitation.step_name, tuple(questions), first and values.get(first.key)),
@@ -184,8 +184,8 @@ class SurveyPageController(Controller):
                 "errors": {},
                 "notice": None,
                 "lang": _lang(questions),
-                "action": f"/s/{TOKEN_MARK}",
-                "unsubscribe_url": f"/s/{TOKEN_MARK}/unsubscribe",
+                "action": f"/s/{pages.TOKEN_MARK}",
+                "unsubscribe_url": f"/s/{pages.TOKEN_MARK}/unsubscribe",
             },
             token=token,
             form_token=cookie,
