@@ -8,9 +8,9 @@ commits per request; at survey-link rates that cost dominates. Here:
 
 - reads are point look-ups by an indexed column on one long-lived connection (WAL lets them run
   beside the writer, and they take microseconds, so they run on the event loop);
-- writes are queued and applied by one writer thread on its own connection, many per
-  transaction (group commit), each in a SAVEPOINT so one refused write cannot undo its
-  neighbours; every caller waits until the transaction holding its write has committed. A
+- writes are queued (`listening.group_commit.GroupCommitter`) and applied by one writer thread
+  on its own connection, many per transaction, each in a SAVEPOINT so one refused write cannot
+  undo its neighbours; every caller waits until the transaction holding its write has committed. A
   write is the domain's coroutine over a `Db`: the thread runs it on an event loop of its own,
   where every statement completes at once (sqlite3 is synchronous).
 
@@ -22,30 +22,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-import os
 import sqlite3
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Any, TypeVar
 
-log = logging.getLogger(__name__)
+from listening.group_commit import GroupCommitter, sqlite_synchronous
 
 BUSY_TIMEOUT_SECONDS = 30.0
-MAX_BATCH = 256
-
-
-def sqlite_synchronous() -> str:
-    """How hard SQLite commits reach the disk: FULL (default) or NORMAL.
-
-    FULL syncs the write-ahead log at every commit, so an acknowledged answer survives a power
-    cut; with group commit that is one sync per batch. NORMAL keeps commits atomic and survives
-    a crash of the process, but a power cut can drop the last commits; it is faster.
-    `LISTENING_SQLITE_SYNCHRONOUS` chooses (checked at start-up by the settings).
-    """
-    value = os.environ.get("LISTENING_SQLITE_SYNCHRONOUS", "full").upper()
-    return value if value in {"FULL", "NORMAL"} else "FULL"
+WRITES_PER_TRANSACTION = 256
 
 
 T = TypeVar("T")
@@ -93,10 +79,10 @@ class SqliteBatch:
         self._reader: sqlite3.Connection | None = None
         self._writer: sqlite3.Connection | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="survey-writer")
-        self._queue: asyncio.Queue[tuple[Write, asyncio.Future]] | None = None
-        self._task: asyncio.Task | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._writer_loop: asyncio.AbstractEventLoop | None = None
+        self._committer: GroupCommitter[Write, tuple[bool, Any]] = GroupCommitter(
+            self._commit, max_weight=WRITES_PER_TRANSACTION
+        )
 
     def read_one(self, sql: str, *args: Any) -> dict[str, Any] | None:
         """The first row of a quick read, as a dict (never use it for scans)."""
@@ -113,35 +99,14 @@ class SqliteBatch:
 
     async def write(self, work: Callable[[ConnectionDb], Awaitable[T]]) -> T:
         """Run `await work(db)` in the next batch; return its result once committed."""
-        loop = asyncio.get_running_loop()
-        if self._queue is None or self._loop is not loop or self._task is None or self._task.done():
-            self._loop = loop
-            self._queue = asyncio.Queue()
-            self._task = loop.create_task(self._run(self._queue), name="survey-writer")
-        future = loop.create_future()
-        self._queue.put_nowait((work, future))
-        return await future
+        ok, value = await self._committer.submit(work)
+        if not ok:
+            raise value
+        return value
 
-    async def _run(self, queue: asyncio.Queue[tuple[Write, asyncio.Future]]) -> None:
+    async def _commit(self, works: list[Write]) -> list[tuple[bool, Any]]:
         loop = asyncio.get_running_loop()
-        while True:
-            batch = [await queue.get()]
-            while not queue.empty() and len(batch) < MAX_BATCH:
-                batch.append(queue.get_nowait())
-            try:
-                outcomes = await loop.run_in_executor(
-                    self._executor, self._apply, [w for w, _ in batch]
-                )
-            except Exception as exc:  # the commit itself failed: nobody's write is stored
-                log.exception("survey writer batch failed")
-                outcomes = [(False, exc)] * len(batch)
-            for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
-                if future.done():
-                    continue
-                if ok:
-                    future.set_result(value)
-                else:
-                    future.set_exception(value)
+        return await loop.run_in_executor(self._executor, self._apply, works)
 
     def _apply(self, works: list[Write]) -> list[tuple[bool, Any]]:
         if self._writer is None:
