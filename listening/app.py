@@ -42,7 +42,6 @@ from listening.page_cache import PageCache
 from listening.rate_limit import RateLimitMiddleware, make_counter
 from listening.security_headers import add_security_headers
 from listening.settings import Settings, get_settings
-from listening.sqlite_batch import batch_for
 from listening.worker import worker_lifespan
 from surveys.catalog_controllers import CATALOG_CONTROLLERS
 from surveys.clock import Clock, system_clock
@@ -53,7 +52,6 @@ from surveys.rating_controllers import (
     ROUND_ADMIN_CONTROLLERS,
     ROUND_CONTROLLERS,
 )
-from surveys.response_store import use_store
 from surveys.survey_controllers import PUBLIC_CONTROLLERS, STAFF_CONTROLLERS
 from surveys.tables import Department
 
@@ -136,8 +134,6 @@ def create_app(
     worker in the app's lifespan (what `listening serve` does); `listen_url` is the address the
     server listens on, used for links in messages when LISTENING_BASE_URL is unset.
     """
-    # Survey links on SQLite read and write through the shell's kept-open batching store.
-    use_store(batch_for)
     settings = settings or get_settings()
     template_dirs = [d / "templates" for d in PACKAGE_DIRS if (d / "templates").is_dir()]
     static_routers = [

@@ -108,11 +108,12 @@ async def _question_rows(survey_id: int) -> list[dict[str, Any]]:
 
 
 async def _alerting_rules(survey_id: int) -> str:
+    sql = _ALERTING["sqlite" if Invitation._meta.db.engine_type == "sqlite" else "postgres"]
     store = fast_store()
     if store is not None:
-        row = store.read_one(_ALERTING["sqlite"], survey_id)
+        row = store.read_one(sql, survey_id)
     else:
-        rows = await Invitation.raw(_ALERTING["postgres"], survey_id)
+        rows = await Invitation.raw(sql, survey_id)
         row = rows[0] if rows else None
     return str(next(iter(row.values()))) if row else ""
 
