@@ -95,9 +95,9 @@ class GroupCommitter(Generic[T, R]):
         return future
 
     async def _next_batch(self, queue: asyncio.Queue[_Pending[T]]) -> list[_Pending[T]]:
-        first = self._carry or await queue.get()
+        opening = self._carry or await queue.get()
         self._carry = None
-        batch, weight = [first], self._weight(first.item)
+        batch, weight = [opening], self._weight(opening.item)
         while not queue.empty() and weight < self._max_weight:
             pending = queue.get_nowait()
             w = self._weight(pending.item)

@@ -236,8 +236,10 @@ async def submit_response(
         invitation.questions, raw_answers, ignore_unknown=ignore_unknown
     )
     if errors:
-        first = next(iter(errors))
-        raise Invalid(f"{first}: {errors[first]}", field=first, errors=errors)
+        field_at_fault = next(iter(errors))
+        raise Invalid(
+            f"{field_at_fault}: {errors[field_at_fault]}", field=field_at_fault, errors=errors
+        )
     notify = notify or Notify()
     rows = response_rows(
         survey_id=invitation.survey_id,
