@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.response.base import ASGIResponse
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 
@@ -26,25 +26,6 @@ from surveys.parameters import Offset
 # are not session requests, so the principal middleware and the CSRF check stay out of the way.
 KEYED = {"exclude_from_auth": True, "exclude_from_csrf": True}
 JSON = "application/json"
-
-
-_BASE_URLS: dict[tuple, str] = {}
-
-
-def base_url_of(request: Request, settings: Settings) -> str:
-    """The public address for links: LISTENING_BASE_URL, else the address the request came to."""
-    if settings.base_url:
-        return settings.base_url
-    scope = request.scope
-    host = next((v for n, v in scope.get("headers", ()) if n == b"host"), None)
-    # One address per (scheme, Host, server, root path): worked out once, not per event.
-    key = (scope.get("scheme"), host, scope.get("server"), scope.get("root_path", ""))
-    found = _BASE_URLS.get(key)
-    if found is None:
-        if len(_BASE_URLS) > 256:
-            _BASE_URLS.clear()
-        found = _BASE_URLS[key] = str(request.base_url).rstrip("/")
-    return found
 
 
 def _key_hash(request: Request) -> str:
@@ -94,7 +75,7 @@ class EventController(Controller):
         if isinstance(outcome, str):  # UNAUTHORIZED
             raise _unauthorized()
         body = answer(
-            outcome, base_url=base_url_of(request, settings), secret_key=settings.secret_key
+            outcome, base_url=request.app.state["base_url"], secret_key=settings.secret_key
         )
         status = HTTP_200_OK if outcome.duplicate else HTTP_202_ACCEPTED
         # An ASGI response goes out as it is, without Litestar's response conversion.
@@ -114,7 +95,11 @@ class EventController(Controller):
         },
     )
     async def post_batch(
-        self, request: Request, settings: NamedDependency[Settings], clock: NamedDependency[Clock]
+        self,
+        request: Request,
+        settings: NamedDependency[Settings],
+        clock: NamedDependency[Clock],
+        base_url: NamedDependency[str],
     ) -> Response[bytes]:
         """Ingest a batch; bad events are rejected one by one, the others accepted."""
         key_hash = _key_hash(request)
@@ -124,7 +109,7 @@ class EventController(Controller):
             secret_key=settings.secret_key,
             now=clock(),
             key_hash=key_hash,
-            base_url=base_url_of(request, settings),
+            base_url=base_url,
         )
         if results == UNAUTHORIZED:
             raise _unauthorized()
@@ -190,17 +175,17 @@ class TriggerController(Controller):
     summary="List invitations with their survey links (newest first)",
 )
 async def list_invitations(
-    request: Request,
     settings: NamedDependency[Settings],
+    base_url: NamedDependency[str],
     status: FromQuery[str | None] = None,
     channel: FromQuery[str | None] = None,
     trigger: FromQuery[str | None] = None,
-    limit: FromQuery[int] = 100,
+    limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     offset: Offset = 0,
 ) -> list[schemas.Invitation]:
     """Invitations, filtered by status, channel or trigger."""
     return await outbox.list_invitations(
-        base_url=base_url_of(request, settings),
+        base_url=base_url,
         secret_key=settings.secret_key,
         status=status,
         channel=channel,

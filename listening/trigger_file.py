@@ -16,6 +16,7 @@ from listening.trigger_admin import (
     get_trigger,
     update_trigger,
 )
+from listening.triggers import DEFAULT_QUARANTINE_SECONDS
 from surveys.clock import Clock, system_clock
 from surveys.errors import DomainError, Invalid, NotFound
 
@@ -153,3 +154,9 @@ async def _sync_trigger(spec: schemas.TriggerCreate, clock: Clock) -> str:
         return "unchanged"
     await update_trigger(spec.key, msgspec.convert(changes, schemas.TriggerUpdate))
     return "updated"
+
+
+async def global_quarantine_seconds() -> int:
+    """The organisation-wide contact-frequency window."""
+    row = await Setting.select(Setting.value).where(Setting.key == QUARANTINE_SETTING).first()
+    return int(row["value"]) if row else DEFAULT_QUARANTINE_SECONDS

@@ -312,7 +312,7 @@ async def test_base_url_setting_wins_for_links(settings, org, ingest_key):
         dataclasses.replace(settings, base_url="https://feedback.example.com"), manage_pool=False
     )
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://internal:8000") as c:
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as c:
         response = await c.post("/api/events", json=event_json(1), headers=auth(ingest_key))
     url = response.json()["invitations"][0]["survey_url"]
     assert url.startswith("https://feedback.example.com/s/")

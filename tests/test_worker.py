@@ -183,7 +183,25 @@ async def test_a_crashed_workers_claim_runs_out_and_the_message_keeps_its_id(set
         clock.advance(minutes=5, seconds=1)
         assert (await run_once(mail_settings, base_url=BASE, clock=clock)).sent == 1
         (message,) = smtp.inbox.messages
-    assert message["Message-ID"] == f"<{claimed[0].uid}@feedback.test>"
+    assert message["Message-ID"] == f"<{claimed[0].uid}@example.com>"
+
+
+async def test_a_message_sent_again_by_another_worker_keeps_its_message_id(settings):
+    await load_org(email_trigger())
+    clock = FakeClock()
+    await ingest(settings, clock, event(1, email="a@example.com"))
+    with SmtpServer() as smtp:
+        mail_settings = with_smtp(settings, smtp.port)
+        assert (await run_once(mail_settings, base_url=BASE, clock=clock)).sent == 1
+        # The relay took the message, but the worker died before recording it: the row is due
+        # again, and another worker, linking to its own server's address, sends it again.
+        await Invitation.update({Invitation.status: "scheduled"}, force=True)
+        other = "http://127.0.0.1:8001"
+        assert (await run_once(mail_settings, base_url=other, clock=clock)).sent == 1
+        first, again = smtp.inbox.messages
+    assert f"{BASE}/s/" in first.get_body(preferencelist=("plain",)).get_content()
+    assert f"{other}/s/" in again.get_body(preferencelist=("plain",)).get_content()
+    assert first["Message-ID"] == again["Message-ID"]
 
 
 async def test_worker_runs_inside_the_served_app(settings, ingest_key):
