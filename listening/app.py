@@ -40,6 +40,7 @@ from listening.health import health
 from listening.ingest.ingestor import ingest_lifespan
 from listening.ingest_controllers import LISTENING_HANDLERS
 from listening.login import LoginController
+from listening.page_cache import PageCache
 from listening.rate_limit import RateLimitMiddleware, make_counter
 from listening.security_headers import add_security_headers
 from listening.sessions import session_config, session_store
@@ -47,7 +48,6 @@ from listening.settings import Settings, allowed_hosts, get_settings, public_bas
 from listening.worker import worker_lifespan
 from surveys.catalog_controllers import CATALOG_CONTROLLERS
 from surveys.clock import Clock, system_clock
-from surveys.page_cache import PageCache
 from surveys.password_pages import (
     PASSWORD_CHANGE_CONTROLLERS,
     PASSWORD_CONTROLLERS,

@@ -34,7 +34,6 @@ from surveys.form_tokens import (
 from surveys.languages import N_, Wording
 from surveys.optout import opt_out, opt_out_state
 from surveys.organisation import current_organisation
-from surveys.page_cache import TOKEN_MARK
 from surveys.parameters import RowId
 from surveys.response_schemas import (
     FollowUpOut,
@@ -221,7 +220,8 @@ class SurveyPageController(Controller):
         wording = await _wording(questions)
         step_name = wording.step_name(invitation.step_key, invitation.step_name)
         preselected = first and values.get(first.key)
-        html = request.app.state["page_cache"].page(
+        pages = request.app.state["page_cache"]  # the shell's page cache
+        html = pages.page(
             request.app.template_engine.engine,
             "surveys/survey.html",
             (step_name, tuple(questions), preselected, wording.lang, _version(wording)),
@@ -233,8 +233,8 @@ class SurveyPageController(Controller):
                 "errors": {},
                 "notice": None,
                 "preselected": preselected,
-                "action": f"/s/{TOKEN_MARK}",
-                "unsubscribe_url": f"/s/{TOKEN_MARK}/unsubscribe",
+                "action": f"/s/{pages.TOKEN_MARK}",
+                "unsubscribe_url": f"/s/{pages.TOKEN_MARK}/unsubscribe",
             },
             token=token,
             form_token=cookie,

@@ -18,6 +18,8 @@ import pytest
 
 from dashboards.stats import perception_gap
 
+pytestmark = pytest.mark.simulation
+
 LEVELS = np.arange(1, 6)
 SHAPES = {
     # (customer probabilities, employee probabilities) for levels 1..5

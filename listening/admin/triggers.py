@@ -15,12 +15,13 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
-from listening import schemas, trigger_admin, trigger_file
+from listening import schemas, trigger_admin
 from listening.admin.console import NO_STORE, Section, actor, convert, errors_of, page, text
 from listening.apikeys import identify
 from listening.auth import bearer_token
 from listening.dry_run import DryRun, dry_run, parse_event
 from listening.settings import Settings
+from listening.trigger_file import parse_duration
 from surveys import audit, catalog
 from surveys.clock import Clock
 from surveys.errors import DomainError, Invalid
@@ -117,7 +118,7 @@ def _fields(values: dict[str, Any]) -> dict[str, Any]:
             fields[column] = None
             continue
         try:
-            fields[column] = trigger_file.parse_duration(values[name], name)
+            fields[column] = parse_duration(values[name], name)
         except Invalid as exc:
             errors[name] = exc.message
     try:
