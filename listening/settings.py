@@ -58,6 +58,8 @@ class Settings:
     retention_days: int | None
     max_body_bytes: int
     delivery_lease_seconds: int = 300
+    # Fewer raters than this make a gap "indicative" (no verdict); never below the threshold.
+    verdict_min_raters: int = 10
     # Host headers answered; empty means the base URL's host plus localhost and 127.0.0.1.
     allowed_hosts: tuple[str, ...] = ()
     session_idle_seconds: int = 8 * 3600
@@ -199,6 +201,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     database = parse_database_url(env.get("LISTENING_DATABASE_URL") or DEFAULT_DATABASE_URL)
     threshold = _int(env, "LISTENING_ANONYMITY_THRESHOLD", 5, minimum=3)
     comment_threshold = _int(env, "LISTENING_COMMENT_THRESHOLD", 10, minimum=threshold)
+    verdict_min_raters = _int(env, "LISTENING_VERDICT_MIN_RATERS", 10, minimum=threshold)
     retention = env.get("LISTENING_RETENTION_DAYS")
     proxies = tuple(
         p.strip() for p in env.get("LISTENING_TRUSTED_PROXIES", "").split(",") if p.strip()
@@ -209,6 +212,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         base_url=_base_url(env),
         anonymity_threshold=threshold,
         comment_threshold=comment_threshold,
+        verdict_min_raters=verdict_min_raters,
         public_rate_limit=_int(env, "LISTENING_PUBLIC_RATE_LIMIT", 10, minimum=1),
         token_rate_limit=_int(env, "LISTENING_TOKEN_RATE_LIMIT", 20, minimum=1),
         redis_url=env.get("LISTENING_REDIS_URL") or None,

@@ -20,6 +20,8 @@ from urllib.parse import urlparse
 import pytest
 
 ENGINE = os.environ.get("LISTENING_TEST_ENGINE", "sqlite")
+# The statistics simulations touch no database: they run once, in the SQLite pass.
+collect_ignore = ["test_stats_simulation.py"] if ENGINE == "postgresql" else []
 ADMIN_URL = os.environ.get(
     "LISTENING_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
