@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from litestar import Controller, Request, delete, get, patch, post
+from litestar import Controller, MediaType, Request, delete, get, patch, post
 from litestar.connection import ASGIConnection
 from litestar.datastructures import CacheControlHeader
 from litestar.di import NamedDependency
@@ -24,6 +24,12 @@ from litestar.response import Redirect, Template
 from surveys.anonymity import effective_comment_threshold, effective_threshold
 from surveys.clock import Clock
 from surveys.errors import Conflict, Invalid
+from surveys.local_time import (
+    from_local_input,
+    local_text,
+    organisation_time_zone,
+    to_local_input,
+)
 from surveys.parameters import RowId, RowIdQuery
 from surveys.rating_schemas import (
     DepartmentParticipation,
@@ -65,11 +71,6 @@ from surveys.self_ratings import (
 from surveys.tables import Department
 
 SCORE_PREFIX = "score."
-
-
-def base_url(settings: Any, request: Request) -> str:
-    """The public address for links in messages: the configured one, else this request's."""
-    return (getattr(settings, "base_url", None) or str(request.base_url)).rstrip("/")
 
 
 def admins_only(connection: ASGIConnection, _: BaseRouteHandler) -> None:
@@ -358,7 +359,9 @@ async def _rounds_page(
     status_code: int = 200,
 ) -> Template:
     now = clock()
-    start = (now + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
+    zone = await organisation_time_zone()
+    local_now = now.astimezone(zone)
+    start = (local_now + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
     rounds = await list_rounds()
     return Template(
         "surveys/rounds.html",
@@ -371,13 +374,17 @@ async def _rounds_page(
             "values": values
             or {
                 "name": "",
-                "starts_at": start.isoformat(),
-                "ends_at": (start + timedelta(days=14)).isoformat(),
+                "starts_at": to_local_input(start, zone),
+                "ends_at": to_local_input(start + timedelta(days=14), zone),
                 "departments": [],
             },
             "notice": notice,
+            "zone": zone.key,
+            "local": lambda moment: local_text(moment, zone),
         },
         status_code=status_code,
+        # The form's answers are pages whatever the handler returns otherwise (a Redirect).
+        media_type=MediaType.HTML,
     )
 
 
@@ -392,14 +399,10 @@ class RoundAdminController(Controller):
         summary="Invite employees who joined since the round was created",
     )
     async def invite(
-        self,
-        request: Request,
-        settings: NamedDependency[Any],
-        clock: NamedDependency[Clock],
-        round_id: RowId,
+        self, base_url: NamedDependency[str], clock: NamedDependency[Clock], round_id: RowId
     ) -> dict[str, int]:
         """Invite the round's employees not invited yet; returns how many were invited."""
-        count = await invite_employees(round_id, base_url=base_url(settings, request), clock=clock)
+        count = await invite_employees(round_id, base_url=base_url, clock=clock)
         return {"invited": count}
 
     @get("/rounds", include_in_schema=False)
@@ -412,7 +415,7 @@ class RoundAdminController(Controller):
 
     @post("/rounds", include_in_schema=False, status_code=303)
     async def create_from_form(
-        self, request: Request, settings: NamedDependency[Any], clock: NamedDependency[Clock]
+        self, request: Request, base_url: NamedDependency[str], clock: NamedDependency[Clock]
     ) -> Any:
         """Create a round from the page's form."""
         form = await request.form()
@@ -422,12 +425,33 @@ class RoundAdminController(Controller):
             "ends_at": form.get("ends_at") or "",
             "departments": form.getall("departments", []),
         }
+        zone = await organisation_time_zone()
+        errors: dict[str, str] = {}
+        times = {}
+        for field, label in (("starts_at", "starts"), ("ends_at", "ends")):
+            try:
+                times[field] = from_local_input(values[field], field, zone, label=label)
+            except Invalid as exc:
+                errors[field] = exc.message
+        if not values["departments"]:
+            errors["departments"] = "Choose at least one department."
+        if not values["name"].strip():
+            errors["name"] = "Give the round a name, for example “Spring 2027”."
         try:
-            await create_round(**values, base_url=base_url(settings, request), clock=clock)
+            if errors:
+                raise Invalid("Please check the fields marked below.", errors=errors)
+            await create_round(
+                name=values["name"],
+                starts_at=times["starts_at"],
+                ends_at=times["ends_at"],
+                departments=values["departments"],
+                base_url=base_url,
+                clock=clock,
+            )
         except (Invalid, Conflict) as exc:
             return await _rounds_page(
                 clock,
-                errors=exc.errors or {"": exc.message},
+                errors=exc.errors or {exc.field or "": exc.message},
                 values=values,
                 status_code=exc.status_code,
             )
@@ -448,8 +472,7 @@ class RoundController(Controller):
     )
     async def create(
         self,
-        request: Request,
-        settings: NamedDependency[Any],
+        base_url: NamedDependency[str],
         clock: NamedDependency[Clock],
         data: JSONBody[RoundCreate],
     ) -> RatingRound:
@@ -459,7 +482,7 @@ class RoundController(Controller):
             starts_at=data.starts_at,
             ends_at=data.ends_at,
             departments=data.departments,
-            base_url=base_url(settings, request),
+            base_url=base_url,
             clock=clock,
         )
         return round_out(info, clock())

@@ -183,17 +183,17 @@ async def rounds_in(start: datetime, end: datetime) -> list[RoundInfo]:
 
 def _check_name(name: Any) -> str:
     if not isinstance(name, str) or not name.strip():
-        raise Invalid("a round needs a name", field="name")
+        raise Invalid("Give the round a name.", field="name")
     if "\x00" in name:
         raise Invalid("the name contains a NUL character", field="name")
     if len(name.strip()) > NAME_MAX:
-        raise Invalid(f"at most {NAME_MAX} characters", field="name")
+        raise Invalid(f"Keep the name to {NAME_MAX} characters at most.", field="name")
     return name.strip()
 
 
 async def _department_ids(keys: Any) -> dict[str, int]:
     if not isinstance(keys, list | tuple) or not keys:
-        raise Invalid("name at least one department key", field="departments")
+        raise Invalid("Choose at least one department.", field="departments")
     if not all(isinstance(k, str) for k in keys):
         raise Invalid("department keys are strings", field="departments")
     unique = list(dict.fromkeys(keys))
@@ -203,7 +203,7 @@ async def _department_ids(keys: Any) -> dict[str, int]:
     found = {r["key"]: r["id"] for r in rows}
     missing = [k for k in unique if k not in found]
     if missing:
-        raise Invalid(f"unknown department {missing[0]!r}", field="departments")
+        raise Invalid(f"There is no active department {missing[0]!r}.", field="departments")
     return {k: found[k] for k in unique}
 
 
@@ -220,7 +220,9 @@ async def _check_no_overlap(
         for other in await rounds_of_department(department_id):
             if other.id != besides and other.starts_at < ends and starts < other.ends_at:
                 raise Conflict(
-                    f"department {key!r} already has round {other.name!r} in that period",
+                    f"Department {key!r} already has the round “{other.name}” from "
+                    f"{other.starts_at:%d %b %Y} to {other.ends_at:%d %b %Y}; "
+                    "one department's rounds must not overlap.",
                     field=field,
                 )
 
@@ -239,9 +241,9 @@ async def create_round(
     starts = parse_time(starts_at, "starts_at")
     ends = parse_time(ends_at, "ends_at")
     if ends <= starts:
-        raise Invalid("ends_at must be after starts_at", field="ends_at")
+        raise Invalid("The round must end after it starts.", field="ends_at")
     if ends <= clock():
-        raise Invalid("ends_at must be in the future", field="ends_at")
+        raise Invalid("The end must be in the future.", field="ends_at")
     async with write_transaction():
         department_ids = await _department_ids(departments)
         await _check_no_overlap(department_ids, starts, ends)
@@ -259,6 +261,11 @@ async def invite_employees(round_id: int, *, base_url: str, clock: Clock = syste
     if info.status(clock()) == "closed":
         return 0
     async with write_transaction():
+        if Round._meta.db.engine_type == "postgres":
+            # Two servers inviting at once would both find an employee not yet invited; the
+            # round's row lock makes the second wait, then find them. (On SQLite the write
+            # transaction holds the database's write lock already.)
+            await Round.select(Round.id).where(Round.id == round_id).lock_rows()
         department_ids = [
             r["department"]
             for r in await RoundDepartment.select(RoundDepartment.department).where(

@@ -79,6 +79,24 @@ class Question(Table):
     # unique together: survey, key (an index made by the migration)
 
 
+class Organisation(Table):
+    """The organisation the customers deal with: its name, logo, time zone and languages.
+
+    One row, written by the journey file's `[organisation]` table; `wording` holds interface
+    strings per locale ({"de": {"Send": "Absenden"}}), `step_names` the steps' names per locale
+    ({"checkout": {"de": "Sie bestellen"}}). `version` counts the changes.
+    """
+
+    name = Varchar(length=200, default="")
+    logo = Varchar(length=2000, null=True, default=None)
+    time_zone = Varchar(length=64, default="UTC")
+    default_locale = Varchar(length=35, default="en")
+    wording = JSON(default="{}")
+    step_names = JSON(default="{}")
+    version = Integer(default=0)
+    updated_at = Timestamptz(null=True, default=None)
+
+
 # --- people ----------------------------------------------------------------------------------
 
 
@@ -92,6 +110,21 @@ class User(Table, tablename="app_user"):
     department = ForeignKey(references=Department, on_delete=OnDelete.restrict, null=True)
     active = Boolean(default=True)
     created_at = Timestamptz()
+    # Sessions started before this moment are over: a password change or reset ends them all.
+    password_changed_at = Timestamptz(null=True, default=None)
+
+
+class PasswordResetRequest(Table):
+    """A "forgot password" form sent: the delivery worker issues the link, if the account exists.
+
+    The form does the same work whatever the address (one row), so its timing tells nothing;
+    the address is kept only until the worker read it, its hash for the per-address limit.
+    """
+
+    email = Varchar(length=320, default="")
+    email_hash = Varchar(length=64, index=True)
+    requested_at = Timestamptz()
+    processed_at = Timestamptz(null=True, default=None, index=True)
 
 
 class PasswordToken(Table):
@@ -313,6 +346,26 @@ class Tally(Table):
     level = Integer()
     count = BigInt(default=0)
     # unique together: question, source, round_id, day, level (an index made by the migration)
+
+
+# --- the audit log ---------------------------------------------------------------------------
+
+
+class AuditEntry(Table):
+    """One configuration change: who, when, what, and the object before and after it.
+
+    Never a response or an employee rating. `person` is a keyed hash of the customer or the
+    address an entry concerns, so erasing that person's data can blank the entry's details.
+    """
+
+    at = Timestamptz(index=True)
+    actor = Varchar(length=320, index=True)
+    kind = Varchar(length=30, index=True)  # department | journey | step | survey | trigger | ...
+    action = Varchar(length=30)  # create | update | deactivate | erase | load | ...
+    subject = Varchar(length=300)
+    person = Varchar(length=80, null=True, default=None, index=True)
+    before_state = JSON(null=True, default=None)
+    after_state = JSON(null=True, default=None)
 
 
 # Composite unique keys, created as unique indexes by the migrations (SQLite cannot add table

@@ -364,7 +364,9 @@ async def test_employee_comments_only_from_the_comment_threshold(round_id):
     assert entry["comments"] == [] and "13" in entry["reason"]
 
 
-async def test_employees_get_403_and_anonymous_must_log_in(round_id, client, admin_key):
+async def test_employees_see_only_their_department_and_anonymous_must_log_in(
+    round_id, client, admin_key
+):
     await create_user(
         email="emp@example.com",
         name="Emp",
@@ -377,15 +379,25 @@ async def test_employees_get_403_and_anonymous_must_log_in(round_id, client, adm
     page = await client.get("/dashboards", headers={"accept": "text/html"})
     assert page.status_code in (302, 303, 307) and "/login" in page.headers["location"]
     await login(client, "emp@example.com", PASSWORD)
+    # An employee sees their own department's results, and nothing of another's.
+    overview = await client.get("/dashboards", params=VIEW)
+    assert overview.status_code == 302
+    assert overview.headers["location"].startswith("/dashboards/shop?")
+    assert (await client.get("/dashboards/shop", params=VIEW)).status_code == 200
     for url in (
-        "/dashboards",
-        "/dashboards/shop",
-        "/api/gaps",
-        "/api/gaps.csv",
+        "/dashboards/logistics",
         "/api/responses.csv",
         "/api/responses.parquet",
     ):
         assert (await client.get(url)).status_code == 403, url
+    refused = await client.get("/api/gaps", params=VIEW | {"department": "logistics"})
+    assert refused.status_code == 403
+    rows = (await client.get("/api/gaps", params=VIEW)).json()
+    assert rows and {r["department"] for r in rows} == {"shop"}
+    departments = (await client.get("/api/gaps", params=VIEW | {"level": "department"})).json()
+    assert [r["department"] for r in departments] == ["shop"]
+    items = (await client.get("/api/focus", params=VIEW)).json()
+    assert {i["department"] for i in items} <= {"shop"}
 
 
 async def test_executive_session_reads_pages_and_api(round_id, client):

@@ -12,7 +12,7 @@ from rating_org import Clock, load_org, make_employee, open_round
 from surveys import tallies
 from surveys.errors import Conflict, Forbidden, Invalid, NotFound
 from surveys.self_ratings import erase_mine, my_closed_rounds, my_ratings, steps_to_rate, submit
-from surveys.tables import SelfRating, SelfRatingScore, Tally
+from surveys.tables import SelfRating, SelfRatingScore
 
 
 @pytest.fixture
