@@ -315,6 +315,7 @@ async def test_admin_extends_an_open_round_later_only(clients, clock, people):
     for bad, status, field in (
         ({"ends_at": earlier}, 422, "ends_at"),
         ({"ends_at": "soon"}, 422, "ends_at"),
+        ({"ends_at": "9999-12-31T23:59:59-14:00"}, 422, "ends_at"),
         ({"name": ""}, 422, "name"),
         ({}, 422, "ends_at"),
     ):
