@@ -38,6 +38,7 @@ from listening.events import ingest_lifespan
 from listening.health import health
 from listening.ingest_controllers import LISTENING_HANDLERS
 from listening.login import LoginController
+from listening.login_throttle import LoginThrottle
 from listening.rate_limit import RateLimitMiddleware, make_counter
 from listening.security_headers import add_security_headers
 from listening.sessions import session_config, session_store
@@ -151,6 +152,7 @@ def create_app(
         route_handlers=[*STAFF_CONTROLLERS, *PASSWORD_CHANGE_CONTROLLERS],
     )
     rate_counter = make_counter(settings)
+    login_throttle = LoginThrottle(settings)
     delivery = [worker_lifespan(settings, listen_url=listen_url, clock=clock)] if run_worker else []
     employees = Router(path="/", guards=[employee_guard], route_handlers=list(RATING_CONTROLLERS))
     round_admin = Router(
@@ -218,7 +220,7 @@ def create_app(
             *delivery,
         ],
         on_startup=[_freeze_start_up_objects],
-        on_shutdown=[rate_counter.close],
+        on_shutdown=[rate_counter.close, login_throttle.close],
         request_max_body_size=settings.max_body_bytes,
         state={
             "settings": settings,
@@ -227,6 +229,7 @@ def create_app(
             "listen_url": listen_url,
             "base_url": base_url,
             "rate_counter": rate_counter,
+            "login_throttle": login_throttle,
             "page_cache": PageCache(),
         },
     )

@@ -14,7 +14,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPT
 
 from listening import events, outbox, schemas, triggers
 from listening.apikeys import hash_key
-from listening.auth import admin_guard, bearer_token, ingest_guard
+from listening.auth import admin_guard, bearer_token, suppression_guard
 from listening.settings import Settings
 from surveys.clock import Clock
 from surveys.parameters import Offset
@@ -115,9 +115,10 @@ class EventController(Controller):
 
 @post(
     "/api/suppressions",
-    guards=[ingest_guard],
+    guards=[suppression_guard],
     tags=["events"],
     summary="Report a bounced or complaining address; it is never emailed again",
+    description="Needs an API key of scope suppress or admin: an ingest key sends events only.",
     status_code=HTTP_201_CREATED,
     opt={"exclude_from_csrf": True},
 )
