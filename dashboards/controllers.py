@@ -6,19 +6,88 @@ Filters travel in the URL (see `dashboards.filters`), so a view can be shared as
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
-from litestar.params import FromPath
+from litestar.params import FromPath, QueryParameter
 from litestar.response import Template
 
 from dashboards import exports, gaps, pages
-from dashboards.filters import Filters, parse_filters
+from dashboards.filters import (
+    FIRST_DAY,
+    LAST_DAY,
+    MAX_DAYS,
+    SEGMENT_NAME_MAX,
+    SEGMENT_VALUE_MAX,
+    Filters,
+    parse_filters,
+)
 from surveys.clock import Clock
 
 CSV = "text/csv"
 PARQUET = "application/vnd.apache.parquet"
+
+# The filters every page and API of the dashboards reads (parsed by `parse_filters`, which
+# answers 400 naming the parameter), declared so the schema carries them with their bounds.
+_DAY = r"(19[7-9][0-9]|20[0-9][0-9]|2100)-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+_BOUNDS = f"between {FIRST_DAY.isoformat()} and {LAST_DAY.isoformat()}"
+FILTER_PARAMETERS = {
+    "from_": QueryParameter(
+        annotation=str,
+        name="from",
+        required=False,
+        pattern=f"^{_DAY}$",
+        description=f"First day of the view (ISO date {_BOUNDS}; default 90 days before `to`); "
+        f"a view spans at most {MAX_DAYS} days.",
+    ),
+    "to": QueryParameter(
+        annotation=str,
+        name="to",
+        required=False,
+        pattern=f"^{_DAY}$",
+        description=f"Last day of the view (ISO date {_BOUNDS}; default today).",
+    ),
+    "journey": QueryParameter(
+        annotation=str,
+        name="journey",
+        required=False,
+        max_length=100,
+        description="A journey's key.",
+    ),
+    "segment": QueryParameter(
+        annotation=str,
+        name="segment",
+        required=False,
+        max_length=20 * (SEGMENT_NAME_MAX + SEGMENT_VALUE_MAX + 2),
+        description="Customer segments as attribute=value, several joined by ';' (the same as "
+        "segment.<attribute>=<value> parameters, which combine with AND).",
+    ),
+    "compare": QueryParameter(
+        annotation=str,
+        name="compare",
+        required=False,
+        pattern=f"^(previous|{_DAY}\\.\\.{_DAY})$",
+        description="`previous` (the period of the same length just before) or a range "
+        f"YYYY-MM-DD..YYYY-MM-DD {_BOUNDS}, at most {MAX_DAYS} days.",
+    ),
+    "period": QueryParameter(
+        annotation=Literal["week", "month"],
+        name="period",
+        required=False,
+        description="Trend periods (default week up to half a year, month beyond).",
+    ),
+}
+API_FILTER_PARAMETERS = {
+    **FILTER_PARAMETERS,
+    "department": QueryParameter(
+        annotation=str,
+        name="department",
+        required=False,
+        max_length=100,
+        description="A department's key.",
+    ),
+}
 
 
 def _filters(request: Request, clock: Clock) -> Filters:
@@ -39,7 +108,8 @@ def _download(body: bytes, media_type: str, name: str) -> Response:
 class DashboardPages(Controller):
     """The org overview and the department pages (executives and admins)."""
 
-    include_in_schema = False
+    tags = ["pages"]
+    parameters = FILTER_PARAMETERS
 
     @get("/dashboards")
     async def overview(
@@ -72,6 +142,7 @@ class GapsApi(Controller):
 
     path = "/api"
     tags = ["dashboards"]
+    parameters = API_FILTER_PARAMETERS
 
     @get(
         "/gaps",
