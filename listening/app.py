@@ -12,7 +12,6 @@ from litestar.config.allowed_hosts import AllowedHostsConfig
 from litestar.config.csrf import CSRFConfig
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
-from litestar.middleware.allowed_hosts import AllowedHostsMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
@@ -36,6 +35,7 @@ from listening.errors import EXCEPTION_HANDLERS
 from listening.event_privacy import STORED_EVENTS
 from listening.events import ingest_lifespan
 from listening.health import health
+from listening.host_check import AllowedHostNames
 from listening.ingest_controllers import LISTENING_HANDLERS
 from listening.login import LoginController
 from listening.login_throttle import LoginThrottle
@@ -192,7 +192,7 @@ def create_app(
             # Litestar's allowed-hosts check, before anything else reads the request (as the
             # app's `allowed_hosts` setting it would run after these middlewares).
             DefineMiddleware(
-                AllowedHostsMiddleware,
+                AllowedHostNames,
                 config=AllowedHostsConfig(allowed_hosts=allowed_hosts(settings, listen_url)),
             ),
             # Then limits, before any parsing, CSRF check or session work.
