@@ -120,13 +120,6 @@ def staff_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     _require(connection, ("admin", "executive", "employee"))
 
 
-def ingest_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
-    """An API key of scope ingest or admin."""
-    principal = principal_of(connection)
-    if principal is None or principal.key is None:
-        raise NotAuthorizedException("send an API key as 'Authorization: Bearer <key>'")
-
-
 def suppression_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     """An API key of scope suppress or admin: ingest keys send events only."""
     principal = principal_of(connection)
