@@ -23,6 +23,8 @@ import dashboards
 import surveys
 from dashboards.controllers import DASHBOARD_CONTROLLERS
 from dashboards.controllers import PUBLIC_ROUTES as DASHBOARD_PUBLIC_ROUTES
+from listening.admin import ADMIN_HANDLERS
+from listening.admin import API_HANDLERS as ADMIN_API_HANDLERS
 from listening.auth import (
     PrincipalMiddleware,
     admin_guard,
@@ -33,9 +35,9 @@ from listening.auth import (
 from listening.csrf import SessionCSRFMiddleware
 from listening.errors import EXCEPTION_HANDLERS
 from listening.event_privacy import STORED_EVENTS
-from listening.events import ingest_lifespan
 from listening.health import health
 from listening.host_check import AllowedHostNames
+from listening.ingest.ingestor import ingest_lifespan
 from listening.ingest_controllers import LISTENING_HANDLERS
 from listening.login import LoginController
 from listening.login_throttle import LoginThrottle
@@ -161,8 +163,10 @@ def create_app(
         route_handlers=[*ROUND_ADMIN_CONTROLLERS, *USER_ADMIN_CONTROLLERS],
     )
     rounds = Router(path="/", guards=[executive_guard], route_handlers=list(ROUND_CONTROLLERS))
+    console = Router(path="/", guards=[admin_guard], route_handlers=list(ADMIN_HANDLERS))
+    # Employees open their own department's page too; the controllers narrow them to it.
     dashboards_router = Router(
-        path="/", guards=[executive_guard], route_handlers=list(DASHBOARD_CONTROLLERS)
+        path="/", guards=[staff_guard], route_handlers=list(DASHBOARD_CONTROLLERS)
     )
     return Litestar(
         route_handlers=[
@@ -176,6 +180,8 @@ def create_app(
             employees,
             round_admin,
             rounds,
+            console,
+            *ADMIN_API_HANDLERS,
             dashboards_router,
             *DASHBOARD_PUBLIC_ROUTES,
             *PASSWORD_CONTROLLERS,

@@ -156,7 +156,8 @@ def worker(interval: float, once: bool, base_url: str) -> None:
 @friendly_errors
 def ingest(file: Path) -> None:
     """Import touchpoint events from an NDJSON file (one event a line), as the API would."""
-    from listening.events import close_ingestors, ingest_file
+    from listening.ingest.drivers import ingest_file
+    from listening.ingest.ingestor import close_ingestors
 
     settings = get_settings()
 

@@ -12,9 +12,12 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.response.base import ASGIResponse
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 
-from listening import events, outbox, schemas, triggers
+from listening import outbox, schemas, trigger_admin
 from listening.apikeys import hash_key
 from listening.auth import admin_guard, bearer_token, suppression_guard
+from listening.ingest.answers import UNAUTHORIZED, answer, encode
+from listening.ingest.drivers import ingest_batch, ingest_one
+from listening.ingest.validate import parse_event, split_batch
 from listening.settings import Settings
 from surveys.clock import Clock
 from surveys.parameters import Offset
@@ -65,18 +68,18 @@ class EventController(Controller):
         settings: Settings = request.app.state["settings"]
         clock: Clock = request.app.state["clock"]
         key_hash = _key_hash(request)
-        event = events.parse_event(await request.body())
-        work = events.Work(events=[event], now=clock(), key_hash=key_hash)
-        result = await events.ingestor(settings.secret_key).submit(work)
-        if result == events.UNAUTHORIZED:
+        event = parse_event(await request.body())
+        outcome = await ingest_one(
+            event, secret_key=settings.secret_key, now=clock(), key_hash=key_hash
+        )
+        if isinstance(outcome, str):  # UNAUTHORIZED
             raise _unauthorized()
-        (outcome,) = result
-        body = events.answer(
+        body = answer(
             outcome, base_url=request.app.state["base_url"], secret_key=settings.secret_key
         )
         status = HTTP_200_OK if outcome.duplicate else HTTP_202_ACCEPTED
         # An ASGI response goes out as it is, without Litestar's response conversion.
-        return ASGIResponse(body=events.encode(body), status_code=status, media_type=JSON)
+        return ASGIResponse(body=encode(body), status_code=status, media_type=JSON)
 
     @post(
         "/batch",
@@ -100,17 +103,17 @@ class EventController(Controller):
     ) -> Response[bytes]:
         """Ingest a batch; bad events are rejected one by one, the others accepted."""
         key_hash = _key_hash(request)
-        raws = events.split_batch(await request.body(), request.headers.get("content-type", ""))
-        answer = await events.ingest_batch(
+        raws = split_batch(await request.body(), request.headers.get("content-type", ""))
+        results = await ingest_batch(
             raws,
             secret_key=settings.secret_key,
             now=clock(),
             key_hash=key_hash,
             base_url=base_url,
         )
-        if answer == events.UNAUTHORIZED:
+        if results == UNAUTHORIZED:
             raise _unauthorized()
-        return Response(events.encode(answer), media_type=JSON)
+        return Response(encode(results), media_type=JSON)
 
 
 @post(
@@ -139,31 +142,31 @@ class TriggerController(Controller):
     @get("/", summary="List trigger rules")
     async def list_triggers(self) -> list[schemas.Trigger]:
         """Every trigger."""
-        return await triggers.list_triggers()
+        return await trigger_admin.list_triggers()
 
     @post("/", summary="Create a trigger rule")
     async def create_trigger(
         self, data: JSONBody[schemas.TriggerCreate], clock: NamedDependency[Clock]
     ) -> schemas.Trigger:
         """Create a trigger (409 when its key exists)."""
-        return await triggers.create_trigger(data, clock=clock)
+        return await trigger_admin.create_trigger(data, clock=clock)
 
     @get("/{key:str}", summary="One trigger rule")
     async def get_trigger(self, key: FromPath[str]) -> schemas.Trigger:
         """A trigger by key."""
-        return await triggers.get_trigger(key)
+        return await trigger_admin.get_trigger(key)
 
     @patch("/{key:str}", summary="Change a trigger rule")
     async def update_trigger(
         self, key: FromPath[str], data: JSONBody[schemas.TriggerUpdate]
     ) -> schemas.Trigger:
         """Change the fields given."""
-        return await triggers.update_trigger(key, data)
+        return await trigger_admin.update_trigger(key, data)
 
     @delete("/{key:str}", summary="Deactivate a trigger rule", status_code=HTTP_200_OK)
     async def deactivate_trigger(self, key: FromPath[str]) -> schemas.Trigger:
         """Deactivate a trigger; its invitations stay."""
-        return await triggers.deactivate_trigger(key)
+        return await trigger_admin.deactivate_trigger(key)
 
 
 @get(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, MediaType, Request, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Template
@@ -76,6 +76,8 @@ class LoginController(Controller):
                     "email": data.email,
                 },
                 status_code=401,
+                # The handler also answers with a Redirect, so Litestar would default to JSON.
+                media_type=MediaType.HTML,
             )
         await throttle.succeeded(data.email, device, now.timestamp())
         start_session(request, account, now)

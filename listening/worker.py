@@ -22,7 +22,9 @@ from listening.delivery import email, webhook
 from listening.event_privacy import purge_personal_data
 from listening.settings import Settings, public_base_url
 from listening.triggers import customer_zone, outside_quiet_hours
+from surveys.anonymisation import anonymise_ended_rounds
 from surveys.clock import Clock, system_clock
+from surveys.customer_language import survey_wording
 from surveys.password_links import process_reset_requests
 from surveys.tokens import invitation_token
 
@@ -121,10 +123,11 @@ async def _send_invitation_email(
     d: Delivery, due: outbox.DueInvitation, url: str, now: Any
 ) -> None:
     question = await outbox.first_rating_question(due.survey_id)
+    wording = await survey_wording(due.survey_id, (due.locale,))
     first = (
         email.FirstQuestion(
             kind=question["kind"],
-            text=email.pick_wording(question["customer"], due.locale),
+            text=email.pick_wording(question["customer"], wording.lang),
             low_label=question["low_label"],
             high_label=question["high_label"],
         )
@@ -135,15 +138,14 @@ async def _send_invitation_email(
         uid=due.uid,
         to=due.email or "",
         name=due.name,
-        step_name=due.step_name,
+        step_name=wording.step_name(due.step_key, due.step_name),
         survey_url=url,
         unsubscribe_url=f"{url}/unsubscribe",
         question=first,
         reminder=due.reminder,
+        wording=wording,
     )
-    message = email.invitation_message(
-        mail, sender=d.settings.smtp.sender, base_url=d.base_url, now=now
-    )
+    message = email.invitation_message(mail, sender=d.settings.smtp.sender, now=now)
     await email.send_message(d.settings.smtp, message)
 
 
@@ -196,7 +198,6 @@ async def _deliver_message(d: Delivery, message: dict[str, Any], stats: PassStat
                 subject=message["subject"],
                 body_text=message["body_text"],
                 body_html=message["body_html"],
-                base_url=d.base_url,
                 now=now,
             )
             await email.send_message(d.settings.smtp, mime)
@@ -288,6 +289,8 @@ async def run_worker(
         while not stop.is_set():
             try:
                 last_purge = await purge_when_due(settings, last_purge, clock=clock)
+                # Rounds end by time: sever the ratings of any that ended since the last pass.
+                await anonymise_ended_rounds(clock=clock)
                 stats = await run_once(settings, base_url=base_url, clock=clock, client=client)
             except Exception:  # the worker outlives a bad pass; the next one retries
                 log.exception("delivery pass failed")

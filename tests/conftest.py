@@ -119,6 +119,9 @@ def all_tables() -> list:
 @pytest.fixture
 async def db(schema: None) -> AsyncIterator[None]:
     """An empty database for each test."""
+    from surveys.organisation import forget_cached
+
+    forget_cached()
     tables = all_tables()
     engine = tables[0]._meta.db
     if ENGINE == "postgresql":
