@@ -161,6 +161,7 @@ async def test_status_follows_the_clock(clients, clock):
     clock.advance(hours=1)
     assert (await admin.get(f"/api/rounds/{round_id}")).json()["status"] == "open"
     clock.advance(days=14)
+    admin = await clients.new("admin@example.com")  # two weeks on, the session has ended
     assert (await admin.get(f"/api/rounds/{round_id}")).json()["status"] == "closed"
     assert [r["id"] for r in (await admin.get("/api/rounds")).json()] == [round_id]
     assert (await admin.get("/api/rounds/999")).status_code == 404
