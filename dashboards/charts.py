@@ -178,6 +178,8 @@ def journey_map(cells: Sequence[dict[str, Any]], *, title: str | None = None) ->
                 "type": "category",
                 "categoryorder": "array",
                 "categoryarray": labels,
+                # Half a category of room at each end, so the end labels stay over the plot.
+                "range": [-0.5, len(labels) - 0.5],
                 "automargin": True,
             },
             height=440,
@@ -359,6 +361,7 @@ def trend_lines(
     period before; the line is broken there and a dotted line marks the round. `unfinished`:
     the index of a period still running; its point is drawn hollow and labelled "so far".
     """
+    labels = [wrap(label, 8) for label in labels]
     data = []
     for name, points, _ in series:
         x: list[str] = []
@@ -415,6 +418,7 @@ def trend_lines(
                 "type": "category",
                 "categoryorder": "array",
                 "categoryarray": list(labels),
+                "range": [-0.5, len(labels) - 0.5],
                 "automargin": True,
             },
             yaxis={
