@@ -37,7 +37,14 @@ def _layout(title: str | None = None, **extra: Any) -> dict[str, Any]:
         "hovermode": "closest",
         "autosize": True,
         # Above the plot, so it never lands on the axis labels however they rotate.
-        "legend": {"orientation": "h", "x": 0, "xanchor": "left", "y": 1.02, "yanchor": "bottom"},
+        "legend": {
+            "orientation": "h",
+            "traceorder": "normal",
+            "x": 0,
+            "xanchor": "left",
+            "y": 1.02,
+            "yanchor": "bottom",
+        },
     }
     if title:
         layout["title"] = {"text": title, "automargin": True}
