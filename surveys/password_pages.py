@@ -63,7 +63,7 @@ class PasswordPageController(Controller):
     @post("/set/{token:str}", status_code=303)
     async def set(
         self, request: Request, clock: NamedDependency[Clock], token: FromPath[str]
-    ) -> Any:
+    ) -> Template | Redirect:
         """Set the password; the link stops working."""
         form = await request.form()
         password = form.get("password") or ""
