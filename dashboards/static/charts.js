@@ -26,11 +26,15 @@
   function fitCategories(axis, width) {
     if (!axis || axis.type !== "category" || !axis.categoryarray) { return; }
     var categories = axis.categoryarray;
-    var most = Math.max(2, Math.floor((width - 80) / TICK_ROOM));
+    var room = width - 80;
+    var most = Math.max(2, Math.floor(room / TICK_ROOM));
     var step = Math.ceil(categories.length / most);
+    // The end labels keep half a label's width inside the plot, off the other axis's labels.
+    var slot = room / categories.length;
+    var edge = step > 1 ? Math.max(0, Math.ceil(TICK_ROOM / 2 / slot - 0.5)) : 0;
     axis.tickvals = [];
     axis.ticktext = [];
-    for (var i = 0; i < categories.length; i += step) {
+    for (var i = edge; i < categories.length - edge; i += step) {
       axis.tickvals.push(categories[i]);
       axis.ticktext.push(wrap(categories[i], 10));
     }
