@@ -468,6 +468,7 @@ async def test_rate_page_form_flow(web):
     form = {"_csrf_token": token, "step": "ship", "score.ease": "6", "comment": "ok"}
     response = await me.post("/rate", data=form, headers={"accept": "text/html"})
     assert response.status_code == 422
+    assert response.headers["content-type"].startswith("text/html")  # a page, not its source
     assert 'id="error-ship-nps"' in response.text
     assert 'value="6" checked' in response.text  # the given answer is kept
     form["score.nps"] = "9"
