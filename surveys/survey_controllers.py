@@ -462,7 +462,8 @@ _API_ERRORS = {
 }
 
 
-def _question_out(q: AskedQuestion) -> QuestionOut:
+def _question_out(q: AskedQuestion, wording: Wording) -> QuestionOut:
+    # Options stay as stored: they are what the answer must send back.
     return QuestionOut(
         key=q.key,
         kind=q.kind,
@@ -470,8 +471,8 @@ def _question_out(q: AskedQuestion) -> QuestionOut:
         required=q.required,
         low=q.low,
         high=q.high,
-        low_label=q.low_label,
-        high_label=q.high_label,
+        low_label=wording.label(q.low_label),
+        high_label=wording.label(q.high_label),
         options=list(q.options),
     )
 
@@ -491,12 +492,13 @@ class ResponseApiController(Controller):
     async def show(self, token: FromPath[str], clock: NamedDependency[Clock]) -> SurveyForCustomer:
         """The survey's questions in the customer's language."""
         invitation = await open_invitation(token, clock=clock)
+        wording = await _wording(invitation.questions)
         return SurveyForCustomer(
             step=invitation.step_key,
-            step_name=invitation.step_name,
-            locale=_lang(invitation.questions),
+            step_name=wording.step_name(invitation.step_key, invitation.step_name),
+            locale=wording.lang,
             expires_at=invitation.expires_at,
-            questions=[_question_out(q) for q in invitation.questions],
+            questions=[_question_out(q, wording) for q in invitation.questions],
         )
 
     @post(

@@ -504,3 +504,12 @@ async def test_admins_read_and_change_the_organisation_over_the_api(admin_client
 
 async def test_the_organisation_api_needs_an_admin(client, db):
     assert (await client.get("/api/organisation")).status_code == 401
+
+
+async def test_the_json_survey_is_in_the_customers_language(web, settings):
+    token, _ = await make_invitation(settings.secret_key, step_key="order-delivered", locale="fr")
+    survey = (await web.get(f"/api/responses/{token}")).json()
+    assert survey["locale"] == "fr" and survey["step_name"] == "Votre commande arrive"
+    csat, problem = survey["questions"]
+    assert (csat["low_label"], csat["high_label"]) == ("Très insatisfait", "Très satisfait")
+    assert "It came late" in problem["options"]  # the values an answer sends back
