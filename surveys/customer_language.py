@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from surveys.answers import pick_wording
-from surveys.languages import LOCALE_DIR, Wording
+from surveys.languages import SOURCE_LANGUAGE, Wording, shipped_languages
 from surveys.organisation import Organisation, current_organisation
 from surveys.tables import FollowUp, Invitation, Question
 from surveys.tokens import token_hash
@@ -33,8 +33,8 @@ class InvitationPage:
 
 def interface_languages(organisation: Organisation) -> list[str]:
     """The languages with interface words: the shipped catalogues and the organisation's own."""
-    shipped = sorted(p.name.lower() for p in LOCALE_DIR.iterdir() if p.is_dir())
-    return ["en", *(tag for tag in shipped if tag != "en"), *organisation.wording]
+    shipped = sorted(shipped_languages() - {SOURCE_LANGUAGE})
+    return [SOURCE_LANGUAGE, *shipped, *organisation.wording]
 
 
 def browser_wording(locales: Iterable[str | None], organisation: Organisation) -> Wording:

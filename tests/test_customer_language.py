@@ -21,7 +21,7 @@ from listening.settings import SmtpSettings
 from listening.worker import run_once
 from surveys.errors import Invalid
 from surveys.journey_file import load_journey, parse_toml
-from surveys.languages import LOCALE_DIR, SHIPPED, Wording
+from surveys.languages import LOCALE_DIR, SHIPPED, Wording, shipped_languages
 from surveys.organisation import Organisation, current_organisation, organisation_table
 from surveys.tables import FollowUp, Response
 
@@ -436,6 +436,7 @@ def test_every_shipped_catalogue_translates_every_message():
     with (LOCALE_DIR / "messages.pot").open("rb") as source:
         template = {m.id for m in read_po(source) if m.id}
     assert len(template) > 50
+    assert shipped_languages() == set(SHIPPED)
     for lang in SHIPPED[1:]:
         with (LOCALE_DIR / lang / "LC_MESSAGES" / "messages.po").open("rb") as source:
             catalogue = read_po(source)
