@@ -433,9 +433,15 @@ async def update_organisation(
 ) -> schemas.Organisation:
     """Change the fields given, checked as the journey file's `[organisation]` table is."""
     changes = _changes(data)
+    step_names = {
+        key: {tag.lower(): name for tag, name in names.items()}
+        for key, names in changes.pop("step_names", {}).items()
+    }
     async with write_transaction():
+        for key in step_names:
+            await _id_of(Step, key, "step_names", in_body=True)
         table = {**organisation_table(await current_organisation()), **changes}
         table = {k: v for k, v in table.items() if v is not None}
         spec = check_organisation({"organisation": table})
-        await apply_organisation(spec, {}, clock=clock)
+        await apply_organisation(spec, step_names, clock=clock)
     return await get_organisation()

@@ -498,9 +498,17 @@ async def test_admins_read_and_change_the_organisation_over_the_api(admin_client
     assert changed.json()["time_zone"] == "Europe/Berlin" and changed.json()["version"] == 2
     assert changed.json()["name"] == "Beispiel AG"  # the rest stays
     assert (await current_organisation()).time_zone == "Europe/Berlin"
+    named = await admin_client.patch(
+        "/api/organisation", json={"step_names": {"s": {"es": "Su entrega"}}}
+    )
+    assert named.json()["step_names"] == {"s": {"es": "Su entrega"}}
+    unknown = await admin_client.patch(
+        "/api/organisation", json={"step_names": {"nope": {"es": "x"}}}
+    )
+    assert unknown.status_code == 422 and unknown.json()["field"] == "step_names"
     refused = await admin_client.patch("/api/organisation", json={"time_zone": "Nowhere/Else"})
     assert refused.status_code == 422 and "time_zone" in refused.json()["field"]
-    assert (await current_organisation()).version == 2
+    assert (await current_organisation()).version == 3
 
 
 async def test_the_organisation_api_needs_an_admin(client, db):
