@@ -139,7 +139,8 @@ def _logo(value: Any) -> str | None:
     if value is None:
         return None
     logo = _string(value, "organisation.logo", LOGO_MAX)
-    if not (logo.startswith(("https://", "http://")) or logo.startswith("/")):
+    # https only: a page served over https would not show an http image.
+    if not (logo.startswith("https://") or (logo.startswith("/") and not logo.startswith("//"))):
         raise Invalid(
             "organisation.logo must be an https:// address or a path on this site (/static/…)",
             field="organisation.logo",

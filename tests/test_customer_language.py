@@ -419,6 +419,7 @@ async def test_without_an_organisation_table_the_defaults_hold(db):
         ('time_zone = "Mars/Olympus"', "organisation.time_zone"),
         ('default_locale = "de CH"', "organisation.default_locale"),
         ('logo = "javascript:alert(1)"', "organisation.logo"),
+        ('logo = "//elsewhere.example/logo.png"', "organisation.logo"),
         ('colour = "red"', "organisation.colour"),
     ],
 )
