@@ -63,9 +63,7 @@ async def survey_wording(
     return Wording.of(lang or organisation.default_locale, organisation)
 
 
-async def invitation_page(
-    token: str, browser_locales: Iterable[str | None] = ()
-) -> InvitationPage | None:
+async def invitation_page(token: str) -> InvitationPage | None:
     """The wording and state of an invitation's pages; None for an unknown token."""
     if not token or len(token) > TOKEN_MAX:
         return None

@@ -107,7 +107,6 @@ async def _problem_page(error: DomainError, request: Request, token: str | None 
             **wording.template_context(),
             "title": wording.text(title),
             "lines": [wording.text(line) for line in lines],
-            "status": error.status_code,
         },
         status_code=error.status_code,
     )
