@@ -14,6 +14,7 @@ Example::
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ NAME_MAX = 200
 LOGO_MAX = 2000
 LOCALE_MAX = 35
 WORDING_MAX = 2000
+PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 # Read on every customer page: kept this long in each process, and dropped at once by a write.
 CACHE_SECONDS = 10.0
 
@@ -178,10 +180,30 @@ def _wording(value: Any) -> dict[str, dict[str, str]]:
         if not isinstance(texts, dict):
             raise Invalid(f"{where} must be a table of original text = translation", field=where)
         wording[tag] = {
-            _string(k, where, WORDING_MAX): _string(v, f"{where}.{k}", WORDING_MAX)
+            _string(k, where, WORDING_MAX): _placeholders_kept(
+                k, _string(v, f"{where}.{k}", WORDING_MAX), f"{where}.{k}"
+            )
             for k, v in texts.items()
         }
     return wording
+
+
+def _placeholders_kept(original: str, text: str, where: str) -> str:
+    """A rewording of a message with `%(name)s` placeholders must keep them and format."""
+    names = set(PLACEHOLDER.findall(original))
+    if not names:
+        return text
+    try:
+        text % dict.fromkeys(names, "")
+    except (KeyError, ValueError, TypeError):
+        raise Invalid(
+            f"{where} must keep the placeholders {', '.join(sorted(names))} as %(name)s, "
+            "and write a percent sign as %%",
+            field=where,
+        ) from None
+    if set(PLACEHOLDER.findall(text)) != names:
+        raise Invalid(f"{where} must keep the placeholders of the original", field=where)
+    return text
 
 
 def check_organisation(doc: Mapping[str, Any]) -> dict[str, Any] | None:

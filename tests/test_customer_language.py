@@ -421,6 +421,10 @@ async def test_without_an_organisation_table_the_defaults_hold(db):
         ('logo = "javascript:alert(1)"', "organisation.logo"),
         ('logo = "//elsewhere.example/logo.png"', "organisation.logo"),
         ('colour = "red"', "organisation.colour"),
+        (
+            '[organisation.wording.de]\n"Hello %(name)s," = "Hallo 100% %(name)s,"',
+            "organisation.wording.de.Hello %(name)s,",
+        ),
     ],
 )
 async def test_a_bad_organisation_table_is_refused_naming_the_field(db, line, field):
