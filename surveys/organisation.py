@@ -259,23 +259,14 @@ async def apply_organisation(
     names.update({k: dict(v) for k, v in step_names.items()})
     names = {k: v for k, v in names.items() if v}
     values: dict[str, Any] = dict(spec) if spec is not None else {}
+    outcome = "updated"
     if row is None:
         if spec is None and not names:
             return "unchanged"
-        fresh = {**values, "wording": values.get("wording", {}), "step_names": names}
-        await OrganisationRow.insert(
-            OrganisationRow(
-                **{
-                    **fresh,
-                    "wording": json.dumps(fresh["wording"], ensure_ascii=False),
-                    "step_names": json.dumps(names, ensure_ascii=False),
-                },
-                version=1,
-                updated_at=clock(),
-            )
-        )
-        forget_cached()
-        return "created"
+        # A row of defaults, brought in line below as its first version.
+        await OrganisationRow.insert(OrganisationRow(version=0))
+        row, outcome = await _row(), "created"
+        assert row is not None
     changes: dict[Any, Any] = {}
     for column in ("name", "logo", "time_zone", "default_locale"):
         if column in values and row[column] != values[column]:
@@ -284,13 +275,13 @@ async def apply_organisation(
         changes[OrganisationRow.wording] = json.dumps(values["wording"], ensure_ascii=False)
     if not _same_json(row["step_names"], names):
         changes[OrganisationRow.step_names] = json.dumps(names, ensure_ascii=False)
-    if not changes:
+    if not changes and outcome != "created":
         return "unchanged"
     changes[OrganisationRow.version] = (row["version"] or 0) + 1
     changes[OrganisationRow.updated_at] = clock()
     await OrganisationRow.update(changes).where(OrganisationRow.id == row["id"])
     forget_cached()
-    return "updated"
+    return outcome
 
 
 def organisation_table(organisation: Organisation) -> dict[str, Any]:
