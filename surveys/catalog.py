@@ -14,7 +14,7 @@ import msgspec
 from asyncpg.exceptions import UniqueViolationError
 from piccolo.query.functions.aggregate import Max
 
-from surveys import schemas
+from surveys import audit, schemas
 from surveys.clock import Clock, system_clock
 from surveys.errors import Conflict, Invalid, NotFound
 from surveys.journey_file import LoadSummary, check_questions, sync_survey
@@ -100,28 +100,44 @@ async def get_department(key: str) -> schemas.Department:
     return schemas.Department(**row)
 
 
-async def create_department(data: schemas.DepartmentCreate) -> schemas.Department:
+async def _log(actor: str | None, kind: str, action: str, key: str, before: Any, after: Any) -> Any:
+    """Record a change in the audit log when an actor is named; answers `after`."""
+    if actor is not None and before != after:
+        await audit.record(actor, kind, action, key, before=before, after=after)
+    return after
+
+
+async def create_department(
+    data: schemas.DepartmentCreate, *, actor: str | None = None
+) -> schemas.Department:
     """Add a department; 409 when the key is taken."""
     values = _changes(data)
     async with write_transaction():
         await _refuse_duplicate(Department, data.key)
         await _insert(Department, data.key, Department(**values, active=True))
-    return await get_department(data.key)
+        return await _log(
+            actor, "department", "create", data.key, None, await get_department(data.key)
+        )
 
 
-async def update_department(key: str, data: schemas.DepartmentUpdate) -> schemas.Department:
+async def update_department(
+    key: str, data: schemas.DepartmentUpdate, *, actor: str | None = None, action: str = "update"
+) -> schemas.Department:
     """Change the fields given."""
     values = _changes(data)
     async with write_transaction():
+        before = await get_department(key)
         department_id = await _id_of(Department, key, "key", in_body=False)
         if values:
             await Department.update(values).where(Department.id == department_id)
-    return await get_department(key)
+        return await _log(actor, "department", action, key, before, await get_department(key))
 
 
-async def deactivate_department(key: str) -> schemas.Department:
+async def deactivate_department(key: str, *, actor: str | None = None) -> schemas.Department:
     """Mark a department inactive; its steps, people and answers stay."""
-    return await update_department(key, schemas.DepartmentUpdate(active=False))
+    return await update_department(
+        key, schemas.DepartmentUpdate(active=False), actor=actor, action="deactivate"
+    )
 
 
 # --- journeys --------------------------------------------------------------------------------
@@ -152,7 +168,9 @@ async def _next_position(table: Any, *where: Any) -> int:
     return 0 if last is None else last + 1
 
 
-async def create_journey(data: schemas.JourneyCreate) -> schemas.Journey:
+async def create_journey(
+    data: schemas.JourneyCreate, *, actor: str | None = None
+) -> schemas.Journey:
     """Add a journey, last unless a position is given; 409 when the key is taken."""
     values = _changes(data)
     async with write_transaction():
@@ -160,22 +178,27 @@ async def create_journey(data: schemas.JourneyCreate) -> schemas.Journey:
         if values["position"] is None:
             values["position"] = await _next_position(Journey)
         await _insert(Journey, data.key, Journey(**values, active=True))
-    return await get_journey(data.key)
+        return await _log(actor, "journey", "create", data.key, None, await get_journey(data.key))
 
 
-async def update_journey(key: str, data: schemas.JourneyUpdate) -> schemas.Journey:
+async def update_journey(
+    key: str, data: schemas.JourneyUpdate, *, actor: str | None = None, action: str = "update"
+) -> schemas.Journey:
     """Change the fields given."""
     values = _changes(data)
     async with write_transaction():
+        before = await get_journey(key)
         journey_id = await _id_of(Journey, key, "key", in_body=False)
         if values:
             await Journey.update(values).where(Journey.id == journey_id)
-    return await get_journey(key)
+        return await _log(actor, "journey", action, key, before, await get_journey(key))
 
 
-async def deactivate_journey(key: str) -> schemas.Journey:
+async def deactivate_journey(key: str, *, actor: str | None = None) -> schemas.Journey:
     """Mark a journey inactive; its steps and their answers stay."""
-    return await update_journey(key, schemas.JourneyUpdate(active=False))
+    return await update_journey(
+        key, schemas.JourneyUpdate(active=False), actor=actor, action="deactivate"
+    )
 
 
 # --- steps -----------------------------------------------------------------------------------
@@ -215,7 +238,7 @@ async def get_step(key: str) -> schemas.Step:
     return schemas.Step(**row)
 
 
-async def create_step(data: schemas.StepCreate) -> schemas.Step:
+async def create_step(data: schemas.StepCreate, *, actor: str | None = None) -> schemas.Step:
     """Add a step to a journey; unknown journey or department keys are 422 naming the field."""
     values = _changes(data)
     async with write_transaction():
@@ -225,16 +248,19 @@ async def create_step(data: schemas.StepCreate) -> schemas.Step:
         if values["position"] is None:
             values["position"] = await _next_position(Step, Step.journey == values["journey"])
         await _insert(Step, data.key, Step(**values, active=True))
-    return await get_step(data.key)
+        return await _log(actor, "step", "create", data.key, None, await get_step(data.key))
 
 
-async def update_step(key: str, data: schemas.StepUpdate) -> schemas.Step:
+async def update_step(
+    key: str, data: schemas.StepUpdate, *, actor: str | None = None, action: str = "update"
+) -> schemas.Step:
     """Change the fields given; a step moved to another journey goes last there by default."""
     values = _changes(data)
     async with write_transaction():
         step = await Step.select(Step.id, Step.journey).where(Step.key == key).first()
         if step is None:
             raise NotFound(f"no step with key {key!r}", field="key")
+        before = await get_step(key)
         if "journey" in values:
             values["journey"] = await _id_of(Journey, values["journey"], "journey", in_body=True)
             if values["journey"] != step["journey"] and "position" not in values:
@@ -245,12 +271,14 @@ async def update_step(key: str, data: schemas.StepUpdate) -> schemas.Step:
             )
         if values:
             await Step.update(values).where(Step.id == step["id"])
-    return await get_step(key)
+        return await _log(actor, "step", action, key, before, await get_step(key))
 
 
-async def deactivate_step(key: str) -> schemas.Step:
+async def deactivate_step(key: str, *, actor: str | None = None) -> schemas.Step:
     """Mark a step inactive; its surveys and answers stay."""
-    return await update_step(key, schemas.StepUpdate(active=False))
+    return await update_step(
+        key, schemas.StepUpdate(active=False), actor=actor, action="deactivate"
+    )
 
 
 # --- surveys ---------------------------------------------------------------------------------
@@ -359,7 +387,7 @@ async def _question_specs(questions: list[schemas.QuestionCreate]) -> list[dict[
 
 
 async def create_survey(
-    data: schemas.SurveyCreate, *, clock: Clock = system_clock
+    data: schemas.SurveyCreate, *, clock: Clock = system_clock, actor: str | None = None
 ) -> schemas.Survey:
     """Give a step a survey; 409 when it already has an active one (PATCH that instead)."""
     questions = await _question_specs(data.questions)
@@ -376,11 +404,15 @@ async def create_survey(
             )
         spec = {"key": data.step, "survey_name": data.name or step["name"], "questions": questions}
         await sync_survey(step["id"], spec, LoadSummary(), clock)
-    return await get_survey(data.step)
+        return await _log(actor, "survey", "create", data.step, None, await get_survey(data.step))
 
 
 async def update_survey(
-    step_key: str, data: schemas.SurveyUpdate, *, clock: Clock = system_clock
+    step_key: str,
+    data: schemas.SurveyUpdate,
+    *,
+    clock: Clock = system_clock,
+    actor: str | None = None,
 ) -> schemas.Survey:
     """Rename a survey or change its questions.
 
@@ -391,6 +423,7 @@ async def update_survey(
     questions = await _question_specs(data.questions) if "questions" in changes else None
     async with write_transaction():
         current = await _survey_row(step_key)
+        before = (await _surveys([current]))[0]
         if questions is None:
             questions = (await _questions_of([current["id"]]))[current["id"]]
         spec = {
@@ -400,15 +433,19 @@ async def update_survey(
         }
         step_id = await _id_of(Step, step_key, "step_key", in_body=False)
         await sync_survey(step_id, spec, LoadSummary(), clock)
-    return await get_survey(step_key)
+        after = await get_survey(step_key)
+        action = "new version" if after.version != before.version else "update"
+        return await _log(actor, "survey", action, step_key, before, after)
 
 
-async def deactivate_survey(step_key: str) -> schemas.Survey:
+async def deactivate_survey(step_key: str, *, actor: str | None = None) -> schemas.Survey:
     """Take a step's survey out of use; its versions and answers stay."""
     async with write_transaction():
         step_id = await _id_of(Step, step_key, "step_key", in_body=False)
+        before = await get_survey(step_key)
         await Survey.update({Survey.active: False}).where(Survey.step == step_id)
-    return await get_survey(step_key)
+        after = await get_survey(step_key)
+        return await _log(actor, "survey", "deactivate", step_key, before, after)
 
 
 # --- the organisation ------------------------------------------------------------------------

@@ -6,12 +6,13 @@ DELETE deactivates (answers keep what they refer to) and answers the deactivated
 
 from __future__ import annotations
 
-from litestar import Controller, delete, get, patch, post
+from litestar import Controller, Request, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK
 
 from surveys import catalog
+from surveys.audit import actor_of
 from surveys.clock import Clock
 from surveys.parameters import RowId
 from surveys.schemas import (
@@ -49,21 +50,23 @@ class DepartmentController(Controller):
         return await catalog.get_department(key)
 
     @post("/")
-    async def create_department(self, data: JSONBody[DepartmentCreate]) -> Department:
+    async def create_department(
+        self, request: Request, data: JSONBody[DepartmentCreate]
+    ) -> Department:
         """Add a department (409 when the key is taken)."""
-        return await catalog.create_department(data)
+        return await catalog.create_department(data, actor=actor_of(request.user))
 
     @patch("/{key:str}")
     async def update_department(
-        self, key: FromPath[str], data: JSONBody[DepartmentUpdate]
+        self, request: Request, key: FromPath[str], data: JSONBody[DepartmentUpdate]
     ) -> Department:
         """Change the fields given."""
-        return await catalog.update_department(key, data)
+        return await catalog.update_department(key, data, actor=actor_of(request.user))
 
     @delete("/{key:str}", status_code=HTTP_200_OK)
-    async def deactivate_department(self, key: FromPath[str]) -> Department:
+    async def deactivate_department(self, request: Request, key: FromPath[str]) -> Department:
         """Deactivate a department (nothing is deleted)."""
-        return await catalog.deactivate_department(key)
+        return await catalog.deactivate_department(key, actor=actor_of(request.user))
 
 
 class JourneyController(Controller):
@@ -83,19 +86,21 @@ class JourneyController(Controller):
         return await catalog.get_journey(key)
 
     @post("/")
-    async def create_journey(self, data: JSONBody[JourneyCreate]) -> Journey:
+    async def create_journey(self, request: Request, data: JSONBody[JourneyCreate]) -> Journey:
         """Add a journey (last unless a position is given)."""
-        return await catalog.create_journey(data)
+        return await catalog.create_journey(data, actor=actor_of(request.user))
 
     @patch("/{key:str}")
-    async def update_journey(self, key: FromPath[str], data: JSONBody[JourneyUpdate]) -> Journey:
+    async def update_journey(
+        self, request: Request, key: FromPath[str], data: JSONBody[JourneyUpdate]
+    ) -> Journey:
         """Change the fields given."""
-        return await catalog.update_journey(key, data)
+        return await catalog.update_journey(key, data, actor=actor_of(request.user))
 
     @delete("/{key:str}", status_code=HTTP_200_OK)
-    async def deactivate_journey(self, key: FromPath[str]) -> Journey:
+    async def deactivate_journey(self, request: Request, key: FromPath[str]) -> Journey:
         """Deactivate a journey (nothing is deleted)."""
-        return await catalog.deactivate_journey(key)
+        return await catalog.deactivate_journey(key, actor=actor_of(request.user))
 
 
 class StepController(Controller):
@@ -115,19 +120,21 @@ class StepController(Controller):
         return await catalog.get_step(key)
 
     @post("/")
-    async def create_step(self, data: JSONBody[StepCreate]) -> Step:
+    async def create_step(self, request: Request, data: JSONBody[StepCreate]) -> Step:
         """Add a step (last in its journey unless a position is given)."""
-        return await catalog.create_step(data)
+        return await catalog.create_step(data, actor=actor_of(request.user))
 
     @patch("/{key:str}")
-    async def update_step(self, key: FromPath[str], data: JSONBody[StepUpdate]) -> Step:
+    async def update_step(
+        self, request: Request, key: FromPath[str], data: JSONBody[StepUpdate]
+    ) -> Step:
         """Change the fields given."""
-        return await catalog.update_step(key, data)
+        return await catalog.update_step(key, data, actor=actor_of(request.user))
 
     @delete("/{key:str}", status_code=HTTP_200_OK)
-    async def deactivate_step(self, key: FromPath[str]) -> Step:
+    async def deactivate_step(self, request: Request, key: FromPath[str]) -> Step:
         """Deactivate a step (nothing is deleted)."""
-        return await catalog.deactivate_step(key)
+        return await catalog.deactivate_step(key, actor=actor_of(request.user))
 
 
 class SurveyController(Controller):
@@ -158,22 +165,28 @@ class SurveyController(Controller):
 
     @post("/")
     async def create_survey(
-        self, data: JSONBody[SurveyCreate], clock: NamedDependency[Clock]
+        self, request: Request, data: JSONBody[SurveyCreate], clock: NamedDependency[Clock]
     ) -> Survey:
         """Give a step a survey (409 when it has an active one)."""
-        return await catalog.create_survey(data, clock=clock)
+        return await catalog.create_survey(data, clock=clock, actor=actor_of(request.user))
 
     @patch("/{step_key:str}")
     async def update_survey(
-        self, step_key: FromPath[str], data: JSONBody[SurveyUpdate], clock: NamedDependency[Clock]
+        self,
+        request: Request,
+        step_key: FromPath[str],
+        data: JSONBody[SurveyUpdate],
+        clock: NamedDependency[Clock],
     ) -> Survey:
         """Rename or change questions; on an answered survey a change makes a new version."""
-        return await catalog.update_survey(step_key, data, clock=clock)
+        return await catalog.update_survey(
+            step_key, data, clock=clock, actor=actor_of(request.user)
+        )
 
     @delete("/{step_key:str}", status_code=HTTP_200_OK)
-    async def deactivate_survey(self, step_key: FromPath[str]) -> Survey:
+    async def deactivate_survey(self, request: Request, step_key: FromPath[str]) -> Survey:
         """Take a step's survey out of use (nothing is deleted)."""
-        return await catalog.deactivate_survey(step_key)
+        return await catalog.deactivate_survey(step_key, actor=actor_of(request.user))
 
 
 class OrganisationController(Controller):

@@ -85,11 +85,8 @@ NO_COOKIE_NOTICE = N_(
 )
 
 
-def _notify(settings: NamedDependency[Any], request: Request) -> Notify:
-    return Notify(
-        base_url=settings.base_url or str(request.base_url).rstrip("/"),
-        webhook_url=settings.follow_up_webhook_url,
-    )
+def _notify(settings: Any, base_url: str) -> Notify:
+    return Notify(base_url=base_url, webhook_url=settings.follow_up_webhook_url)
 
 
 def _browser_locales(request: Request) -> list[str]:
@@ -289,7 +286,8 @@ class SurveyPageController(Controller):
                 cookies=[cookie],
             )
         try:
-            await submit_response(token, raw, clock=clock, notify=_notify(settings, request))
+            notify = _notify(settings, request.app.state["base_url"])
+            await submit_response(token, raw, clock=clock, notify=notify)
         except Invalid as error:
             invitation = await find_invitation(token, clock=clock)
             return await self._form(
@@ -404,6 +402,7 @@ class FeedbackPostController(Controller):
         step_key: FromPath[str],
         clock: NamedDependency[Clock],
         settings: NamedDependency[Any],
+        base_url: NamedDependency[str],
     ) -> Template:
         """Store an unsolicited response, or show the form again with the errors."""
         locales = _browser_locales(request)
@@ -429,7 +428,7 @@ class FeedbackPostController(Controller):
                 honeypot=form.get(HONEYPOT_FIELD),
                 locales=locales,
                 clock=clock,
-                notify=_notify(settings, request),
+                notify=_notify(settings, base_url),
             )
         except Invalid as error:
             shown = await feedback_form(step_key, locales)
@@ -521,10 +520,11 @@ class ResponseApiController(Controller):
         data: JSONBody[ResponseCreate],
         clock: NamedDependency[Clock],
         settings: NamedDependency[Any],
+        base_url: NamedDependency[str],
     ) -> ResponseCreated:
         """Store the answers to the invitation's survey."""
         submitted = await submit_response(
-            token, data.answers, clock=clock, notify=_notify(settings, request)
+            token, data.answers, clock=clock, notify=_notify(settings, base_url)
         )
         return ResponseCreated(id=submitted.response_id, follow_ups=len(submitted.follow_up_ids))
 
@@ -625,6 +625,7 @@ class FollowUpController(Controller):
                     "error_id": follow_up_id,
                 },
                 status_code=error.status_code,
+                media_type=MediaType.HTML,
             )
         return Redirect(path=f"/follow-ups#follow-up-{follow_up_id}", status_code=303)
 

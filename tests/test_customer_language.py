@@ -16,7 +16,7 @@ from survey_data import NOW, fixed_clock, make_invitation
 from trigger_org import FakeClock, event
 
 from listening.delivery.email import FirstQuestion, InvitationMail, invitation_message
-from listening.events import ingest_events
+from listening.ingest.drivers import ingest_events
 from listening.settings import SmtpSettings
 from listening.worker import run_once
 from surveys.errors import Invalid

@@ -4,9 +4,11 @@ An invitation email has a plain-text and an HTML part, the survey link, the firs
 question's scale as links (`/s/<token>?answer=<score>`, which only preselect the score: a GET never
 stores an answer, since mail scanners follow links), an unsubscribe link, and the RFC 8058 headers
 `List-Unsubscribe` / `List-Unsubscribe-Post` so mail clients offer one-click opt-out. Its
-Message-ID is derived from the invitation's uid, so a message sent twice after a crash can be
-recognised as the same one. Every word is in the customer's language (`surveys.languages`),
-and the organisation's name (and logo) heads the message.
+Message-ID is derived from the invitation's uid and the sender's domain, never from the address a
+worker links to, so a message sent twice after a crash, by this worker or another, carries the
+same Message-ID and can be recognised as the same one.
+Every word is in the customer's language (`surveys.languages`), and the organisation's
+name (and logo) heads the message.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
 from html import escape
-from urllib.parse import urljoin, urlparse
+from urllib.parse import urljoin
 
 import aiosmtplib
 
@@ -58,9 +60,11 @@ class InvitationMail:
     wording: Wording = ENGLISH
 
 
-def message_id(uid: str, base_url: str, suffix: str = "") -> str:
-    """A Message-ID fixed by the uid: the same message always carries the same id."""
-    domain = urlparse(base_url).hostname or "listening.invalid"
+def message_id(uid: str, sender: str, suffix: str = "") -> str:
+    """A Message-ID fixed by the uid and the sender: the same message always carries the same id."""
+    # Not the base URL's host: workers that link to different addresses (each `serve` process's
+    # own, when LISTENING_BASE_URL is unset) must still give a re-sent message the same id.
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "listening.invalid"
     return f"<{uid}{suffix}@{domain}>"
 
 
@@ -186,7 +190,7 @@ def _html_body(mail: InvitationMail) -> str:
     return "".join(parts)
 
 
-def invitation_message(mail: InvitationMail, *, sender: str, base_url: str, now) -> EmailMessage:
+def invitation_message(mail: InvitationMail, *, sender: str, now) -> EmailMessage:
     """The MIME message of an invitation (or its reminder)."""
     msg = EmailMessage()
     msg["From"] = sender
@@ -195,7 +199,7 @@ def invitation_message(mail: InvitationMail, *, sender: str, base_url: str, now)
     subject = _("How was it: %(step)s?", step=mail.step_name)
     msg["Subject"] = _("Reminder: %(subject)s", subject=subject) if mail.reminder else subject
     msg["Date"] = format_datetime(now)
-    msg["Message-ID"] = message_id(mail.uid, base_url, ".reminder" if mail.reminder else "")
+    msg["Message-ID"] = message_id(mail.uid, sender, ".reminder" if mail.reminder else "")
     msg["List-Unsubscribe"] = f"<{mail.unsubscribe_url}>"
     msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg["Auto-Submitted"] = "auto-generated"
@@ -212,7 +216,6 @@ def plain_message(
     subject: str,
     body_text: str,
     body_html: str,
-    base_url: str,
     now,
 ) -> EmailMessage:
     """The MIME message of a queued `Message` row."""
@@ -221,7 +224,7 @@ def plain_message(
     msg["To"] = to
     msg["Subject"] = subject
     msg["Date"] = format_datetime(now)
-    msg["Message-ID"] = message_id(uid, base_url)
+    msg["Message-ID"] = message_id(uid, sender)
     msg["Auto-Submitted"] = "auto-generated"
     msg.set_content(body_text or "")
     if body_html:

@@ -1,0 +1,102 @@
+"""The audit log section, and `GET /api/audit` (admins) with the same filters."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, get
+from litestar.params import FromQuery, QueryParameter
+from litestar.response import Template
+
+from listening.admin.console import NO_STORE, Section, page
+from listening.auth import admin_guard
+from surveys import audit
+from surveys.parameters import Offset
+
+SECTION = Section("/admin/audit", "Audit log", 90)
+
+
+class AuditEntryOut(msgspec.Struct):
+    """One change: who, when, what, and the object before and after it."""
+
+    id: int
+    at: datetime
+    actor: str
+    kind: str
+    action: str
+    subject: str
+    before: Any
+    after: Any
+
+
+def _parse_day(value: str, field: str) -> tuple[datetime | None, str | None]:
+    # The page's date inputs send YYYY-MM-DD (or nothing); a bad one is shown beside the field.
+    if not value:
+        return None, None
+    try:
+        return audit.check_period(datetime.fromisoformat(value), field), None
+    except ValueError:
+        return None, "Enter a date as YYYY-MM-DD."
+    except audit.OutOfRange as exc:
+        return None, exc.message
+
+
+@get("/admin/audit", include_in_schema=False, cache_control=NO_STORE)
+async def audit_page(
+    request: Request,
+    kind: FromQuery[str] = "",
+    actor: FromQuery[str] = "",
+    since: FromQuery[str] = "",
+    until: FromQuery[str] = "",
+) -> Template:
+    """The log, newest first, filtered by kind, actor and period."""
+    errors: dict[str, str] = {}
+    start, errors["since"] = _parse_day(since, "since")
+    end, errors["until"] = _parse_day(until, "until")
+    errors = {k: v for k, v in errors.items() if v}
+    entries = (
+        []
+        if errors
+        else await audit.list_entries(
+            kind=kind or None, actor=actor or None, since=start, until=end, limit=500
+        )
+    )
+    return page(
+        request,
+        "admin/audit.html",
+        SECTION,
+        status_code=400 if errors else 200,
+        entries=entries,
+        kinds=audit.KINDS,
+        actors=await audit.actors(),
+        errors=errors,
+        values={"kind": kind, "actor": actor, "since": since, "until": until},
+    )
+
+
+@get(
+    "/api/audit",
+    guards=[admin_guard],
+    tags=["audit"],
+    summary="The audit log of configuration changes, newest first",
+    cache_control=NO_STORE,
+)
+async def audit_api(
+    kind: FromQuery[str | None] = None,
+    actor: FromQuery[str | None] = None,
+    since: FromQuery[datetime | None] = None,
+    until: FromQuery[datetime | None] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
+    offset: Offset = 0,
+) -> list[AuditEntryOut]:
+    """Entries filtered by kind, actor and a period [since, until); dates in 1970–2100."""
+    entries = await audit.list_entries(
+        kind=kind, actor=actor, since=since, until=until, limit=limit, offset=offset
+    )
+    return [AuditEntryOut(**e.__dict__) for e in entries]
+
+
+CONTROLLERS = [audit_page]
+API = [audit_api]
