@@ -116,9 +116,7 @@ async def test_the_emails_nps_links_fit_one_row_of_a_phone(browser):
         question=FirstQuestion(kind="nps", text="Wie wahrscheinlich empfehlen Sie uns?"),
         wording=Wording.of("de", Organisation(name="Example Shop")),
     )
-    message = invitation_message(
-        mail, sender="feedback@example.com", base_url="https://feedback.example", now=NOW
-    )
+    message = invitation_message(mail, sender="feedback@example.com", now=NOW)
     html = message.get_body(preferencelist=("html",)).get_content()
     context = await browser.new_context(viewport={"width": 390, "height": 700})
     page = await context.new_page()
