@@ -98,6 +98,11 @@ async def _row() -> dict[str, Any] | None:
     return await OrganisationRow.select().order_by(OrganisationRow.id).first()
 
 
+async def stored_organisation() -> Organisation:
+    """The organisation as the database holds it now (for changes: no cache)."""
+    return _from_row(await _row())
+
+
 async def current_organisation() -> Organisation:
     """The loaded organisation, or defaults (no name, UTC, English) while none is loaded."""
     key = _cache_key()
@@ -105,7 +110,7 @@ async def current_organisation() -> Organisation:
     cached = _cache.get(key)
     if cached is not None and cached[0] > now:
         return cached[1]
-    organisation = _from_row(await _row())
+    organisation = await stored_organisation()
     _cache[key] = (now + CACHE_SECONDS, organisation)
     return organisation
 

@@ -501,6 +501,10 @@ async def test_admins_read_and_change_the_organisation_over_the_api(admin_client
     assert changed.json()["time_zone"] == "Europe/Berlin" and changed.json()["version"] == 2
     assert changed.json()["name"] == "Beispiel AG"  # the rest stays
     assert (await current_organisation()).time_zone == "Europe/Berlin"
+    from surveys.tables import AuditEntry
+
+    (logged,) = await AuditEntry.select().where(AuditEntry.kind == "organisation")
+    assert logged["action"] == "update" and logged["actor"]
     named = await admin_client.patch(
         "/api/organisation", json={"step_names": {"s": {"es": "Su entrega"}}}
     )
