@@ -13,6 +13,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from litestar.response import Redirect, Template
 
+from surveys.audit import actor_of, record
 from surveys.clock import Clock
 from surveys.errors import Gone, Invalid
 from surveys.password_links import (
@@ -141,6 +142,7 @@ class UserAdminController(Controller):
                 .first()
             )
             department = row["key"] if row else None
+        await record(actor_of(request.user), "user", "create", account.email, after=data)
         return UserOut(
             id=account.id,
             email=account.email,

@@ -22,6 +22,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Redirect, Template
 
 from surveys.anonymity import effective_comment_threshold, effective_threshold
+from surveys.audit import actor_of, record
 from surveys.clock import Clock
 from surveys.errors import Conflict, Invalid
 from surveys.parameters import RowId, RowIdQuery
@@ -387,7 +388,7 @@ class RoundAdminController(Controller):
             "departments": form.getall("departments", []),
         }
         try:
-            await create_round(**values, base_url=base_url(settings, request), clock=clock)
+            info = await create_round(**values, base_url=base_url(settings, request), clock=clock)
         except (Invalid, Conflict) as exc:
             return await _rounds_page(
                 clock,
@@ -395,6 +396,9 @@ class RoundAdminController(Controller):
                 values=values,
                 status_code=exc.status_code,
             )
+        await record(
+            actor_of(request.user), "round", "create", info.name, after=round_out(info, clock())
+        )
         return Redirect(path="/rounds?created=1", status_code=303)
 
 
@@ -425,6 +429,9 @@ class RoundController(Controller):
             departments=data.departments,
             base_url=base_url(settings, request),
             clock=clock,
+        )
+        await record(
+            actor_of(request.user), "round", "create", info.name, after=round_out(info, clock())
         )
         return round_out(info, clock())
 

@@ -38,9 +38,7 @@ async def test_console_is_for_admins_only(client, db):
     anonymous = await client.get("/admin", headers=HTML, follow_redirects=False)
     assert anonymous.status_code in (302, 303, 307)
     assert "/login?next=/admin" in anonymous.headers["location"]
-    await create_user(
-        email="exec@example.com", name="Eve", roles=["executive"], password=PASSWORD
-    )
+    await create_user(email="exec@example.com", name="Eve", roles=["executive"], password=PASSWORD)
     await login(client, "exec@example.com", PASSWORD)
     refused = await client.get("/admin/triggers", headers=HTML)
     assert refused.status_code == 403
