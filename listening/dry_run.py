@@ -125,7 +125,7 @@ def _failed_filters(filters: dict[str, Any], attributes: dict[str, Any]) -> list
 
 
 def _when(moment: datetime | None) -> str:
-    return moment.isoformat() if moment else "never"
+    return moment.isoformat(timespec="seconds") if moment else "never"
 
 
 def _span(seconds: float) -> str:

@@ -122,8 +122,10 @@ async def test_journey_forms_show_errors_beside_the_field(admin_client):
 
 def survey_form(questions: list[dict], name: str = "Resolved", do: str = "save") -> dict:
     """The editor's fields for these questions (each: key, kind, customer {locale: text}, ...)."""
-    data = {"name": name, "count": str(len(questions)), "do": do}
-    for n, q in enumerate(questions):
+    data = {"name": name, "count": str(len(questions) + 1), "do": do}
+    # The page offers one empty question to add, its language "en" filled in.
+    blank = {"key": "", "kind": "csat", "customer": {"en": ""}}
+    for n, q in enumerate([*questions, blank]):
         p = f"q{n}."
         pairs = list(q.get("customer", {}).items())
         data[p + "locales"] = str(len(pairs))
@@ -171,6 +173,7 @@ async def test_survey_editor_creates_previews_and_versions(admin_client):
         admin_client, "/admin/surveys/pay", survey_form([CSAT, COMMENT], do="preview"), headers=HTML
     )
     assert preview.status_code == 200
+    assert preview.headers["content-type"].startswith("text/html")
     assert "The customer's page" in preview.text and "The employee's page" in preview.text
     assert "How satisfied are customers?" in preview.text
     assert "Very dissatisfied" in preview.text

@@ -82,7 +82,8 @@ def _read_questions(form: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any
         shown = {
             "key": text(form, p + "key"),
             "kind": text(form, p + "kind"),
-            "customer": [(loc, words) for loc, words in pairs if loc or words],
+            # A language without words is an unused row (the page offers one, "en" first).
+            "customer": [(loc, words) for loc, words in pairs if words],
             "employee": text(form, p + "employee"),
             "low_label": text(form, p + "low_label"),
             "high_label": text(form, p + "high_label"),
