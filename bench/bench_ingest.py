@@ -21,6 +21,7 @@ each one writes an event, a customer and an invitation, and is answered only aft
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -335,15 +336,22 @@ def run(seconds: int = 10, parts: tuple[str, ...] = PARTS) -> list[dict]:
 
 def main() -> None:
     """Print the figures as a Markdown table."""
-    seconds = 10
-    if "--seconds" in sys.argv:
-        seconds = int(sys.argv[sys.argv.index("--seconds") + 1])
-    parts = PARTS
-    if "--only" in sys.argv:
-        parts = tuple(sys.argv[sys.argv.index("--only") + 1].split(","))
-        if unknown := set(parts) - set(PARTS):
-            sys.exit(f"--only takes {', '.join(PARTS)}; not {', '.join(sorted(unknown))}")
-    rows = run(seconds, parts)
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
+    parser.add_argument(
+        "--only", default=",".join(PARTS), help=f"comma-separated parts of {', '.join(PARTS)}"
+    )
+    parser.add_argument("--prepare", metavar="KEY_FILE", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.prepare:
+        _prepare("", args.prepare)
+        return
+    parts = tuple(args.only.split(","))
+    if unknown := set(parts) - set(PARTS):
+        parser.error(f"--only takes {', '.join(PARTS)}; not {', '.join(sorted(unknown))}")
+    rows = run(args.seconds, parts)
     print("| measure | value | unit | limit or peer | ratio |")
     print("|---|---:|---|---:|---:|")
     for r in rows:
@@ -355,7 +363,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--prepare":
-        _prepare("", sys.argv[2])
-    else:
-        main()
+    main()

@@ -7,6 +7,7 @@ runner imports ``run()``, which returns rows {"name", "value", "unit", "limit", 
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import sys
 import time
@@ -94,4 +95,5 @@ def markdown(rows: list[dict]) -> str:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     print(markdown(run()))

@@ -16,6 +16,7 @@ LISTENING_BENCH_POSTGRES_URL, default the local one).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import shutil
@@ -358,10 +359,20 @@ def _count(db: Path) -> int:
 
 def main() -> None:
     """Print the figures as a Markdown table."""
-    seconds = 10
-    if "--seconds" in sys.argv:
-        seconds = int(sys.argv[sys.argv.index("--seconds") + 1])
-    rows = run(seconds)
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
+    parser.add_argument("--prepare", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--prepare-postgres", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.prepare:
+        _prepare(*args.prepare)
+        return
+    if args.prepare_postgres:
+        _prepare_postgres(*args.prepare_postgres)
+        return
+    rows = run(args.seconds)
     print("| benchmark | value | unit | limit | ratio |")
     print("|---|---:|---|---:|---:|")
     for r in rows:
@@ -370,9 +381,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--prepare":
-        _prepare(sys.argv[2], sys.argv[3])
-    elif len(sys.argv) > 1 and sys.argv[1] == "--prepare-postgres":
-        _prepare_postgres(sys.argv[2], sys.argv[3])
-    else:
-        main()
+    main()

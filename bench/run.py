@@ -12,6 +12,7 @@ The table ends with the machine it ran on.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import os
 import platform
@@ -79,4 +80,9 @@ def main(selected: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", help=f"some of {', '.join(ORDER)} (default: all)")
+    names = parser.parse_args().names
+    if unknown := set(names) - set(ORDER):
+        parser.error(f"unknown benchmark: {', '.join(sorted(unknown))}")
+    main(names)

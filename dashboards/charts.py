@@ -8,6 +8,7 @@ Every figure only shows numbers the gap service already cleared for anonymity.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,42 +19,105 @@ GAP_SHADE = "rgba(179, 89, 0, 0.18)"
 POSITIVE = "#b35900"  # employees think better of it than customers do
 NEGATIVE = "#0b5cad"
 FONT = {"family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "size": 13}
-# Diverging palette from the worst to the best level (ColorBrewer RdBu, colour-blind safe).
-DIVERGING = ["#b2182b", "#d6604d", "#f4a582", "#d9d9d9", "#92c5de", "#4393c3", "#2166ac"]
 
 Figure = dict[str, Any]
 
 
-def _layout(**extra: Any) -> dict[str, Any]:
+def _layout(title: str | None = None, **extra: Any) -> dict[str, Any]:
+    """A layout that stays readable from 390 px up: margins grow to fit labels and legend.
+
+    Pages print each chart's title as the heading above it (a heading wraps on a phone, a
+    plotly title does not), so `title` is only set for images and the report.
+    """
     layout: dict[str, Any] = {
         "font": FONT,
-        "margin": {"l": 60, "r": 20, "t": 40, "b": 60},
+        "margin": {"l": 8, "r": 8, "t": 8, "b": 8, "autoexpand": True},
         "paper_bgcolor": "#ffffff",
         "plot_bgcolor": "#ffffff",
         "hovermode": "closest",
+        "autosize": True,
+        # Above the plot, so it never lands on the axis labels however they rotate.
+        "legend": {"orientation": "h", "x": 0, "xanchor": "left", "y": 1.02, "yanchor": "bottom"},
     }
+    if title:
+        layout["title"] = {"text": title, "automargin": True}
     layout.update(extra)
     return layout
 
 
+def wrap(text: str, width: int = 18) -> str:
+    """A label broken into lines of about `width` characters (plotly breaks on <br>)."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return "<br>".join(lines)
+
+
+def _whiskers(values: Sequence[float | None], bounds: Sequence[Any]) -> dict[str, Any] | None:
+    """Asymmetric error bars from (low, high) pairs; a missing or zero-width interval draws none."""
+    plus: list[float | None] = []
+    minus: list[float | None] = []
+    for value, bound in zip(values, bounds, strict=True):
+        if value is None or not bound or bound[0] is None or bound[1] is None:
+            plus.append(None)
+            minus.append(None)
+            continue
+        low, high = bound
+        if high - low <= 1e-9:
+            plus.append(None)
+            minus.append(None)
+            continue
+        plus.append(max(high - value, 0.0))
+        minus.append(max(value - low, 0.0))
+    if all(p is None for p in plus):
+        return None
+    return {
+        "type": "data",
+        "symmetric": False,
+        "array": plus,
+        "arrayminus": minus,
+        "thickness": 1.5,
+        "width": 4,
+    }
+
+
+KIND_WORDS = {
+    "csat": "satisfaction",
+    "ces": "effort",
+    "nps": "would recommend",
+    "likert5": "agreement",
+    "likert7": "agreement",
+}
+
+
 def cell_label(cell: dict[str, Any], *, with_question: bool) -> str:
-    """A step's name for an axis, the question's key added when a step has several."""
+    """A step's name for an axis, what its question measures added when a step has several."""
     star = "★ " if cell.get("moment_of_truth") else ""
     name = f"{star}{cell['step_name']}"
-    return f"{name} · {cell['question']}" if with_question else name
+    if not with_question:
+        return name
+    return f"{name} · {KIND_WORDS.get(cell.get('kind', ''), cell['question'])}"
 
 
 def _labels(cells: Sequence[dict[str, Any]]) -> list[str]:
     steps = [c["step"] for c in cells]
-    return [cell_label(c, with_question=steps.count(c["step"]) > 1) for c in cells]
+    return [wrap(cell_label(c, with_question=steps.count(c["step"]) > 1)) for c in cells]
 
 
-def journey_map(cells: Sequence[dict[str, Any]], *, title: str = "Journey map") -> Figure:
-    """Steps in journey order: customers with their 95% band, employees, the gap shaded."""
+def journey_map(cells: Sequence[dict[str, Any]], *, title: str | None = None) -> Figure:
+    """Steps in journey order: customers and employees, each with its 95% interval, gap shaded.
+
+    Employee traces appear only where employee numbers are shown, so a hidden department's
+    chart carries nothing (not even a legend entry) that depends on its ratings.
+    """
     labels = _labels(cells)
     customer = [c["customer_score"] for c in cells]
-    band = [c.get("customer_ci") for c in cells]
     employee = [c["employee_score"] for c in cells]
+    customer_bars = _whiskers(customer, [c.get("customer_ci") for c in cells])
+    employee_bars = _whiskers(employee, [c.get("employee_ci") for c in cells])
     moments = [
         (label, c["customer_score"])
         for label, c in zip(labels, cells, strict=True)
@@ -63,47 +127,31 @@ def journey_map(cells: Sequence[dict[str, Any]], *, title: str = "Journey map") 
         {
             "type": "scatter",
             "x": labels,
-            "y": [b[1] if b else None for b in band],
-            "mode": "lines",
-            "line": {"width": 0},
-            "hoverinfo": "skip",
-            "showlegend": False,
-            "name": "Customers, upper 95%",
-        },
-        {
-            "type": "scatter",
-            "x": labels,
-            "y": [b[0] if b else None for b in band],
-            "mode": "lines",
-            "line": {"width": 0},
-            "fill": "tonexty",
-            "fillcolor": CUSTOMER_BAND,
-            "hoverinfo": "skip",
-            "name": "Customers, 95% interval",
-        },
-        {
-            "type": "scatter",
-            "x": labels,
             "y": customer,
             "mode": "lines+markers",
             "line": {"color": CUSTOMER, "width": 3},
             "marker": {"size": 9},
             "name": "Customers",
             "hovertemplate": "%{x}<br>Customers: %{y:.0f}/100<extra></extra>",
-        },
-        {
-            "type": "scatter",
-            "x": labels,
-            "y": employee,
-            "mode": "lines+markers",
-            "line": {"color": EMPLOYEE, "width": 3, "dash": "dash"},
-            "marker": {"size": 9, "symbol": "diamond"},
-            "fill": "tonexty",
-            "fillcolor": GAP_SHADE,
-            "name": "Employees (gap shaded)",
-            "hovertemplate": "%{x}<br>Employees: %{y:.0f}/100<extra></extra>",
+            **({"error_y": customer_bars | {"color": CUSTOMER}} if customer_bars else {}),
         },
     ]
+    if any(e is not None for e in employee):
+        data.append(
+            {
+                "type": "scatter",
+                "x": labels,
+                "y": employee,
+                "mode": "lines+markers",
+                "line": {"color": EMPLOYEE, "width": 3, "dash": "dash"},
+                "marker": {"size": 9, "symbol": "diamond"},
+                "fill": "tonexty",
+                "fillcolor": GAP_SHADE,
+                "name": "Your team (gap shaded)",
+                "hovertemplate": "%{x}<br>Your team: %{y:.0f}/100<extra></extra>",
+                **({"error_y": employee_bars | {"color": EMPLOYEE}} if employee_bars else {}),
+            }
+        )
     if moments:
         data.append(
             {
@@ -111,7 +159,7 @@ def journey_map(cells: Sequence[dict[str, Any]], *, title: str = "Journey map") 
                 "x": [m[0] for m in moments],
                 "y": [m[1] for m in moments],
                 "mode": "markers",
-                "marker": {"symbol": "star", "size": 18, "color": "#1a1a1a"},
+                "marker": {"symbol": "star", "size": 16, "color": "#1a1a1a"},
                 "name": "Moment of truth",
                 "hovertemplate": "%{x}: a moment of truth<extra></extra>",
             }
@@ -119,140 +167,180 @@ def journey_map(cells: Sequence[dict[str, Any]], *, title: str = "Journey map") 
     return {
         "data": data,
         "layout": _layout(
-            title={"text": title},
-            yaxis={"title": {"text": "Score (0–100)"}, "range": [0, 100], "gridcolor": "#e5e5e5"},
-            xaxis={"type": "category", "categoryorder": "array", "categoryarray": labels},
-            legend={"orientation": "h", "y": -0.25},
-            height=420,
+            title,
+            yaxis={
+                "title": {"text": "Score (0–100)"},
+                "range": [0, 100],
+                "gridcolor": "#e5e5e5",
+                "automargin": True,
+            },
+            xaxis={
+                "type": "category",
+                "categoryorder": "array",
+                "categoryarray": labels,
+                "automargin": True,
+            },
+            height=440,
         ),
     }
 
 
 def gap_bars(
-    rows: Sequence[dict[str, Any]], *, label: str = "step", title: str = "Gap per step"
+    rows: Sequence[dict[str, Any]], *, label: str = "step", title: str | None = None
 ) -> Figure:
     """Gaps with their 95% intervals, largest first; rows without a gap are left out."""
     shown = [r for r in rows if r.get("gap") is not None]
     shown.sort(key=lambda r: r["gap"], reverse=True)
-    names = _labels(shown) if label == "step" else [str(r.get("name") or r[label]) for r in shown]
+    names = (
+        _labels(shown) if label == "step" else [wrap(str(r.get("name") or r[label])) for r in shown]
+    )
     gaps = [r["gap"] for r in shown]
-    plus = [(r["gap_high"] - r["gap"]) if r.get("gap_high") is not None else 0 for r in shown]
-    minus = [(r["gap"] - r["gap_low"]) if r.get("gap_low") is not None else 0 for r in shown]
+    bars = _whiskers(gaps, [(r.get("gap_low"), r.get("gap_high")) for r in shown])
+    trace: dict[str, Any] = {
+        "type": "bar",
+        "orientation": "h",
+        "y": names,
+        "x": gaps,
+        "marker": {"color": [POSITIVE if g >= 0 else NEGATIVE for g in gaps]},
+        "name": "Gap (your team − customers)",
+        "hovertemplate": "%{y}: %{x:+.0f} points<extra></extra>",
+    }
+    if bars:
+        trace["error_x"] = bars | {"color": "#1a1a1a"}
     return {
-        "data": [
-            {
-                "type": "bar",
-                "orientation": "h",
-                "y": names,
-                "x": gaps,
-                "marker": {"color": [POSITIVE if g >= 0 else NEGATIVE for g in gaps]},
-                "error_x": {
-                    "type": "data",
-                    "symmetric": False,
-                    "array": plus,
-                    "arrayminus": minus,
-                    "color": "#1a1a1a",
-                },
-                "name": "Gap (employees − customers)",
-                "hovertemplate": "%{y}: %{x:+.1f} points<extra></extra>",
-            }
-        ],
+        "data": [trace],
         "layout": _layout(
-            title={"text": title},
+            title,
             xaxis={
-                "title": {"text": "Gap in points (employees − customers), 95% interval"},
+                "title": {"text": "Gap in points (95% interval)"},
                 "zeroline": True,
                 "zerolinecolor": "#1a1a1a",
                 "gridcolor": "#e5e5e5",
+                "automargin": True,
             },
             # Largest first: plotly draws the first category at the bottom, so reverse the axis.
             yaxis={"autorange": "reversed", "automargin": True},
-            height=max(220, 70 + 42 * len(shown)),
+            height=max(240, 110 + 52 * len(shown)),
             showlegend=False,
         ),
     }
 
 
-def _palette(levels: int) -> list[str]:
-    """`levels` colours from the diverging palette, worst to best."""
-    if levels <= 1:
-        return [DIVERGING[3]]
-    step = (len(DIVERGING) - 1) / (levels - 1)
-    return [DIVERGING[round(i * step)] for i in range(levels)]
+# One colour per meaning on every scale: unhappy answers red, neutral grey, happy blue.
+MEANINGS = (
+    ("negative", "Negative", "#c0392b"),
+    ("neutral", "Neutral", "#a6a6a6"),
+    ("positive", "Positive", "#2166ac"),
+)
+# The levels of each scale's neutral middle; below it is negative, above it positive.
+NEUTRAL_LEVELS: dict[str, tuple[int, ...]] = {
+    "nps": (7, 8),  # detractors 0–6, passives 7–8, promoters 9–10
+    "csat": (3,),  # 1–2 / 3 / 4–5
+    "likert5": (3,),
+    "ces": (4,),  # 1–3 / 4 / 5–7
+    "likert7": (4,),
+}
+BAND_NAMES = {"nps": ("detractors", "passives", "promoters")}
+
+
+def meaning_bands(kind: str, low: int, high: int) -> dict[str, tuple[int, int] | None]:
+    """The levels (first, last) each meaning covers on a scale; the neutral middle may be none."""
+    middle = NEUTRAL_LEVELS.get(kind)
+    if middle is None:
+        centre = (low + high) / 2
+        middle = (int(centre),) if centre == int(centre) else ()
+        below = math.floor(centre) if not middle else middle[0] - 1
+    else:
+        below = middle[0] - 1
+    above = (middle[-1] + 1) if middle else below + 1
+    return {
+        "negative": (low, below),
+        "neutral": (middle[0], middle[-1]) if middle else None,
+        "positive": (above, high),
+    }
+
+
+def _band_text(kind: str, bands: dict[str, tuple[int, int] | None], meaning: str) -> str:
+    span = bands[meaning]
+    if span is None:
+        return ""
+    levels = f"{span[0]}" if span[0] == span[1] else f"{span[0]}–{span[1]}"
+    names = BAND_NAMES.get(kind)
+    index = ("negative", "neutral", "positive").index(meaning)
+    return f"{kind.upper()} {levels}" + (f" ({names[index]})" if names else "")
 
 
 def distribution_bars(cells: Sequence[dict[str, Any]]) -> Figure:
-    """Diverging stacked bars of each step's scores, customers beside employees.
+    """Diverging bars of each step's answers, customers beside your team, centred on neutral.
 
-    Levels below the middle of the scale go left, above it right, the middle level is split
-    across zero; shares are percentages of each group's ratings.
+    Every scale is split at its own neutral point (NPS 0–6 / 7–8 / 9–10, CSAT 1–2 / 3 / 4–5,
+    CES and 7-point Likert 1–3 / 4 / 5–7): negative answers go left of zero, positive right,
+    neutral ones straddle zero, and each meaning has one colour whatever the scale.
     """
     labels = _labels(cells)
     rows: list[tuple[str, dict[str, Any], list[float]]] = []
     for label, cell in zip(labels, cells, strict=True):
         if cell.get("customer_shares"):
-            rows.append((f"{label} — customers", cell, cell["customer_shares"]))
+            rows.append((f"{label}<br><i>customers</i>", cell, cell["customer_shares"]))
         if cell.get("employee_shares"):
-            rows.append((f"{label} — employees", cell, cell["employee_shares"]))
+            rows.append((f"{label}<br><i>your team</i>", cell, cell["employee_shares"]))
+    names = [n for n, _, _ in rows]
     data: list[dict[str, Any]] = []
-    kinds = list(dict.fromkeys(cell["kind"] for _, cell, _ in rows))
-    for kind in kinds:
-        mine = [(name, cell, shares) for name, cell, shares in rows if cell["kind"] == kind]
-        cell = mine[0][1]
-        low, high = cell["low"], cell["high"]
-        count = high - low + 1
-        colours = _palette(count)
-        middle = (count - 1) / 2
-        for index in range(count):
-            level = low + index
-            name = f"{kind.upper()} {level}"
-            if index == 0:
-                name += f" ({cell['low_label']})"
-            elif index == count - 1:
-                name += f" ({cell['high_label']})"
-            values = [100 * shares[index] for _, _, shares in mine]
-            parts = []
-            if index < middle:
-                parts = [[-v for v in values]]
-            elif index > middle:
-                parts = [values]
-            else:
-                parts = [[-v / 2 for v in values], [v / 2 for v in values]]
-            for number, part in enumerate(parts):
-                data.append(
-                    {
-                        "type": "bar",
-                        "orientation": "h",
-                        "y": [n for n, _, _ in mine],
-                        "x": part,
-                        "name": name,
-                        "legendgroup": name,
-                        "showlegend": number == 0,
-                        "marker": {"color": colours[index]},
-                        "customdata": values,
-                        "hovertemplate": f"%{{y}}<br>{name}: %{{customdata:.0f}}%<extra></extra>",
-                    }
-                )
+    for meaning, title, colour in MEANINGS:
+        shares, hover = [], []
+        for _, cell, cell_shares in rows:
+            bands = meaning_bands(cell["kind"], cell["low"], cell["high"])
+            span = bands[meaning]
+            if span is None:
+                shares.append(0.0)
+                hover.append("")
+                continue
+            first, last = span[0] - cell["low"], span[1] - cell["low"]
+            share = 100 * sum(cell_shares[first : last + 1])
+            shares.append(share)
+            hover.append(f"{_band_text(cell['kind'], bands, meaning)}: {share:.0f}%")
+        if meaning == "negative":
+            parts = [[-v for v in shares]]
+        elif meaning == "positive":
+            parts = [shares]
+        else:
+            parts = [[-v / 2 for v in shares], [v / 2 for v in shares]]
+        for number, part in enumerate(parts):
+            data.append(
+                {
+                    "type": "bar",
+                    "orientation": "h",
+                    "y": names,
+                    "x": part,
+                    "name": title,
+                    "legendgroup": meaning,
+                    "showlegend": number == 0,
+                    "marker": {"color": colour},
+                    "customdata": hover,
+                    "hovertemplate": "%{y}<br>%{customdata}<extra></extra>",
+                }
+            )
     return {
         "data": data,
         "layout": _layout(
-            title={"text": "How the scores spread, customers beside employees"},
             barmode="relative",
             xaxis={
-                "title": {"text": "% of ratings (lower levels left, higher right)"},
+                "title": {"text": "% of answers"},
                 "range": [-100, 100],
+                "tickvals": [-100, -50, 0, 50, 100],
+                "ticktext": ["100%", "50%", "0", "50%", "100%"],
                 "zeroline": True,
                 "zerolinecolor": "#1a1a1a",
                 "gridcolor": "#e5e5e5",
+                "automargin": True,
             },
             yaxis={
                 "autorange": "reversed",
                 "automargin": True,
                 "categoryorder": "array",
-                "categoryarray": [n for n, _, _ in rows],
+                "categoryarray": names,
             },
-            legend={"orientation": "h", "y": -0.35, "yanchor": "top"},
-            height=max(300, 160 + 34 * len(rows)),
+            height=max(300, 120 + 46 * len(rows)),
         ),
     }
 
@@ -262,36 +350,82 @@ def trend_lines(
     labels: Sequence[str],
     *,
     unit: str,
+    breaks: Sequence[int] = (),
+    unfinished: int | None = None,
 ) -> Figure:
-    """The gap of each step per period; the legend gives each Theil–Sen slope."""
+    """The gap of each step per period with its 95% interval.
+
+    `breaks`: indexes of the periods whose employee side comes from a newer round than the
+    period before; the line is broken there and a dotted line marks the round. `unfinished`:
+    the index of a period still running; its point is drawn hollow and labelled "so far".
+    """
     data = []
-    for name, points, slope in series:
-        legend = name
-        if slope and slope.get("slope") is not None:
-            legend += f" ({slope['slope']:+.1f} per {unit})"
-        data.append(
-            {
-                "type": "scatter",
-                "mode": "lines+markers",
-                "x": [labels[p["period"]] for p in points],
-                "y": [p["gap"] for p in points],
-                "name": legend,
-                "hovertemplate": "%{x}: %{y:+.1f} points<extra>" + name + "</extra>",
-            }
-        )
+    for name, points, _ in series:
+        x: list[str] = []
+        y: list[float | None] = []
+        bounds: list[Any] = []
+        symbols: list[str] = []
+        previous = None
+        for point in points:
+            period = point["period"]
+            if previous is not None and any(previous < b <= period for b in breaks):
+                x.append(labels[period])
+                y.append(None)
+                bounds.append(None)
+                symbols.append("circle")
+            se = point.get("standard_error")
+            gap = point["gap"]
+            x.append(labels[period])
+            y.append(gap)
+            bounds.append((gap - 1.96 * se, gap + 1.96 * se) if se else None)
+            symbols.append("circle-open" if period == unfinished else "circle")
+            previous = period
+        trace: dict[str, Any] = {
+            "type": "scatter",
+            "mode": "lines+markers",
+            "x": x,
+            "y": y,
+            "name": name,
+            "connectgaps": False,
+            "marker": {"symbol": symbols, "size": 8},
+            "hovertemplate": "%{x}: %{y:+.0f} points<extra>" + name + "</extra>",
+        }
+        whiskers = _whiskers(y, bounds)
+        if whiskers:
+            trace["error_y"] = whiskers
+        data.append(trace)
+    shapes = [
+        {
+            "type": "line",
+            "xref": "x",
+            "yref": "paper",
+            "x0": labels[b],
+            "x1": labels[b],
+            "y0": 0,
+            "y1": 1,
+            "line": {"dash": "dot", "color": "#4a4a4a", "width": 1},
+        }
+        for b in breaks
+        if 0 <= b < len(labels)
+    ]
     return {
         "data": data,
         "layout": _layout(
-            title={"text": f"Gap per {unit}"},
-            xaxis={"type": "category", "categoryorder": "array", "categoryarray": list(labels)},
+            xaxis={
+                "type": "category",
+                "categoryorder": "array",
+                "categoryarray": list(labels),
+                "automargin": True,
+            },
             yaxis={
-                "title": {"text": "Gap in points"},
+                "title": {"text": f"Gap in points per {unit}"},
                 "zeroline": True,
                 "zerolinecolor": "#1a1a1a",
                 "gridcolor": "#e5e5e5",
+                "automargin": True,
             },
-            legend={"orientation": "h", "y": -0.25},
-            height=380,
+            shapes=shapes,
+            height=420,
         ),
     }
 

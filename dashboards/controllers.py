@@ -5,24 +5,75 @@ Filters travel in the URL (see `dashboards.filters`), so a view can be shared as
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import timedelta
 from functools import cache
 from typing import Any
 
-from litestar import Controller, Request, Response, get
+import polars as pl
+from litestar import Controller, MediaType, Request, Response, get
 from litestar.di import NamedDependency
+from litestar.exceptions import PermissionDeniedException
 from litestar.params import FromPath
-from litestar.response import Template
+from litestar.response import Redirect, Template
 
-from dashboards import exports, gaps, pages
+from dashboards import exports, focus, gaps, pages, report, stats
 from dashboards.filters import Filters, parse_filters
+from dashboards.queries import day_start, load_catalog
 from surveys.clock import Clock
+from surveys.errors import Invalid
+from surveys.rounds import rounds_in
 
 CSV = "text/csv"
 PARQUET = "application/vnd.apache.parquet"
 
 
 def _filters(request: Request, clock: Clock) -> Filters:
-    return parse_filters(dict(request.query_params.items()), today=clock().date())
+    now = clock()
+    return replace(parse_filters(dict(request.query_params.items()), today=now.date()), now=now)
+
+
+async def own_department(request: Request) -> str | None:
+    """The one department an employee may see (None: executives and admins see all)."""
+    user = request.scope.get("user")
+    roles = getattr(user, "roles", ())
+    if "executive" in roles or "admin" in roles:
+        return None
+    department_id = getattr(user, "department_id", None)
+    if "employee" not in roles or department_id is None:
+        raise PermissionDeniedException("Your account cannot open the dashboards.")
+    catalog = await load_catalog()
+    key = next((k for k, d in catalog.departments.items() if d.id == department_id), None)
+    if key is None:
+        raise PermissionDeniedException("Your department has no results to show.")
+    return key
+
+
+async def _scoped_filters(request: Request, clock: Clock) -> Filters:
+    """The view's filters, narrowed to the caller's department for employees."""
+    filters = _filters(request, clock)
+    own = await own_department(request)
+    if own is not None:
+        if filters.department not in (None, own):
+            raise PermissionDeniedException("You can see your own department's results only.")
+        filters = replace(filters, department=own)
+    return filters
+
+
+async def _filter_problem(request: Request, error: Invalid, action: str) -> Template:
+    """The filter form again, with the submitted values, the message and a way back."""
+    return Template(
+        "dashboards/filter_error.html",
+        context={
+            "message": error.message,
+            "field": error.field,
+            "form": pages.form_values(dict(request.query_params.items())),
+            "action": action,
+            "journeys": (await load_catalog()).journeys,
+        },
+        status_code=error.status_code,
+        media_type=MediaType.HTML,
+    )
 
 
 def _download(body: bytes, media_type: str, name: str) -> Response:
@@ -37,17 +88,31 @@ def _download(body: bytes, media_type: str, name: str) -> Response:
 
 
 class DashboardPages(Controller):
-    """The org overview and the department pages (executives and admins)."""
+    """The org overview and the department pages (executives and admins; employees see their
+    own department's page, read-only)."""
 
     include_in_schema = False
 
     @get("/dashboards")
     async def overview(
         self, request: Request, settings: NamedDependency[Any], clock: NamedDependency[Clock]
-    ) -> Template:
-        """The org overview: headline, departments sorted by gap, trends."""
-        view = await gaps.overview(_filters(request, clock), threshold=settings.anonymity_threshold)
-        return Template("dashboards/overview.html", context=pages.overview_context(view))
+    ) -> Template | Redirect:
+        """The org overview: where to act, headline, departments sorted by gap, trends."""
+        own = await own_department(request)
+        if own is not None:
+            query = request.url.query
+            return Redirect(path=f"/dashboards/{own}" + (f"?{query}" if query else ""))
+        try:
+            filters = _filters(request, clock)
+            view = await gaps.overview(filters, threshold=settings.anonymity_threshold)
+        except Invalid as error:
+            return await _filter_problem(request, error, "/dashboards")
+        items = await focus.focus(filters, threshold=settings.anonymity_threshold)
+        return Template(
+            "dashboards/overview.html",
+            context=pages.overview_context(view) | {"focus": items},
+            media_type=MediaType.HTML,
+        )
 
     @get("/dashboards/{department_key:str}")
     async def department(
@@ -57,14 +122,47 @@ class DashboardPages(Controller):
         settings: NamedDependency[Any],
         clock: NamedDependency[Clock],
     ) -> Template:
-        """A department's page: journey map, gaps, spread, trends, comments, follow-ups."""
-        view = await gaps.department_view(
-            department_key,
-            _filters(request, clock),
+        """A department's page: where to act, journey map, gaps, spread, trends, comments."""
+        own = await own_department(request)
+        if own is not None and own != department_key:
+            raise PermissionDeniedException("You can see your own department's results only.")
+        try:
+            filters = _filters(request, clock)
+            view = await gaps.department_view(
+                department_key,
+                filters,
+                threshold=settings.anonymity_threshold,
+                comment_threshold=settings.comment_threshold,
+            )
+        except Invalid as error:
+            return await _filter_problem(request, error, f"/dashboards/{department_key}")
+        items = await focus.items(await load_catalog(), view.cells, filters, limit=3)
+        ended = await rounds_in(
+            day_start(filters.start), day_start(filters.end + timedelta(days=1))
+        )
+        ends = [r.ends_at.date() for r in ended if department_key in r.departments]
+        context = pages.department_context(view, round_ends=ends) | {
+            "focus": items,
+            "employee_view": own,
+        }
+        if own is not None:
+            context["department_links"] = []
+        return Template("dashboards/department.html", context=context, media_type=MediaType.HTML)
+
+    @get("/report")
+    async def report_download(
+        self, request: Request, settings: NamedDependency[Any], clock: NamedDependency[Clock]
+    ) -> Response:
+        """The view as a standalone HTML report (the overview, or `department=` one page)."""
+        filters = await _scoped_filters(request, clock)
+        built = await report.build_report(
+            filters,
+            department=filters.department,
             threshold=settings.anonymity_threshold,
             comment_threshold=settings.comment_threshold,
         )
-        return Template("dashboards/department.html", context=pages.department_context(view))
+        name = f"listening-report-{filters.department or 'all'}-{filters.end.isoformat()}.html"
+        return _download(report.render_html(built).encode("utf-8"), "text/html", name)
 
 
 class GapsApi(Controller):
@@ -79,17 +177,42 @@ class GapsApi(Controller):
         description=(
             "Filters: department, journey, from, to (ISO dates), segment.<attribute>=<value>. "
             "One object per cell with the GapResult fields of dashboards.stats (intervals as "
-            "[low, high]), qvalue (Benjamini–Hochberg over the rows returned) and suppression."
+            "[low, high]), qvalue (Benjamini–Hochberg over the rows returned) and suppression. "
+            "level=department: one row per department (its pooled gap) with the same fields."
         ),
     )
     async def gaps_json(
         self, request: Request, settings: NamedDependency[Any], clock: NamedDependency[Clock]
     ) -> list[dict[str, Any]]:
-        """The gap table as JSON."""
-        table = await gaps.gap_rows(
-            _filters(request, clock), threshold=settings.anonymity_threshold
-        )
+        """The gap table as JSON: cells, or departments with `level=department`."""
+        level = request.query_params.get("level") or "cell"
+        if level not in ("cell", "department"):
+            raise Invalid("level must be cell or department", field="level")
+        filters = await _scoped_filters(request, clock)
+        if level == "department":
+            return await _department_records(filters, settings.anonymity_threshold)
+        table = await gaps.gap_rows(filters, threshold=settings.anonymity_threshold)
         return exports.gap_records(table)
+
+    @get(
+        "/focus",
+        summary="Where to act: the steps to work on first, ranked",
+        description=(
+            "Same filters as /api/gaps. Executives and admins get the organisation's steps (or "
+            "`department=`'s), an employee their own department's. Each item: department, step, "
+            "question, gap, gap_ci, verdict, n_customers, open_follow_ups, comments {count, "
+            "shown (up to three)}, next_step (a sentence), with scores and trend in words."
+        ),
+    )
+    async def focus_json(
+        self, request: Request, settings: NamedDependency[Any], clock: NamedDependency[Clock]
+    ) -> list[dict[str, Any]]:
+        """The ranked items of the view."""
+        filters = await _scoped_filters(request, clock)
+        items = await focus.focus(
+            filters, threshold=settings.anonymity_threshold, department=filters.department
+        )
+        return [item.as_json() for item in items]
 
     @get("/gaps.csv", summary="Gap table as CSV", media_type=CSV)
     async def gaps_csv(
@@ -97,7 +220,7 @@ class GapsApi(Controller):
     ) -> Response:
         """The gap table as CSV (formula characters neutralised)."""
         table = await gaps.gap_rows(
-            _filters(request, clock), threshold=settings.anonymity_threshold
+            await _scoped_filters(request, clock), threshold=settings.anonymity_threshold
         )
         return _download(exports.csv_bytes(exports.gap_frame(table)), CSV, "gaps.csv")
 
@@ -107,21 +230,39 @@ class GapsApi(Controller):
     ) -> Response:
         """The gap table as Parquet."""
         table = await gaps.gap_rows(
-            _filters(request, clock), threshold=settings.anonymity_threshold
+            await _scoped_filters(request, clock), threshold=settings.anonymity_threshold
         )
         return _download(exports.parquet_bytes(exports.gap_frame(table)), PARQUET, "gaps.parquet")
 
     @get("/responses.csv", summary="Raw customer responses as CSV", media_type=CSV)
     async def responses_csv(self, request: Request, clock: NamedDependency[Clock]) -> Response:
         """Customer responses, one row per answer, with segment attributes (never employees)."""
+        await _leaders_only(request)
         frame = await exports.filtered_responses(_filters(request, clock))
         return _download(exports.csv_bytes(frame), CSV, "responses.csv")
 
     @get("/responses.parquet", summary="Raw customer responses as Parquet", media_type=PARQUET)
     async def responses_parquet(self, request: Request, clock: NamedDependency[Clock]) -> Response:
         """Customer responses as Parquet."""
+        await _leaders_only(request)
         frame = await exports.filtered_responses(_filters(request, clock))
         return _download(exports.parquet_bytes(frame), PARQUET, "responses.parquet")
+
+
+async def _leaders_only(request: Request) -> None:
+    if await own_department(request) is not None:
+        raise PermissionDeniedException("Raw customer responses are for executives and admins.")
+
+
+async def _department_records(filters: Filters, threshold: int) -> list[dict[str, Any]]:
+    """One record per department (its pooled gap), the fields of a cell record."""
+    view = await gaps.overview(replace(filters, department=None), threshold=threshold)
+    rows = [r for r in view.departments if filters.department in (None, r["department"])]
+    if not rows:
+        return []
+    columns = ["department", *stats.GAP_COLUMNS, "suppression"]
+    table = pl.DataFrame([{c: r.get(c) for c in columns} for r in rows], infer_schema_length=None)
+    return exports.gap_records(table)
 
 
 @cache

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from urllib.parse import urlencode
 
 from surveys.errors import Invalid
@@ -45,6 +45,9 @@ class Filters:
     compare: tuple[date, date] | None = None
     compare_text: str = ""
     period: str = "week"
+    # The moment of the request (not a filter: never in the URL). Employee figures come only
+    # from rounds that ended by then, whatever `end` says; None means the system clock.
+    now: datetime | None = None
 
     def query(self, **changes: object) -> str:
         """The URL query of these filters (no department: pages name it in their path)."""

@@ -5,17 +5,20 @@ How the numbers are made (the statistics themselves live in `dashboards.stats`):
 - Customers: the invited responses of the chosen days (unsolicited feedback is shown apart and
   never enters a gap). Employees: for each department, one rating round — the latest that ended
   by the last day of the view (when none ended inside the view, the one before it, and the page
-  says so). Ratings are never pooled across rounds, so each rater counts once.
-- Anonymity (`surveys.anonymity`): a cell (a step's rating question) shows employee numbers only
-  when at least the threshold of employees of that round rated it; complementary suppression
-  hides the next smallest cells of the department too, and a department hidden among the
-  departments hides all its cells. Hidden employee ratings are removed *before* any statistic is
-  computed, so nothing derived from them (gap, interval, p-value, effect, distribution, trend,
-  planning hint) can show. A cell nobody rated is empty, not hidden.
-- A department's score pools the answers to all its rating questions, each mapped to 0–100 by its
-  scale's ends (the employee side only for departments that are shown). A department's raters
-  are counted as the raters of its most-rated question: a lower bound of the distinct raters, so
-  the threshold errs on the side of hiding. Pooled ratings of one rater on several steps are
+  says so), and only rounds that have ended at the time of the request and been anonymised
+  (`dashboards.suppression`): an open round shows participation counts only. Ratings are never
+  pooled across rounds, so each rater counts once.
+- Anonymity (`surveys.anonymity`, decided per round in `dashboards.suppression`): a cell (a step's
+  rating question) shows employee numbers only when at least the threshold of employees of that
+  round rated it; complementary suppression hides the next smallest cells of the department
+  too, and a department hidden among the round's departments hides all its cells. The decision
+  is made once per round over the whole organisation, so every filtered view hides the same
+  cells. Hidden employee ratings are removed *before* any statistic is computed, so nothing
+  derived from them (gap, interval, p-value, effect, distribution, trend, planning hint, pooled
+  score) can show. A cell nobody rated is empty, not hidden.
+- A department's score pools the answers to its shown rating questions, each mapped to 0–100 by
+  its scale's ends. A department's raters are its distinct raters in the round (pseudonyms of
+  the anonymised round). Pooled ratings of one rater on several steps are
   treated as independent, so a department's interval is somewhat narrower than a rater-level
   analysis would give; the per-step cells carry the exact inference.
 - The organisation's headline pools the shown departments only, so it reveals nothing about a
@@ -52,12 +55,12 @@ from dashboards.queries import (
     recent_comments,
     rounds_named,
 )
+from dashboards.suppression import EmployeeBook, employee_book
 from surveys.anonymity import (
     SuppressionReason,
     comments_reason,
     describe,
     effective_threshold,
-    suppress_hierarchy,
 )
 from surveys.errors import Invalid, NotFound
 
@@ -112,16 +115,20 @@ def choose_rounds(
     counts: pl.DataFrame,
     as_of: date,
     *,
+    book: EmployeeBook,
     known: dict[str, list[tuple[date, int]]] | None = None,
 ) -> dict[str, int]:
-    """The round that speaks for each department on a day.
+    """The round that speaks for each department on a day, among the book's (ended) rounds.
 
     The latest round that ended by `as_of`; when none had ended yet, the earliest one read
     (the caller reads rounds ending by the view's last day only, so never a later one).
     `known`: `_rounds_by_department(counts)` when the caller already has it.
     """
     chosen = {}
-    for department, rounds in (known or _rounds_by_department(counts)).items():
+    for department, found in (known or _rounds_by_department(counts)).items():
+        rounds = [r for r in found if book.readable(r[1])]
+        if not rounds:
+            continue
         past = [r for r in rounds if r[0] <= as_of]
         chosen[department] = (past[-1] if past else rounds[0])[1]
     return chosen
@@ -133,35 +140,37 @@ def employee_side(
     as_of: date,
     threshold: int,
     *,
+    book: EmployeeBook,
     rounds: dict[str, int] | None = None,
 ) -> EmployeeSide:
-    """Pick each department's round as of a day (or take `rounds`) and apply the anonymity rules."""
+    """Pick each department's round as of a day (or take `rounds`); anonymity from the book.
+
+    What is hidden was decided once per round on the whole organisation
+    (`dashboards.suppression`); `cells` only says which of it this view shows.
+    """
+    if effective_threshold(threshold) != book.threshold:
+        raise ValueError("the book was decided with another anonymity threshold")
     if rounds is None:
-        rounds = choose_rounds(counts, as_of)
-    round_frame = pl.DataFrame(
-        list(rounds.items()), schema={"department": pl.String, "round_id": pl.Int64}, orient="row"
-    )
-    totals = (
-        counts.filter(pl.col("source") == "employee")
-        .join(round_frame, on=["department", "round_id"])
-        .group_by(CELL_KEYS)
-        .agg(pl.col("count").sum())
-    )
-    rated = {(d, s, q): int(n) for d, s, q, n in totals.select(*CELL_KEYS, "count").iter_rows()}
-    raters = {cell: rated.get(cell, 0) for cell in cells}
-    children: dict[str, dict[tuple[str, str], int]] = {}
-    for (department, step, question), n in raters.items():
-        children.setdefault(department, {})[(step, question)] = n
-    # One rater answers each step once per round, so the most-rated question's count is a lower
-    # bound of the department's distinct raters: the threshold errs on the side of hiding.
-    parents = {department: max(cells_.values()) for department, cells_ in children.items()}
-    parent_reasons, child_reasons = suppress_hierarchy(parents, children, threshold=threshold)
+        rounds = choose_rounds(counts, as_of, book=book)
+    decisions = {d: book.rounds[r] for d, r in rounds.items() if book.readable(r)}
+    departments = dict.fromkeys(c[0] for c in cells)
+    raters, cell_reasons = {}, {}
+    for cell in cells:
+        decision = decisions.get(cell[0])
+        raters[cell] = decision.raters.get(cell, 0) if decision else 0
+        cell_reasons[cell] = decision.cell_reasons.get(cell) if decision else None
     return EmployeeSide(
-        rounds={d: r for d, r in rounds.items() if d in parents},
+        rounds={d: decisions[d].round_id for d in departments if d in decisions},
         raters=raters,
-        department_raters=parents,
-        department_reasons=parent_reasons,
-        cell_reasons={(d, s, q): reason for (d, (s, q)), reason in child_reasons.items()},
+        department_raters={
+            d: decisions[d].department_raters.get(d, 0) if d in decisions else 0
+            for d in departments
+        },
+        department_reasons={
+            d: decisions[d].department_reasons.get(d) if d in decisions else None
+            for d in departments
+        },
+        cell_reasons=cell_reasons,
     )
 
 
@@ -185,14 +194,10 @@ def gap_input(
     """The tallies `stats.gap_table` reads for a view: shown employee ratings only.
 
     Customers: source "customer" of days start…end. Employees: the chosen round of each
-    department, cells that are shown (`pooled`: every rated cell of a shown department, with
-    levels mapped to 0–100 points). Every cell gets a zero row, so empty cells still appear.
+    department, cells that are shown (`pooled` too: a pooled score never includes a hidden
+    cell; levels mapped to 0–100 points). Every cell gets a zero row, so empty cells still appear.
     """
-    shown = (
-        {c for c in cells if side.department_shown(c[0]) and side.raters.get(c, 0) > 0}
-        if pooled
-        else {c for c in cells if side.cell_shown(c)}
-    )
+    shown = {c for c in cells if side.cell_shown(c)}
     round_frame = pl.DataFrame(
         list(side.rounds.items()),
         schema={"department": pl.String, "round_id": pl.Int64},
@@ -408,6 +413,7 @@ def period_gaps(
     *,
     by: list[str],
     threshold: int,
+    book: EmployeeBook,
     only: Sequence[Cell] | None = None,
 ) -> pl.DataFrame:
     """The gap (points) per group and period: customers of the period against its round.
@@ -417,7 +423,6 @@ def period_gaps(
     The gap is Welch's difference of means (no resampling: trends need the estimate only).
     `only`: the cells wanted (anonymity is still decided over all `cells`).
     """
-    pooled = by != CELL_KEYS
     keys = pl.DataFrame(list(cells), schema=dict.fromkeys(CELL_KEYS, pl.String), orient="row")
     points = counts.join(keys, on=CELL_KEYS).with_columns(level=_to_points())
     customers = points.filter(pl.col("source") == "customer").with_columns(
@@ -431,15 +436,12 @@ def period_gaps(
     known = _rounds_by_department(counts)
     rows = []
     for period in periods:
-        rounds = choose_rounds(counts, period.end, known=known)
+        rounds = choose_rounds(counts, period.end, book=book, known=known)
         config = tuple(sorted(rounds.items()))
         if config not in sides:
-            side = employee_side(counts, cells, period.end, threshold, rounds=rounds)
-            shown = (
-                [c for c in cells if side.department_shown(c[0])]
-                if pooled
-                else [c for c in cells if side.cell_shown(c)]
-            )
+            side = employee_side(counts, cells, period.end, threshold, book=book, rounds=rounds)
+            # Pooled or not, only shown cells: a pooled trend never includes a hidden cell.
+            shown = [c for c in cells if side.cell_shown(c)]
             if only is not None:
                 shown = [c for c in shown if c in set(only)]
             chosen = employees.join(
@@ -603,14 +605,15 @@ async def overview(filters: Filters, *, threshold: int) -> Overview:
     cells = scope_cells(catalog, filters, None)
     periods = filters.periods()
     counts = await _read_view(catalog, cells, filters, periods)
-    side = employee_side(counts, cells, filters.end, threshold)
+    book = await employee_book(catalog, threshold=threshold, now=filters.now)
+    side = employee_side(counts, cells, filters.end, threshold, book=book)
     table = department_table(counts, side, cells, filters.start, filters.end, threshold=threshold)
     headline = organisation_gap(
         counts, side, cells, filters.start, filters.end, threshold=threshold
     )
-    points = period_gaps(counts, cells, periods, by=["department"], threshold=threshold)
+    points = period_gaps(counts, cells, periods, by=["department"], threshold=threshold, book=book)
     slopes = trends(points, ["department"])
-    before = await _comparison(catalog, cells, filters, threshold, pooled=True)
+    before = await _comparison(catalog, cells, filters, threshold, book=book, pooled=True)
     names = await rounds_named(side.rounds.values())
     rows = []
     for row in table.iter_rows(named=True):
@@ -638,14 +641,20 @@ async def overview(filters: Filters, *, threshold: int) -> Overview:
 
 
 async def _comparison(
-    catalog: Catalog, cells: Sequence[Cell], filters: Filters, threshold: int, *, pooled: bool
+    catalog: Catalog,
+    cells: Sequence[Cell],
+    filters: Filters,
+    threshold: int,
+    *,
+    book: EmployeeBook,
+    pooled: bool,
 ) -> dict[Any, dict[str, Any]]:
     """The gaps of the comparison period (its own round as of its end), keyed like the rows."""
     if not filters.compare:
         return {}
     first, last = filters.compare
     counts = await read_counts(catalog, cells, first, last, segments=filters.segments)
-    side = employee_side(counts, cells, last, threshold)
+    side = employee_side(counts, cells, last, threshold, book=book)
     if pooled:
         table = department_table(counts, side, cells, first, last, threshold=threshold)
         return {row["department"]: row for row in table.iter_rows(named=True)}
@@ -697,16 +706,19 @@ async def department_view(
     # Anonymity needs every department's employee counts (a department can be hidden among the
     # departments), and the summary row is the overview's, so every department is read.
     counts = await _read_view(catalog, all_cells, filters, periods)
-    side = employee_side(counts, all_cells, filters.end, threshold)
+    book = await employee_book(catalog, threshold=threshold, now=filters.now)
+    side = employee_side(counts, all_cells, filters.end, threshold, book=book)
     summary_table = department_table(
         counts, side, all_cells, filters.start, filters.end, threshold=threshold
     )
     summary = next((r for r in summary_table.iter_rows(named=True) if r["department"] == key), None)
     counts = counts.filter((pl.col("source") == "employee") | pl.col("department").eq(key))
     table = cell_table(counts, side, cells, filters.start, filters.end, threshold=threshold)
-    points = period_gaps(counts, all_cells, periods, by=CELL_KEYS, threshold=threshold, only=cells)
+    points = period_gaps(
+        counts, all_cells, periods, by=CELL_KEYS, threshold=threshold, book=book, only=cells
+    )
     slopes = trends(points, CELL_KEYS)
-    before = await _comparison(catalog, all_cells, filters, threshold, pooled=False)
+    before = await _comparison(catalog, all_cells, filters, threshold, book=book, pooled=False)
     view_counts = counts.filter(pl.col("day").is_between(filters.start, filters.end))
     round_id = side.rounds.get(key)
     names = await rounds_named([round_id] if round_id is not None else [])
@@ -842,7 +854,8 @@ async def gap_rows(filters: Filters, *, threshold: int) -> pl.DataFrame:
     counts = await read_counts(
         catalog, all_cells, filters.start, filters.end, segments=filters.segments
     )
-    side = employee_side(counts, all_cells, filters.end, threshold)
+    book = await employee_book(catalog, threshold=threshold, now=filters.now)
+    side = employee_side(counts, all_cells, filters.end, threshold, book=book)
     table = cell_table(counts, side, cells, filters.start, filters.end, threshold=threshold)
     journeys = {c: catalog.steps[c[1]].journey for c in cells}
     kinds = {c: catalog.questions[(c[1], c[2])].kind for c in cells}

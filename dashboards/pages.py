@@ -6,10 +6,15 @@ The gap service decides which numbers may be shown; this module only words and d
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from datetime import date, timedelta
 from typing import Any
 
-from dashboards import charts
-from dashboards.gaps import DepartmentView, Overview
+import numpy as np
+
+from dashboards import charts, focus
+from dashboards.filters import Filters, Period
+from dashboards.gaps import DepartmentView, Overview, mean_interval
 
 DASH = "—"
 
@@ -56,6 +61,33 @@ class Formats:
         return DASH if value is None else f"{value:,}"
 
 
+def form_values(params: dict[str, str]) -> dict[str, str]:
+    """The filter form's fields as submitted (kept as typed, so a mistake can be corrected)."""
+    segment = params.get("segment") or "; ".join(
+        f"{k.removeprefix('segment.')}={v}" for k, v in params.items() if k.startswith("segment.")
+    )
+    return {
+        "from": params.get("from", ""),
+        "to": params.get("to", ""),
+        "journey": params.get("journey", ""),
+        "segment": segment,
+        "compare": params.get("compare", ""),
+        "period": params.get("period", ""),
+    }
+
+
+def filter_form(filters: Filters) -> dict[str, str]:
+    """The filter form's fields of a valid view."""
+    return {
+        "from": filters.start.isoformat(),
+        "to": filters.end.isoformat(),
+        "journey": filters.journey or "",
+        "segment": "; ".join(f"{n}={v}" for n, v in filters.segments),
+        "compare": filters.compare_text,
+        "period": filters.period,
+    }
+
+
 def headline(row: dict[str, Any] | None) -> str:
     """The headline: "Employees rate their steps 84/100; customers rate them 63/100: …"."""
     if row is None:
@@ -81,47 +113,180 @@ def _article(number: str) -> str:
     return f"{'an' if spoken_with_vowel else 'a'} {number}"
 
 
+MAGNITUDE_WORDS = {
+    "negligible": "hardly any difference",
+    "small": "a small difference",
+    "medium": "a medium difference",
+    "large": "a large difference",
+}
+
+
 def verdict(row: dict[str, Any]) -> str:
-    """A short reading of one gap: significant after BH, and its effect size label."""
+    """A short reading of one gap in words: clear or not yet, and how large the difference."""
     if row.get("gap") is None:
         return ""
-    q = row.get("qvalue")
-    signal = "clear" if q is not None and q < 0.05 else "not yet clear"
-    return f"{signal}; {row.get('magnitude') or 'n/a'} effect"
+    signal = focus.verdict_of(row)
+    size = MAGNITUDE_WORDS.get(str(row.get("magnitude") or ""), "")
+    return f"{signal}; {size}" if size else signal
+
+
+def technical(row: dict[str, Any]) -> str:
+    """The figures behind a reading, for its tooltip (the export carries them too)."""
+    if row.get("gap") is None:
+        return ""
+    parts = [
+        f"p = {Formats.p(row.get('pvalue'))}",
+        f"q (Benjamini–Hochberg) = {Formats.p(row.get('qvalue'))}",
+        f"Cliff's delta = {Formats.number(row.get('cliffs_delta'))}",
+    ]
+    if row.get("method"):
+        parts.append(f"test: {row['method']}")
+    return "; ".join(parts)
+
+
+def natural_end(period: Period, unit: str) -> date:
+    """The last day of a period's whole week or month (a view may cut it short)."""
+    if unit == "month":
+        following = (period.start.replace(day=28) + timedelta(days=4)).replace(day=1)
+        return following - timedelta(days=1)
+    return period.start - timedelta(days=period.start.weekday()) + timedelta(days=6)
+
+
+def unfinished_period(periods: Sequence[Period], unit: str) -> int | None:
+    """The index of the last period when the view ends before that week or month does."""
+    if not periods:
+        return None
+    last = periods[-1]
+    return last.index if last.end < natural_end(last, unit) else None
+
+
+def period_label(period: Period, unit: str, *, unfinished: bool = False) -> str:
+    """A period in words: "week of 14 Sep" or "Sep 2026", "so far" while it runs."""
+    if unit == "month":
+        text = period.start.strftime("%b %Y")
+    else:
+        monday = period.start - timedelta(days=period.start.weekday())
+        text = f"week of {monday.day} {monday.strftime('%b')}"
+    return f"{text} (so far)" if unfinished else text
+
+
+def period_labels(periods: Sequence[Period], unit: str) -> list[str]:
+    """The labels of a view's periods, the running one marked."""
+    running = unfinished_period(periods, unit)
+    return [period_label(p, unit, unfinished=p.index == running) for p in periods]
+
+
+def trend_text(slope: dict[str, Any] | None, gap: float | None, unit: str) -> str:
+    """A trend in words: "closing by about 2 points a week", "no clear trend", or why none."""
+    if not slope:
+        return DASH
+    if slope.get("slope") is None:
+        return str(slope.get("reason") or DASH)
+    pvalue = slope.get("pvalue")
+    if pvalue is None or pvalue >= 0.05:
+        return "no clear trend"
+    toward_zero = gap is not None and (gap > 0) != (slope["slope"] > 0)
+    verb = "closing" if toward_zero else "widening"
+    return f"{verb} by about {abs(slope['slope']):.1f} points a {unit}"
+
+
+def trend_technical(slope: dict[str, Any] | None, unit: str) -> str:
+    """The trend's figures for its tooltip."""
+    if not slope or slope.get("slope") is None:
+        return ""
+    return (
+        f"Theil–Sen slope {slope['slope']:+.2f} points per {unit} "
+        f"({Formats.interval(slope.get('slope_low'), slope.get('slope_high'))}); "
+        f"Mann–Kendall tau {Formats.number(slope.get('kendall_tau'))}, "
+        f"p = {Formats.p(slope.get('pvalue'))}"
+    )
+
+
+def needed_text(cell: dict[str, Any]) -> str:
+    """The planning hint of a gap that is not yet clear, as one sentence."""
+    needed = cell["needed"]
+    options = []
+    if needed.get("customers") is not None:
+        options.append(f"about {Formats.count(needed['customers'])} more customer answers")
+    if needed.get("employees") is not None:
+        options.append(f"{Formats.count(needed['employees'])} more team ratings")
+    if needed.get("balanced_customers") is not None:
+        options.append(
+            f"{Formats.count(needed['balanced_customers'])} more customer answers and "
+            f"{Formats.count(needed['balanced_employees'])} more team ratings together"
+        )
+    half = needed.get("half_width")
+    known = f"The gap is known to ±{half:.0f} points" if half is not None else "The gap is wide"
+    if not options:
+        return f"{known}; more answers of one side alone would not narrow it to ±5."
+    return f"{known}; {' or '.join(options)} would narrow it to ±5."
+
+
+def round_breaks(periods: Sequence[Period], round_ends: Sequence[date]) -> list[int]:
+    """The periods whose employee side is a newer round than the period before's."""
+    found = set()
+    for ends in round_ends:
+        index = next((p.index for p in periods if p.end >= ends), None)
+        if index:
+            found.add(index)
+    return sorted(found)
+
+
+def _employee_interval(cell: dict[str, Any]) -> tuple[float, float] | None:
+    """The team's 95% interval: the statistics' own when given, else from its shown answers."""
+    given = cell.get("employee_ci")
+    if given:
+        return tuple(given)
+    shares, n = cell.get("employee_shares"), cell.get("n_employees")
+    if not shares or not n:
+        return None
+    levels = np.arange(cell["low"], cell["high"] + 1)
+    counts = np.array([round(share * n) for share in shares])
+    found = mean_interval(levels, counts, cell["low"], cell["high"])
+    return None if found is None else (found[1], found[2])
+
+
+def _common(view: Overview | DepartmentView) -> dict[str, Any]:
+    return {
+        "view": view,
+        "filters": view.filters,
+        "form": filter_form(view.filters),
+        "query": view.filters.query(),
+        "department_links": view.department_links,
+        "fmt": Formats,
+        "verdict": verdict,
+        "technical": technical,
+        "trend_text": lambda slope, gap: trend_text(slope, gap, view.filters.period),
+        "trend_technical": lambda slope: trend_technical(slope, view.filters.period),
+        "unit": view.filters.period,
+        "trend_name": lambda cell: charts.cell_label(cell, with_question=True),
+        "kind_words": charts.KIND_WORDS,
+        "period_labels": period_labels(view.periods, view.filters.period),
+    }
 
 
 def overview_context(view: Overview) -> dict[str, Any]:
     """Template context of the org overview."""
-    labels = [p.label for p in view.periods]
-    figures = {
-        "departments": charts.to_json(
-            charts.gap_bars(view.departments, label="department", title="Gap per department")
-        )
-    }
+    labels = period_labels(view.periods, view.filters.period)
+    figures = {"departments": charts.to_json(charts.gap_bars(view.departments, label="department"))}
     for row in view.departments:
-        if row["trend"]:
+        # A hidden department draws no trend: its points depend on its ratings.
+        if row["trend"] and row.get("gap") is not None:
             figures[f"spark-{row['department']}"] = charts.to_json(
                 charts.sparkline(row["trend"], labels)
             )
-    return {
-        "view": view,
-        "filters": view.filters,
-        "query": view.filters.query(),
-        "department_links": view.department_links,
-        "headline": headline(view.headline),
-        "figures": figures,
-        "fmt": Formats,
-        "verdict": verdict,
-        "unit": view.filters.period,
-    }
+    return _common(view) | {"headline": headline(view.headline), "figures": figures}
 
 
-def department_context(view: DepartmentView) -> dict[str, Any]:
-    """Template context of a department page."""
-    labels = [p.label for p in view.periods]
-    cells = view.cells
+def department_context(view: DepartmentView, *, round_ends: Sequence[date] = ()) -> dict[str, Any]:
+    """Template context of a department page (`round_ends`: its rounds' last days)."""
+    unit = view.filters.period
+    labels = period_labels(view.periods, unit)
+    cells = [c | {"employee_ci": _employee_interval(c)} for c in view.cells]
     series = []
     for cell in cells:
+        if cell["gap"] is None:
+            continue  # hidden now: no trend that depends on its ratings either
         key = (cell["step"], cell["question"])
         points = [p for p in view.points if (p["step"], p["question"]) == key]
         if points:
@@ -134,20 +299,28 @@ def department_context(view: DepartmentView) -> dict[str, Any]:
         figures["distribution"] = charts.to_json(charts.distribution_bars(cells))
     if series:
         figures["trend"] = charts.to_json(
-            charts.trend_lines(series, labels, unit=view.filters.period)
+            charts.trend_lines(
+                series,
+                labels,
+                unit=unit,
+                breaks=round_breaks(view.periods, round_ends),
+                unfinished=unfinished_period(view.periods, unit),
+            )
         )
-    return {
-        "view": view,
-        "filters": view.filters,
-        "query": view.filters.query(),
-        "department_links": view.department_links,
+    shown = {(s[1][0]["step"], s[1][0]["question"]) for s in series}
+    return _common(view) | {
+        "cells": cells,
+        "trend_cells": [c for c in cells if (c["step"], c["question"]) in shown],
         "summary_sentence": _summary(view),
         "figures": figures,
-        "fmt": Formats,
-        "verdict": verdict,
-        "unit": view.filters.period,
         "nps_cells": [c for c in cells if c.get("nps")],
-        "needed_cells": [c for c in cells if c.get("needed")],
+        # Planning hints only where more answers can change the answer: not for clear gaps.
+        "needed_cells": [
+            c
+            for c in cells
+            if c.get("needed") and c["gap"] is not None and focus.verdict_of(c) != focus.CLEAR
+        ],
+        "needed_text": needed_text,
         "unsolicited_cells": [c for c in cells if c.get("unsolicited_n")],
     }
 

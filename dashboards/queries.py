@@ -23,6 +23,7 @@ from typing import Any
 
 import polars as pl
 from piccolo.engine.postgres import PostgresEngine
+from piccolo.query.functions.aggregate import Count
 from piccolo.querystring import QueryString
 
 from surveys.answers import default_wording
@@ -650,3 +651,39 @@ async def response_pages(
                     | tags.get(response["id"], {})
                 )
         yield page
+
+
+async def comment_counts(
+    catalog: Catalog, step_keys: Sequence[str], start: date, end: date
+) -> dict[str, int]:
+    """How many text answers invited customers left on each of these steps in start…end."""
+    step_ids = [catalog.steps[key].id for key in step_keys]
+    if not step_ids:
+        return {}
+    sql = (
+        'SELECT r."step" AS "step", COUNT(*) AS "n" '  # noqa: S608
+        'FROM "response" r JOIN "answer" a ON a."response" = r."id" '
+        'WHERE r."submitted_at" >= {} AND r."submitted_at" < {} AND r."source" = {} '
+        f'AND r."step" IN ({_placeholders(step_ids)}) '
+        'AND a."text" IS NOT NULL AND a."text" <> \'\' '
+        'GROUP BY r."step"'
+    )
+    rows = await Tally.raw(
+        sql, day_start(start), day_start(end + timedelta(days=1)), "invited", *step_ids
+    )
+    by_id = {info.id: key for key, info in catalog.steps.items()}
+    return {by_id[row["step"]]: int(row["n"]) for row in rows}
+
+
+async def open_follow_ups_by_step(catalog: Catalog, step_keys: Sequence[str]) -> dict[str, int]:
+    """How many follow-ups on each of these steps are not closed yet."""
+    step_ids = [catalog.steps[key].id for key in step_keys]
+    if not step_ids:
+        return {}
+    rows = await (
+        FollowUp.select(FollowUp.step, Count(alias="n"))
+        .where(FollowUp.step.is_in(step_ids) & (FollowUp.status != "closed"))
+        .group_by(FollowUp.step)
+    )
+    by_id = {info.id: key for key, info in catalog.steps.items()}
+    return {by_id[row["step"]]: int(row["n"]) for row in rows if row["step"] in by_id}

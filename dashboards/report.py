@@ -53,9 +53,9 @@ async def build_report(
         department, filters, threshold=threshold, comment_threshold=comment_threshold
     )
     context = pages.department_context(view)
-    figures = [charts.journey_map(view.cells)]
+    figures = [charts.journey_map(view.cells, title="Journey map")]
     if any(c["gap"] is not None for c in view.cells):
-        figures.append(charts.gap_bars(view.cells))
+        figures.append(charts.gap_bars(view.cells, title="Gap per step"))
     return Report(f"Perception gap: {view.department.name}", "department", context, figures)
 
 

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import gc
-import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from litestar import Litestar, Router
+from litestar.config.allowed_hosts import AllowedHostsConfig
 from litestar.config.csrf import CSRFConfig
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
-from litestar.middleware.session.client_side import CookieBackendConfig
+from litestar.middleware.allowed_hosts import AllowedHostsMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
@@ -36,18 +36,23 @@ from listening.auth import (
 from listening.csrf import SessionCSRFMiddleware
 from listening.errors import EXCEPTION_HANDLERS
 from listening.event_privacy import STORED_EVENTS
-from listening.events import ingest_lifespan
 from listening.health import health
+from listening.ingest.ingestor import ingest_lifespan
 from listening.ingest_controllers import LISTENING_HANDLERS
 from listening.login import LoginController
 from listening.rate_limit import RateLimitMiddleware, make_counter
 from listening.security_headers import add_security_headers
-from listening.settings import Settings, get_settings
+from listening.sessions import session_config, session_store
+from listening.settings import Settings, allowed_hosts, get_settings, public_base_url
 from listening.worker import worker_lifespan
 from surveys.catalog_controllers import CATALOG_CONTROLLERS
 from surveys.clock import Clock, system_clock
 from surveys.page_cache import PageCache
-from surveys.password_pages import PASSWORD_CONTROLLERS, USER_ADMIN_CONTROLLERS
+from surveys.password_pages import (
+    PASSWORD_CHANGE_CONTROLLERS,
+    PASSWORD_CONTROLLERS,
+    USER_ADMIN_CONTROLLERS,
+)
 from surveys.privacy_controllers import PRIVACY_CONTROLLERS
 from surveys.rating_controllers import (
     RATING_CONTROLLERS,
@@ -68,20 +73,6 @@ PACKAGE_DIRS = [
 # posts and the keyed event endpoints. Skipping the session and principal middleware there
 # keeps the busiest requests short.
 NO_SESSION_PATHS = ["^/s/", "^/f/", "^/api/responses/", "^/api/events"]
-
-
-def _session_config(settings: Settings) -> CookieBackendConfig:
-    # The session cookie is encrypted with a key derived from the secret key (AES-GCM).
-    secret = hashlib.sha256(b"session:" + settings.secret_key.encode()).digest()
-    return CookieBackendConfig(
-        secret=secret,
-        key="lp_session",
-        max_age=8 * 3600,
-        httponly=True,
-        samesite="lax",
-        secure=settings.secure_cookies,
-        exclude=NO_SESSION_PATHS,
-    )
 
 
 def _templates_from_memory(engine: JinjaTemplateEngine) -> None:
@@ -137,6 +128,7 @@ def create_app(
     server listens on, used for links in messages when LISTENING_BASE_URL is unset.
     """
     settings = settings or get_settings()
+    base_url = public_base_url(settings, listen_url)
     template_dirs = [d / "templates" for d in PACKAGE_DIRS if (d / "templates").is_dir()]
     static_routers = [
         create_static_files_router(
@@ -146,7 +138,7 @@ def create_app(
         if (d / "static").is_dir()
     ]
     admin_api = Router(path="/api", guards=[admin_guard], route_handlers=list(CATALOG_CONTROLLERS))
-    session_config = _session_config(settings)
+    sessions = session_config(settings, exclude=NO_SESSION_PATHS)
     privacy = Router(
         path="/",
         guards=[admin_guard],
@@ -155,7 +147,11 @@ def create_app(
             "event_records": Provide(lambda: STORED_EVENTS, use_cache=True, sync_to_thread=False)
         },
     )
-    staff = Router(path="/", guards=[staff_guard], route_handlers=list(STAFF_CONTROLLERS))
+    staff = Router(
+        path="/",
+        guards=[staff_guard],
+        route_handlers=[*STAFF_CONTROLLERS, *PASSWORD_CHANGE_CONTROLLERS],
+    )
     rate_counter = make_counter(settings)
     delivery = [worker_lifespan(settings, listen_url=listen_url, clock=clock)] if run_worker else []
     employees = Router(path="/", guards=[employee_guard], route_handlers=list(RATING_CONTROLLERS))
@@ -166,8 +162,9 @@ def create_app(
     )
     rounds = Router(path="/", guards=[executive_guard], route_handlers=list(ROUND_CONTROLLERS))
     console = Router(path="/", guards=[admin_guard], route_handlers=list(ADMIN_HANDLERS))
+    # Employees open their own department's page too; the controllers narrow them to it.
     dashboards_router = Router(
-        path="/", guards=[executive_guard], route_handlers=list(DASHBOARD_CONTROLLERS)
+        path="/", guards=[staff_guard], route_handlers=list(DASHBOARD_CONTROLLERS)
     )
     return Litestar(
         route_handlers=[
@@ -191,12 +188,21 @@ def create_app(
         dependencies={
             "clock": Provide(lambda: clock, use_cache=True, sync_to_thread=False),
             "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
+            # Links in emails and webhooks: one configured address, never the request's Host.
+            "base_url": Provide(lambda: base_url, use_cache=True, sync_to_thread=False),
         },
+        stores={"sessions": session_store(settings, clock)},
         middleware=[
-            # First, so limits hold before any parsing, CSRF check or session work.
+            # Litestar's allowed-hosts check, before anything else reads the request (as the
+            # app's `allowed_hosts` setting it would run after these middlewares).
+            DefineMiddleware(
+                AllowedHostsMiddleware,
+                config=AllowedHostsConfig(allowed_hosts=allowed_hosts(settings, listen_url)),
+            ),
+            # Then limits, before any parsing, CSRF check or session work.
             DefineMiddleware(RateLimitMiddleware, settings=settings, counter=rate_counter),
             DefineMiddleware(SessionCSRFMiddleware, config=_csrf_config(settings)),
-            session_config.middleware,
+            sessions.middleware,
             DefineMiddleware(PrincipalMiddleware, exclude=NO_SESSION_PATHS),
         ],
         template_config=TemplateConfig(
@@ -225,6 +231,7 @@ def create_app(
             "clock": clock,  # for hot handlers that skip dependency injection
             "run_worker": run_worker,
             "listen_url": listen_url,
+            "base_url": base_url,
             "rate_counter": rate_counter,
             "page_cache": PageCache(),
         },

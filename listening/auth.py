@@ -11,9 +11,10 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
 from listening.apikeys import KeyIdentity, identify
+from listening.sessions import USER_KEY, record_activity, session_alive
 from surveys.accounts import Account, get_account
 
-SESSION_USER_KEY = "user_id"
+SESSION_USER_KEY = USER_KEY
 
 
 @dataclass(frozen=True)
@@ -70,8 +71,15 @@ class PrincipalMiddleware(AbstractAuthenticationMiddleware):
         user_id = session.get(SESSION_USER_KEY) if isinstance(session, dict) else None
         if isinstance(user_id, int):
             account = await get_account(user_id)
-            if account is not None:
+            now = connection.app.state["clock"]()
+            if account is not None and session_alive(
+                session, account, now, connection.app.state["settings"]
+            ):
+                record_activity(session, now)
                 return AuthenticationResult(user=Principal(account=account), auth=None)
+            # Idle, too old, ended by a password change, or the account is gone: the session
+            # is deleted on the way out and the request goes on anonymous.
+            connection.scope["session"] = {}
         return AuthenticationResult(user=None, auth=None)
 
 

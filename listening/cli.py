@@ -72,9 +72,31 @@ def serve(host: str, port: int, workers: int, no_worker: bool) -> None:
     """Apply pending migrations, then run the web server (and the delivery worker)."""
     from listening.migrate import migrate as run_migrations
 
-    get_settings()
+    _require_base_url(host)
     _run(run_migrations())
     _serve(host, port, workers, run_worker=not no_worker)
+
+
+def _require_base_url(host: str) -> None:
+    """Refuse to listen beyond this machine without LISTENING_BASE_URL.
+
+    Links in emails and webhooks are built from the base URL, never from a request's Host
+    header; on loopback the listening address serves as one, elsewhere it would be wrong.
+    """
+    import ipaddress
+
+    if get_settings().base_url:
+        return
+    try:
+        loopback = ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        raise click.ClickException(
+            f"configuration: LISTENING_BASE_URL is required to serve on {host}: links in "
+            "emails and webhooks start with it (e.g. LISTENING_BASE_URL=https://feedback."
+            "example.com). Without it, serve on 127.0.0.1 only."
+        )
 
 
 def _serve(host: str, port: int, workers: int, *, run_worker: bool) -> None:
@@ -146,7 +168,8 @@ def worker(interval: float, once: bool, base_url: str) -> None:
 @friendly_errors
 def ingest(file: Path, dry_run: bool) -> None:
     """Import touchpoint events from an NDJSON file (one event a line), as the API would."""
-    from listening.events import close_ingestors, ingest_file
+    from listening.ingest.drivers import ingest_file
+    from listening.ingest.ingestor import close_ingestors
 
     settings = get_settings()
     if dry_run:
@@ -224,7 +247,7 @@ def apikey() -> None:
 
 @apikey.command("create")
 @click.argument("name")
-@click.option("--scope", required=True, type=click.Choice(["ingest", "admin"]))
+@click.option("--scope", required=True, type=click.Choice(["ingest", "suppress", "admin"]))
 @friendly_errors
 def apikey_create(name: str, scope: str) -> None:
     """Create a key; it is printed once, alone on the last line, and only its hash is stored."""
@@ -284,6 +307,8 @@ def demo(
     from listening.demo.build import DEMO_PASSWORD, build_demo
 
     settings = get_settings()
+    if not no_serve:
+        _require_base_url(host)
     if reset and settings.database.engine == "sqlite":
         assert settings.database.sqlite_path is not None
         for suffix in ("", "-wal", "-shm"):

@@ -21,12 +21,12 @@ import msgspec
 from listening.errors import field_of
 from listening.schemas import EventIn
 from listening.tables import Trigger
+from listening.trigger_file import global_quarantine_seconds
 from listening.triggers import (
     CustomerState,
     Rule,
     Rules,
     decide,
-    global_quarantine_seconds,
     matches,
     rules_from_rows,
     sample_point,

@@ -30,12 +30,34 @@ TITLES = {
 }
 
 
+# What people read when the refusal's own text is written for programs (Litestar's errors).
+PLAIN_MESSAGES = {
+    400: "The address or the form had something we could not read. Please try again.",
+    401: "Please log in to open this page.",
+    403: "Your account cannot open this page.",
+    404: "There is nothing at this address. The link may be old or mistyped.",
+    405: "This page cannot be used that way.",
+    413: "That was more than we accept in one go.",
+    429: "Too many requests in a short time. Please wait a minute and try again.",
+}
+
+
 def wants_html(request: Request) -> bool:
-    """Pages answer people with HTML; the API and machine clients get JSON."""
+    """Content negotiation: people's browsers ask for HTML; the API and machines get JSON."""
     path = request.url.path
     if path.startswith(("/api/", "/schema", "/health")):
         return False
-    return "text/html" in request.headers.get("accept", "")
+    best = request.accept.best_match(["application/json", "text/html"], default="")
+    return best == "text/html"
+
+
+def _back(request: Request) -> tuple[str, str]:
+    """A way back: the page the person came from on this site, else the start page."""
+    referrer = request.headers.get("referer", "")
+    origin = str(request.base_url).rstrip("/")
+    if referrer.startswith(origin + "/") and referrer.rstrip("/") != str(request.url).rstrip("/"):
+        return referrer[len(origin) :], "Go back"
+    return "/", "Go to the start page"
 
 
 def _page(
@@ -43,11 +65,18 @@ def _page(
 ) -> Any:
     if status == 401 and request.method == "GET":
         return Redirect(path=f"/login?next={request.url.path}")
+    back, back_label = _back(request)
     return Template(
         "error.html",
-        context={"title": TITLES.get(status, "Error"), "message": message},
+        context={
+            "title": TITLES.get(status, "Error"),
+            "message": message,
+            "back": back,
+            "back_label": back_label,
+        },
         status_code=status,
         headers=headers,
+        media_type=MediaType.HTML,
     )
 
 
@@ -84,7 +113,10 @@ def http_error_handler(request: Request, exc: HTTPException) -> Any:
     """Litestar's HTTP errors keep their JSON shape (with `extra` naming fields); pages get HTML."""
     headers = dict(exc.headers or {})
     if wants_html(request):
-        return _page(request, exc.status_code, str(exc.detail), headers)
+        # Our own refusals are written for people; Litestar's own (validation) are not.
+        own = exc.detail and exc.detail[:1].isupper() and exc.detail.endswith(".")
+        message = str(exc.detail) if own else PLAIN_MESSAGES.get(exc.status_code, str(exc.detail))
+        return _page(request, exc.status_code, message, headers)
     body: dict[str, Any] = {"status_code": exc.status_code, "detail": exc.detail}
     if exc.extra:
         body["extra"] = exc.extra

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.response.base import ASGIResponse
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 
-from listening import events, outbox, schemas, triggers
+from listening import outbox, schemas, trigger_admin
 from listening.apikeys import hash_key
 from listening.auth import admin_guard, bearer_token, ingest_guard
+from listening.ingest.answers import UNAUTHORIZED, answer, encode
+from listening.ingest.drivers import ingest_batch, ingest_one
+from listening.ingest.validate import parse_event, split_batch
 from listening.settings import Settings
 from surveys import audit
 from surveys.audit import actor_of
@@ -25,25 +28,6 @@ from surveys.parameters import Offset
 # are not session requests, so the principal middleware and the CSRF check stay out of the way.
 KEYED = {"exclude_from_auth": True, "exclude_from_csrf": True}
 JSON = "application/json"
-
-
-_BASE_URLS: dict[tuple, str] = {}
-
-
-def base_url_of(request: Request, settings: Settings) -> str:
-    """The public address for links: LISTENING_BASE_URL, else the address the request came to."""
-    if settings.base_url:
-        return settings.base_url
-    scope = request.scope
-    host = next((v for n, v in scope.get("headers", ()) if n == b"host"), None)
-    # One address per (scheme, Host, server, root path): worked out once, not per event.
-    key = (scope.get("scheme"), host, scope.get("server"), scope.get("root_path", ""))
-    found = _BASE_URLS.get(key)
-    if found is None:
-        if len(_BASE_URLS) > 256:
-            _BASE_URLS.clear()
-        found = _BASE_URLS[key] = str(request.base_url).rstrip("/")
-    return found
 
 
 def _key_hash(request: Request) -> str:
@@ -86,18 +70,18 @@ class EventController(Controller):
         settings: Settings = request.app.state["settings"]
         clock: Clock = request.app.state["clock"]
         key_hash = _key_hash(request)
-        event = events.parse_event(await request.body())
-        work = events.Work(events=[event], now=clock(), key_hash=key_hash)
-        result = await events.ingestor(settings.secret_key).submit(work)
-        if result == events.UNAUTHORIZED:
+        event = parse_event(await request.body())
+        outcome = await ingest_one(
+            event, secret_key=settings.secret_key, now=clock(), key_hash=key_hash
+        )
+        if isinstance(outcome, str):  # UNAUTHORIZED
             raise _unauthorized()
-        (outcome,) = result
-        body = events.answer(
-            outcome, base_url=base_url_of(request, settings), secret_key=settings.secret_key
+        body = answer(
+            outcome, base_url=request.app.state["base_url"], secret_key=settings.secret_key
         )
         status = HTTP_200_OK if outcome.duplicate else HTTP_202_ACCEPTED
         # An ASGI response goes out as it is, without Litestar's response conversion.
-        return ASGIResponse(body=events.encode(body), status_code=status, media_type=JSON)
+        return ASGIResponse(body=encode(body), status_code=status, media_type=JSON)
 
     @post(
         "/batch",
@@ -113,21 +97,25 @@ class EventController(Controller):
         },
     )
     async def post_batch(
-        self, request: Request, settings: NamedDependency[Settings], clock: NamedDependency[Clock]
+        self,
+        request: Request,
+        settings: NamedDependency[Settings],
+        clock: NamedDependency[Clock],
+        base_url: NamedDependency[str],
     ) -> Response[bytes]:
         """Ingest a batch; bad events are rejected one by one, the others accepted."""
         key_hash = _key_hash(request)
-        raws = events.split_batch(await request.body(), request.headers.get("content-type", ""))
-        answer = await events.ingest_batch(
+        raws = split_batch(await request.body(), request.headers.get("content-type", ""))
+        results = await ingest_batch(
             raws,
             secret_key=settings.secret_key,
             now=clock(),
             key_hash=key_hash,
-            base_url=base_url_of(request, settings),
+            base_url=base_url,
         )
-        if answer == events.UNAUTHORIZED:
+        if results == UNAUTHORIZED:
             raise _unauthorized()
-        return Response(events.encode(answer), media_type=JSON)
+        return Response(encode(results), media_type=JSON)
 
 
 @post(
@@ -162,29 +150,29 @@ class TriggerController(Controller):
     @get("/", summary="List trigger rules")
     async def list_triggers(self) -> list[schemas.Trigger]:
         """Every trigger."""
-        return await triggers.list_triggers()
+        return await trigger_admin.list_triggers()
 
     @post("/", summary="Create a trigger rule")
     async def create_trigger(
         self, request: Request, data: JSONBody[schemas.TriggerCreate], clock: NamedDependency[Clock]
     ) -> schemas.Trigger:
         """Create a trigger (409 when its key exists)."""
-        made = await triggers.create_trigger(data, clock=clock)
+        made = await trigger_admin.create_trigger(data, clock=clock)
         await audit.record(actor_of(request.user), "trigger", "create", made.key, after=made)
         return made
 
     @get("/{key:str}", summary="One trigger rule")
     async def get_trigger(self, key: FromPath[str]) -> schemas.Trigger:
         """A trigger by key."""
-        return await triggers.get_trigger(key)
+        return await trigger_admin.get_trigger(key)
 
     @patch("/{key:str}", summary="Change a trigger rule")
     async def update_trigger(
         self, request: Request, key: FromPath[str], data: JSONBody[schemas.TriggerUpdate]
     ) -> schemas.Trigger:
         """Change the fields given."""
-        before = await triggers.get_trigger(key)
-        after = await triggers.update_trigger(key, data)
+        before = await trigger_admin.get_trigger(key)
+        after = await trigger_admin.update_trigger(key, data)
         await audit.record(
             actor_of(request.user), "trigger", "update", key, before=before, after=after
         )
@@ -193,8 +181,8 @@ class TriggerController(Controller):
     @delete("/{key:str}", summary="Deactivate a trigger rule", status_code=HTTP_200_OK)
     async def deactivate_trigger(self, request: Request, key: FromPath[str]) -> schemas.Trigger:
         """Deactivate a trigger; its invitations stay."""
-        before = await triggers.get_trigger(key)
-        after = await triggers.deactivate_trigger(key)
+        before = await trigger_admin.get_trigger(key)
+        after = await trigger_admin.deactivate_trigger(key)
         await audit.record(
             actor_of(request.user), "trigger", "deactivate", key, before=before, after=after
         )
@@ -208,17 +196,17 @@ class TriggerController(Controller):
     summary="List invitations with their survey links (newest first)",
 )
 async def list_invitations(
-    request: Request,
     settings: NamedDependency[Settings],
+    base_url: NamedDependency[str],
     status: FromQuery[str | None] = None,
     channel: FromQuery[str | None] = None,
     trigger: FromQuery[str | None] = None,
-    limit: FromQuery[int] = 100,
+    limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     offset: Offset = 0,
 ) -> list[schemas.Invitation]:
     """Invitations, filtered by status, channel or trigger."""
     return await outbox.list_invitations(
-        base_url=base_url_of(request, settings),
+        base_url=base_url,
         secret_key=settings.secret_key,
         status=status,
         channel=channel,

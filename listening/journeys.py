@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from listening.triggers import apply_listening_document, check_listening_document
+from listening.trigger_file import apply_listening_document, check_listening_document
 from surveys.clock import Clock, system_clock
 from surveys.journey_file import LoadSummary, apply_document, check_document, parse_toml
 from surveys.tables import Department

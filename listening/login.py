@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, MediaType, Request, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Template
 from litestar.utils.scope.state import ScopeState
 from msgspec import Struct
 
-from listening.auth import SESSION_USER_KEY, principal_of
+from listening.auth import principal_of
 from listening.rate_limit import check_login_account
+from listening.sessions import start_session
 from surveys.accounts import authenticate
 
 
@@ -71,9 +72,10 @@ class LoginController(Controller):
                     "email": data.email,
                 },
                 status_code=401,
+                # The handler also answers with a Redirect, so Litestar would default to JSON.
+                media_type=MediaType.HTML,
             )
-        request.clear_session()
-        request.set_session({SESSION_USER_KEY: account.id})
+        start_session(request, account, request.app.state["clock"]())
         target = _safe_next(data.next)
         return Redirect(
             path=landing_page(account.roles) if target == "/" else target, status_code=303
@@ -81,7 +83,7 @@ class LoginController(Controller):
 
     @post("/logout", include_in_schema=False, status_code=303)
     async def logout(self, request: Request) -> Redirect:
-        """End the session."""
+        """End the session: it is deleted, so a copy of the cookie stops working too."""
         request.clear_session()
         return Redirect(path="/login", status_code=303)
 

@@ -34,7 +34,7 @@ from litestar import Request
 from litestar.exceptions import TooManyRequestsException
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from listening.settings import Settings
+from listening.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,14 @@ class RedisCounter:
     """Fixed-window counters in Redis, shared by every server process."""
 
     def __init__(self, url: str, clock: Callable[[], float] = time.time) -> None:
-        from redis.asyncio import Redis
+        try:
+            from redis.asyncio import Redis
+        except ImportError:
+            # Redis is optional: only a configured URL needs its client.
+            raise SettingsError(
+                "LISTENING_REDIS_URL is set but the redis client is not installed: "
+                "pip install 'listening-post[redis]'"
+            ) from None
 
         self._redis = Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
         self._clock = clock

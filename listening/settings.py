@@ -58,11 +58,46 @@ class Settings:
     retention_days: int | None
     max_body_bytes: int
     delivery_lease_seconds: int = 300
+    # Host headers answered; empty means the base URL's host plus localhost and 127.0.0.1.
+    allowed_hosts: tuple[str, ...] = ()
+    session_idle_seconds: int = 8 * 3600
+    session_lifetime_seconds: int = 7 * 24 * 3600
 
     @property
     def secure_cookies(self) -> bool:
         """Cookies carry Secure when the public address is https."""
         return bool(self.base_url and self.base_url.startswith("https://"))
+
+
+# Where links point when LISTENING_BASE_URL is unset and no listening address is known.
+DEFAULT_LISTEN_URL = "http://127.0.0.1:8000"
+
+
+def public_base_url(settings: Settings, listen_url: str | None = None) -> str:
+    """The address every link in an email or webhook starts with; never a request's Host.
+
+    LISTENING_BASE_URL when set, else the address `serve` listens on (which `serve` allows only
+    on loopback), else http://127.0.0.1:8000.
+    """
+    return (settings.base_url or listen_url or DEFAULT_LISTEN_URL).rstrip("/")
+
+
+def allowed_hosts(settings: Settings, listen_url: str | None = None) -> list[str]:
+    """The Host header values answered: LISTENING_ALLOWED_HOSTS, else the base URL's host,
+    localhost and 127.0.0.1, each bare and with the ports the base and listening URLs name."""
+    names = list(settings.allowed_hosts)
+    if not names:
+        base = urlparse(public_base_url(settings, listen_url)).hostname or "localhost"
+        names = list(dict.fromkeys([base, "localhost", "127.0.0.1"]))
+    ports = {
+        urlparse(url).port for url in (settings.base_url, listen_url) if url and urlparse(url).port
+    }
+    # A Host header carries the port when it is not the scheme's default one.
+    return list(
+        dict.fromkeys(
+            [*names, *(f"{n}:{p}" for n in names if ":" not in n and "*" not in n for p in ports)]
+        )
+    )
 
 
 def _int(env: dict[str, str], name: str, default: int, *, minimum: int | None = None) -> int:
@@ -185,6 +220,14 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         # How long a worker holds what it claimed: a worker that dies mid-send leaves its rows
         # to be claimed again (and re-sent with the same Message-ID) once the lease runs out.
         delivery_lease_seconds=_int(env, "LISTENING_DELIVERY_LEASE_SECONDS", 300, minimum=5),
+        allowed_hosts=tuple(
+            h.strip().lower()
+            for h in env.get("LISTENING_ALLOWED_HOSTS", "").split(",")
+            if h.strip()
+        ),
+        session_idle_seconds=60 * _int(env, "LISTENING_SESSION_IDLE_MINUTES", 480, minimum=1),
+        session_lifetime_seconds=3600
+        * _int(env, "LISTENING_SESSION_LIFETIME_HOURS", 168, minimum=1),
     )
 
 

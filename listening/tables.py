@@ -13,7 +13,7 @@ class ApiKey(Table):
     """A key other systems send as `Authorization: Bearer`; only its SHA-256 is stored."""
 
     name = Varchar(length=200)
-    scope = Varchar(length=10)  # ingest | admin
+    scope = Varchar(length=10)  # ingest | suppress | admin
     key_hash = Varchar(length=64, unique=True)
     prefix = Varchar(length=12)
     created_at = Timestamptz()
@@ -56,3 +56,14 @@ class Setting(Table, tablename="app_setting"):
 
     key = Varchar(length=100, unique=True)
     value = Text()
+
+
+class WebSession(Table):
+    """A logged-in browser's session data, found by the SHA-256 of its cookie's random id.
+
+    Rows past `expires_at` are never read and are deleted as logins come in.
+    """
+
+    key_hash = Varchar(length=64, unique=True)
+    data = Text()
+    expires_at = Timestamptz(null=True, default=None, index=True)

@@ -3,17 +3,15 @@
 `decide` is pure: given an event, the customer's state and the rules, it says for every matching
 trigger whether an invitation is scheduled and why not otherwise. The ingestion service runs it
 inside the transaction that stores the event, so re-ingestion and concurrent duplicates decide the
-same. Also here: the admin service for trigger rows and the `[[triggers]]` of the journey file.
+same. The admin service for trigger rows is `listening.trigger_admin`; the journey file's
+`[[triggers]]`, `listening.trigger_file`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import threading
-import time as clock_time
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from functools import cache, lru_cache
@@ -21,17 +19,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import msgspec
-
 from listening import schemas
-from listening.tables import Setting, Trigger
-from surveys.clock import Clock, system_clock
-from surveys.errors import Conflict, DomainError, Invalid, NotFound
-from surveys.tables import Step, Survey
+from listening.uids import new_uid
 
-CHANNELS = ("email", "link", "webhook")
 DEFAULT_QUARANTINE_SECONDS = 30 * 86400
-QUARANTINE_SETTING = "quarantine_seconds"
 QUIET_START = time(21, 0)
 QUIET_END = time(8, 0)
 UTC = ZoneInfo("UTC")
@@ -91,11 +82,6 @@ FROM "trigger" t JOIN step s ON s.id = t.step
 WHERE t.active
 ORDER BY t.id
 """
-
-
-def rules_fingerprint(rows: list[tuple]) -> str:
-    """A digest of the rows of RULES_SQL: equal digests, equal rules (across processes too)."""
-    return hashlib.blake2b(msgspec.msgpack.encode(rows), digest_size=16).hexdigest()
 
 
 def rules_from_rows(rows: list[tuple]) -> Rules:
@@ -332,325 +318,9 @@ def _decide_one(
     return Decision(rule, "scheduled", send_at, expires_at, remind_at)
 
 
-class _RandomBytes:
-    """Random bytes from the operating system, fetched in blocks: one system call per
-    thousands of uids instead of one each. The buffer is dropped in a forked child, which must
-    not repeat its parent's bytes."""
-
-    BLOCK = 16384
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._reset()
-        os.register_at_fork(after_in_child=self._reset)
-
-    def _reset(self) -> None:
-        self._buffer = b""
-        self._at = 0
-
-    def take(self, n: int) -> bytes:
-        """The next `n` random bytes."""
-        with self._lock:
-            if self._at + n > len(self._buffer):
-                self._buffer, self._at = os.urandom(self.BLOCK), 0
-            chunk = self._buffer[self._at : self._at + n]
-            self._at += n
-            return chunk
-
-
-_random = _RandomBytes()
-
-
-def new_uid() -> str:
-    """A time-ordered UUID: milliseconds, then 74 random bits (the layout of version 7).
-
-    New invitations land at the end of the uid index instead of on a random page of it, which
-    halves the pages a batch of invitations dirties. The uid is no secret: tokens are HMACs of it.
-    Its version is 8 (the custom version): it marks invitations whose link token is
-    time-ordered too (`surveys.tokens`), where earlier uids keep their plain tokens.
-    """
-    h = ((clock_time.time_ns() // 1_000_000).to_bytes(6, "big") + _random.take(10)).hex()
-    # The version digit replaces a random one; the variant keeps two random bits of its digit.
-    return f"{h[:8]}-{h[8:12]}-8{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
-
-
-# A hex digit's low two bits under the variant bits 10 of RFC 9562: 8, 9, a or b.
-_VARIANT = {f"{n:x}": f"{n & 0x3 | 0x8:x}" for n in range(16)}
-
-
 def _text_attribute(attributes: dict[str, Any], name: str) -> str | None:
     value = attributes.get(name)
     return value if isinstance(value, str) else None
 
 
 # --- durations and filters as people write them ----------------------------------------------
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
-def parse_duration(value: Any, field_name: str) -> int:
-    """Seconds from "90s", "15m", "2h", "7d", "2w" or a whole number of seconds."""
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    if isinstance(value, str):
-        match = re.fullmatch(r"\s*(\d+)\s*([smhdw])\s*", value)
-        if match:
-            return int(match.group(1)) * _UNITS[match.group(2)]
-    raise Invalid(
-        f'{field_name} must be a duration such as "90s", "15m", "2h", "7d" or "2w"',
-        field=field_name,
-    )
-
-
-def _check_scalar(value: Any, where: str) -> None:
-    if not isinstance(value, str | int | float | bool):
-        raise Invalid(f"{where} must be a string, number or boolean", field=where)
-
-
-def check_filters(filters: Any, where: str = "filters") -> dict[str, Any]:
-    """Check filters: {attribute: value | [values] | {"not": [values]} | {"in": [values]}}."""
-    if not isinstance(filters, dict):
-        raise Invalid(f"{where} must be a table of attribute conditions", field=where)
-    for name, condition in filters.items():
-        at = f"{where}.{name}"
-        if isinstance(condition, dict):
-            if not condition or set(condition) - {"not", "in"}:
-                raise Invalid(f'{at} may only have "not" and "in"', field=at)
-            for op, values in condition.items():
-                for v in values if isinstance(values, list) else [values]:
-                    _check_scalar(v, f"{at}.{op}")
-        elif isinstance(condition, list):
-            if not condition:
-                raise Invalid(f"{at} must list at least one value", field=at)
-            for v in condition:
-                _check_scalar(v, at)
-        else:
-            _check_scalar(condition, at)
-    return filters
-
-
-# --- the admin service -----------------------------------------------------------------------
-
-
-async def _step_id(key: str) -> int:
-    row = await Step.select(Step.id).where(Step.key == key).first()
-    if row is None:
-        raise NotFound(f"no step {key!r}", field="step")
-    has_survey = await Survey.exists().where((Survey.step == row["id"]) & (Survey.active == True))
-    if not has_survey:
-        raise Invalid(f"step {key!r} has no active survey to send", field="step")
-    return row["id"]
-
-
-def _check_channel(channel: str, webhook_url: str | None) -> None:
-    if channel not in CHANNELS:
-        raise Invalid(f"channel must be one of {', '.join(CHANNELS)}", field="channel")
-    if channel == "webhook" and not webhook_url:
-        raise Invalid("a webhook trigger needs a webhook_url", field="webhook_url")
-    if webhook_url and not re.match(r"^https?://[^\s/]+", webhook_url):
-        raise Invalid("webhook_url must be an http(s) URL", field="webhook_url")
-
-
-async def _as_struct(row: dict[str, Any]) -> schemas.Trigger:
-    filters = row["filters"]
-    return schemas.Trigger(
-        key=row["key"],
-        event_type=row["event_type"],
-        step=row["step.key"],
-        channel=row["channel"],
-        webhook_url=row["webhook_url"],
-        sample_percent=row["sample_percent"],
-        delay_seconds=row["delay_seconds"],
-        expires_after_seconds=row["expires_after_seconds"],
-        max_event_age_seconds=row["max_event_age_seconds"],
-        quarantine_seconds=row["quarantine_seconds"],
-        reminder_after_seconds=row["reminder_after_seconds"],
-        filters=json.loads(filters) if isinstance(filters, str) else filters,
-        active=row["active"],
-        created_at=row["created_at"],
-    )
-
-
-def _select():
-    return Trigger.select(
-        Trigger.all_columns(exclude=[Trigger.step]), Trigger.step.key.as_alias("step.key")
-    )
-
-
-async def list_triggers() -> list[schemas.Trigger]:
-    """Every trigger, active or not."""
-    return [await _as_struct(r) for r in await _select().order_by(Trigger.id)]
-
-
-async def get_trigger(key: str) -> schemas.Trigger:
-    """One trigger by key."""
-    row = await _select().where(Trigger.key == key).first()
-    if row is None:
-        raise NotFound(f"no trigger {key!r}", field="key")
-    return await _as_struct(row)
-
-
-async def create_trigger(
-    data: schemas.TriggerCreate, *, clock: Clock = system_clock
-) -> schemas.Trigger:
-    """Create a trigger; 409 when the key is taken."""
-    _check_channel(data.channel, data.webhook_url)
-    check_filters(data.filters)
-    step_id = await _step_id(data.step)
-    if await Trigger.exists().where(Trigger.key == data.key):
-        raise Conflict(f"a trigger {data.key!r} exists", field="key")
-    values = msgspec.structs.asdict(data)
-    values.pop("step")
-    await Trigger.insert(Trigger(**values, step=step_id, created_at=clock()))
-    return await get_trigger(data.key)
-
-
-async def update_trigger(key: str, data: schemas.TriggerUpdate) -> schemas.Trigger:
-    """Change the given fields of a trigger."""
-    current = await get_trigger(key)
-    changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
-    _check_channel(
-        changes.get("channel", current.channel), changes.get("webhook_url", current.webhook_url)
-    )
-    if "filters" in changes:
-        check_filters(changes["filters"])
-    if "step" in changes:
-        changes["step"] = await _step_id(changes["step"])
-    if changes:
-        await Trigger.update({getattr(Trigger, k): v for k, v in changes.items()}).where(
-            Trigger.key == key
-        )
-    return await get_trigger(key)
-
-
-async def deactivate_trigger(key: str) -> schemas.Trigger:
-    """Stop a trigger from inviting; its invitations stay."""
-    await get_trigger(key)
-    await Trigger.update({Trigger.active: False}).where(Trigger.key == key)
-    return await get_trigger(key)
-
-
-# --- the journey file's [settings] and [[triggers]] ------------------------------------------
-
-_TOML_FIELDS = {
-    "key",
-    "event_type",
-    "step",
-    "channel",
-    "webhook_url",
-    "sample_percent",
-    "delay",
-    "expires_after",
-    "max_event_age",
-    "quarantine",
-    "reminder_after",
-    "filters",
-    "active",
-}
-
-
-def check_listening_document(doc: dict[str, Any]) -> tuple[int | None, list[schemas.TriggerCreate]]:
-    """The global quarantine (None: not set) and the triggers of a journey document, checked."""
-    settings = doc.get("settings", {})
-    if not isinstance(settings, dict):
-        raise Invalid("[settings] must be a table", field="settings")
-    quarantine = None
-    if "quarantine" in settings:
-        quarantine = parse_duration(settings["quarantine"], "settings.quarantine")
-    raw = doc.get("triggers", [])
-    if not isinstance(raw, list) or not all(isinstance(t, dict) for t in raw):
-        raise Invalid("triggers must be an array of tables ([[triggers]])", field="triggers")
-    specs, seen = [], set()
-    for i, item in enumerate(raw):
-        where = f"triggers[{i}]"
-        unknown = set(item) - _TOML_FIELDS
-        if unknown:
-            raise Invalid(f"{where}: unknown field {sorted(unknown)[0]!r}", field=where)
-        for required in ("event_type", "step"):
-            if not isinstance(item.get(required), str) or not item[required]:
-                raise Invalid(f"{where}.{required} is required", field=f"{where}.{required}")
-        key = item.get("key") or f"{item['event_type']}:{item['step']}"
-        if key in seen:
-            raise Invalid(
-                f"{where}: trigger {key!r} is defined twice (give each a distinct key)",
-                field=f"{where}.key",
-            )
-        seen.add(key)
-        values: dict[str, Any] = {
-            "key": key,
-            "event_type": item["event_type"],
-            "step": item["step"],
-            "channel": item.get("channel", "link"),
-            "webhook_url": item.get("webhook_url"),
-            "sample_percent": item.get("sample_percent", 100),
-            "filters": check_filters(item.get("filters", {}), f"{where}.filters"),
-            "active": item.get("active", True),
-        }
-        for name, column in (
-            ("delay", "delay_seconds"),
-            ("expires_after", "expires_after_seconds"),
-            ("max_event_age", "max_event_age_seconds"),
-            ("quarantine", "quarantine_seconds"),
-            ("reminder_after", "reminder_after_seconds"),
-        ):
-            if name in item:
-                values[column] = parse_duration(item[name], f"{where}.{name}")
-        try:
-            spec = msgspec.convert(values, schemas.TriggerCreate)
-        except msgspec.ValidationError as exc:
-            raise Invalid(f"{where}: {exc}", field=where) from None
-        _check_channel(spec.channel, spec.webhook_url)
-        specs.append(spec)
-    return quarantine, specs
-
-
-async def apply_listening_document(
-    quarantine: int | None,
-    specs: list[schemas.TriggerCreate],
-    summary: Any,
-    *,
-    clock: Clock = system_clock,
-) -> None:
-    """Write the settings and triggers, counting into `summary`; call inside the load's transaction.
-
-    Triggers missing from the file are left alone: they may have been made through the API.
-    """
-    if quarantine is not None:
-        row = await Setting.select(Setting.value).where(Setting.key == QUARANTINE_SETTING).first()
-        if row is None:
-            await Setting.insert(Setting(key=QUARANTINE_SETTING, value=str(quarantine)))
-            summary.count("created", "settings")
-        elif row["value"] != str(quarantine):
-            await Setting.update({Setting.value: str(quarantine)}).where(
-                Setting.key == QUARANTINE_SETTING
-            )
-            summary.count("updated", "settings")
-        else:
-            summary.count("unchanged", "settings")
-    for i, spec in enumerate(specs):
-        try:
-            summary.count(await _sync_trigger(spec, clock), "triggers")
-        except DomainError as exc:
-            where = f"triggers[{i}].{exc.field}" if exc.field else f"triggers[{i}]"
-            raise Invalid(f"{where}: {exc.message}", field=where) from None
-
-
-async def _sync_trigger(spec: schemas.TriggerCreate, clock: Clock) -> str:
-    try:
-        current = await get_trigger(spec.key)
-    except NotFound:
-        await create_trigger(spec, clock=clock)
-        return "created"
-    wanted = msgspec.structs.asdict(spec)
-    have = msgspec.structs.asdict(current)
-    changes = {k: v for k, v in wanted.items() if k != "key" and have.get(k) != v}
-    if not changes:
-        return "unchanged"
-    await update_trigger(spec.key, msgspec.convert(changes, schemas.TriggerUpdate))
-    return "updated"
-
-
-async def global_quarantine_seconds() -> int:
-    """The organisation-wide contact-frequency window."""
-    row = await Setting.select(Setting.value).where(Setting.key == QUARANTINE_SETTING).first()
-    return int(row["value"]) if row else DEFAULT_QUARANTINE_SECONDS

@@ -20,9 +20,12 @@ import httpx
 from listening import outbox
 from listening.delivery import email, webhook
 from listening.event_privacy import purge_personal_data
-from listening.settings import Settings
+from listening.settings import Settings, public_base_url
 from listening.triggers import customer_zone, outside_quiet_hours
+from surveys.anonymisation import anonymise_ended_rounds
 from surveys.clock import Clock, system_clock
+from surveys.customer_language import survey_wording
+from surveys.password_links import process_reset_requests
 from surveys.tokens import invitation_token
 
 log = logging.getLogger(__name__)
@@ -120,10 +123,11 @@ async def _send_invitation_email(
     d: Delivery, due: outbox.DueInvitation, url: str, now: Any
 ) -> None:
     question = await outbox.first_rating_question(due.survey_id)
+    wording = await survey_wording(due.survey_id, (due.locale,))
     first = (
         email.FirstQuestion(
             kind=question["kind"],
-            text=email.pick_wording(question["customer"], due.locale),
+            text=email.pick_wording(question["customer"], wording.lang),
             low_label=question["low_label"],
             high_label=question["high_label"],
         )
@@ -134,15 +138,14 @@ async def _send_invitation_email(
         uid=due.uid,
         to=due.email or "",
         name=due.name,
-        step_name=due.step_name,
+        step_name=wording.step_name(due.step_key, due.step_name),
         survey_url=url,
         unsubscribe_url=f"{url}/unsubscribe",
         question=first,
         reminder=due.reminder,
+        wording=wording,
     )
-    message = email.invitation_message(
-        mail, sender=d.settings.smtp.sender, base_url=d.base_url, now=now
-    )
+    message = email.invitation_message(mail, sender=d.settings.smtp.sender, now=now)
     await email.send_message(d.settings.smtp, message)
 
 
@@ -195,7 +198,6 @@ async def _deliver_message(d: Delivery, message: dict[str, Any], stats: PassStat
                 subject=message["subject"],
                 body_text=message["body_text"],
                 body_html=message["body_html"],
-                base_url=d.base_url,
                 now=now,
             )
             await email.send_message(d.settings.smtp, mime)
@@ -230,10 +232,15 @@ async def run_once(
     http = client or httpx.AsyncClient()
     try:
         d = Delivery(
-            settings=settings, base_url=settings.base_url or base_url, client=http, clock=clock
+            settings=settings,
+            base_url=public_base_url(settings, base_url),
+            client=http,
+            clock=clock,
         )
         now = clock()
         stats.expired = await outbox.expire_invitations(now)
+        # Reset links asked for since the last pass, so their emails leave in this one.
+        await process_reset_requests(base_url=d.base_url, clock=clock)
         limiter = asyncio.Semaphore(CONCURRENCY)
 
         async def guarded(job: Any) -> None:
@@ -282,6 +289,8 @@ async def run_worker(
         while not stop.is_set():
             try:
                 last_purge = await purge_when_due(settings, last_purge, clock=clock)
+                # Rounds end by time: sever the ratings of any that ended since the last pass.
+                await anonymise_ended_rounds(clock=clock)
                 stats = await run_once(settings, base_url=base_url, clock=clock, client=client)
             except Exception:  # the worker outlives a bad pass; the next one retries
                 log.exception("delivery pass failed")
@@ -299,7 +308,7 @@ def worker_lifespan(
 
     Links use LISTENING_BASE_URL, else the address the server listens on.
     """
-    base_url = settings.base_url or listen_url or "http://127.0.0.1:8000"
+    base_url = public_base_url(settings, listen_url)
 
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:

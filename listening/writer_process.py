@@ -30,6 +30,9 @@ from typing import Any
 
 import msgspec
 
+from listening.group_commit import SqliteCommitter
+from listening.ingest.jobs import Precomputed, Work
+from listening.ingest.sqlite_writer import RulesCache, apply_sqlite
 from listening.schemas import EventIn
 
 log = logging.getLogger(__name__)
@@ -41,30 +44,6 @@ MAX_WEIGHT = 2000  # events per transaction
 SOCKET_BUFFER = 8 * 2**20  # the kernel may grant less (net.core.wmem_max)
 
 
-class Ahead(msgspec.Struct, array_like=True):
-    """What the server made for a large job's events before sending them: each event's
-    attributes as JSON, and a uid with its look-up key for the invitation the event will most
-    likely get (the server keeps the uid's link token for its answer).
-
-    Once the server knows the writer's rules (`rules`, their fingerprint), it also decides each
-    event as the first of a new customer, and sends the rows that decision writes, without
-    their ids: `events` (an event row each), `customers` (a customer row each) and
-    `invitations` (a list of invitation rows each). The writer uses them only where that
-    holds in its transaction, and decides the other events itself.
-
-    In batch ingestion the writer is the bottleneck while the server mostly waits for it; this
-    moves the rules, the HMACs, the uids and the JSON of every event onto the server's core.
-    """
-
-    attributes: list[str]
-    uids: list[str]
-    keys: list[str]
-    rules: str | None = None
-    events: list[list] | None = None
-    customers: list[list] | None = None
-    invitations: list[list[list]] | None = None
-
-
 class Job(msgspec.Struct, array_like=True):
     """One caller's events, as the server sends them to the writer."""
 
@@ -73,17 +52,15 @@ class Job(msgspec.Struct, array_like=True):
     size: int  # how many events: a transaction's weight, known without decoding them
     now: datetime
     key_hash: str | None
-    ahead: Ahead | None = None
+    precomputed: Precomputed | None = None
 
 
 class Done(msgspec.Struct, array_like=True):
-    """The writer's answer to one job: its outcomes, UNAUTHORIZED, or an error message; with
-    `rules` ([fingerprint, rows]) when the job was prepared without the writer's rules."""
+    """The writer's answer to one job: its outcomes, UNAUTHORIZED, or an error message."""
 
     id: int
     ok: bool
     result: Any
-    rules: list | None = None
 
 
 _encode = msgspec.msgpack.Encoder().encode
@@ -132,8 +109,7 @@ class _Answers(asyncio.Protocol):
 class WriterProcess:
     """The server's handle on its writer process: starts it, sends jobs, hands back answers.
 
-    `decode(result)` turns a job's answer back into what callers get; `learn(fingerprint,
-    rows)` hears the writer's rules when a job was prepared with others. A writer that died is
+    `decode(result)` turns a job's answer back into what callers get. A writer that died is
     started afresh by the next job; the jobs it was holding fail (their callers get a 500 and
     may send them again: event ids make that safe).
     """
@@ -143,12 +119,10 @@ class WriterProcess:
         path: str,
         secret_key: str,
         decode: Callable[[Any], Any] = lambda r: r,
-        learn: Callable[[str, list], None] = lambda fingerprint, rows: None,
     ) -> None:
         self.path = path
         self._secret_key = secret_key
         self._decode = decode
-        self._learn = learn
         self._process: subprocess.Popen | None = None
         self._transport: asyncio.Transport | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -177,7 +151,7 @@ class WriterProcess:
         events: list[EventIn],
         now: datetime,
         key_hash: str | None,
-        ahead: Ahead | None = None,
+        precomputed: Precomputed | None = None,
     ) -> asyncio.Future:
         """Send a job now (after `ready`); the future holds its decoded answer once its batch
         committed."""
@@ -186,7 +160,9 @@ class WriterProcess:
         self._next_id += 1
         future = loop.create_future()
         self._waiting[self._next_id] = future
-        job = Job(self._next_id, msgspec.Raw(_encode(events)), len(events), now, key_hash, ahead)
+        job = Job(
+            self._next_id, msgspec.Raw(_encode(events)), len(events), now, key_hash, precomputed
+        )
         self._transport.write(_frame(_encode([job])))
         return future
 
@@ -213,8 +189,6 @@ class WriterProcess:
 
     def settle(self, done: Done) -> None:
         """Hand one answer to the caller waiting for it."""
-        if done.rules is not None:
-            self._learn(*done.rules)
         future = self._waiting.pop(done.id, None)
         if future is None or future.done():
             return
@@ -288,11 +262,9 @@ def _receive(sock: socket.socket, buffer: bytearray, *, wait: bool) -> bool:
 def serve(
     sock: socket.socket,
     commit: Callable[[list[Job]], list[tuple[bool, Any]]],
-    rules: Callable[[], tuple[str | None, list]] = lambda: (None, []),
 ) -> None:
     """Read jobs, commit what has arrived a batch at a time, answer each job; return once the
-    server has closed its end and every job read is answered. `rules()` tells the fingerprint
-    and rows of the rules the last transaction used, for jobs prepared with others."""
+    server has closed its end and every job read is answered."""
     buffer = bytearray()
     queued: deque[Job] = deque()
     server_open = True
@@ -311,16 +283,8 @@ def serve(
             batch.append(job)
             weight += max(1, job.size)
         outcomes = commit(batch)
-        fingerprint, rows = rules()
         answers = [
-            Done(
-                job.id,
-                ok,
-                value if ok else f"{type(value).__name__}: {value}",
-                [fingerprint, rows]
-                if job.ahead is not None and fingerprint and job.ahead.rules != fingerprint
-                else None,
-            )
+            Done(job.id, ok, value if ok else f"{type(value).__name__}: {value}")
             for job, (ok, value) in zip(batch, outcomes, strict=True)
         ]
         with contextlib.suppress(OSError):  # the server is gone, and its callers with it
@@ -329,24 +293,21 @@ def serve(
 
 def main() -> None:
     """Entry point of the writer process: configuration on stdin, the socket as an open fd."""
-    from listening import events
-    from listening.group_commit import SqliteCommitter
-
     config = json.loads(sys.stdin.read())
     sock = socket.socket(fileno=config["fd"])
     secret_key = config["secret_key"]
-    known = events.RulesCache()
+    rules_cache = RulesCache()
     committer = SqliteCommitter(
         config["path"],
-        lambda conn, jobs: events.apply_sqlite(
+        lambda conn, jobs: apply_sqlite(
             conn,
-            [events.Work(None, j.now, j.key_hash, j.ahead, j.events) for j in jobs],
+            [Work(None, j.now, j.key_hash, j.precomputed, j.events) for j in jobs],
             secret_key,
-            known,
+            rules_cache,
         ),
     )
     try:
-        serve(sock, committer.commit, lambda: (known.fingerprint, known.rows))
+        serve(sock, committer.commit)
     finally:
         committer.close()
         sock.close()

@@ -6,7 +6,7 @@ import hashlib
 import os
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -38,6 +38,8 @@ class Account:
     name: str
     roles: tuple[str, ...]
     department_id: int | None
+    # Sessions started before this are over (a password change or reset ends them).
+    password_changed_at: datetime | None = None
 
     def has(self, role: str) -> bool:
         """Whether the account holds this role."""
@@ -56,6 +58,7 @@ def _account(row: dict) -> Account:
         name=row["name"],
         roles=tuple(r for r in row["roles"].split(",") if r),
         department_id=row["department"],
+        password_changed_at=row.get("password_changed_at"),
     )
 
 
@@ -169,8 +172,32 @@ async def use_password_link(token: str, password: str, *, clock: Clock = system_
     )
     if not used:
         raise Invalid("this link is not valid any more; ask for a new one", field="token")
-    await User.update({User.password_hash: hash_password(password)}).where(User.id == row["user"])
+    await User.update(
+        {User.password_hash: hash_password(password), User.password_changed_at: now}
+    ).where(User.id == row["user"])
     account = await get_account(row["user"])
     if account is None:
         raise NotFound("account not found", field="token")
+    return account
+
+
+async def change_password(
+    user_id: int, current: str, new: str, *, clock: Clock = system_clock
+) -> Account:
+    """Change a logged-in person's password; every session of the account ends with it."""
+    row = await User.select().where((User.id == user_id) & (User.active == True)).first()
+    stored = row["password_hash"] if row and row["password_hash"] else _DUMMY_HASH
+    try:
+        _hasher.verify(stored, current)
+    except (VerificationError, InvalidHashError):
+        raise Invalid("the current password is wrong", field="current_password") from None
+    if row is None or not row["password_hash"]:
+        raise Invalid("the current password is wrong", field="current_password")
+    if len(new) < MIN_PASSWORD_LENGTH:
+        raise Invalid(f"at least {MIN_PASSWORD_LENGTH} characters", field="new_password")
+    await User.update(
+        {User.password_hash: hash_password(new), User.password_changed_at: clock()}
+    ).where(User.id == user_id)
+    account = await get_account(user_id)
+    assert account is not None
     return account

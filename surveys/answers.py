@@ -12,11 +12,38 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from surveys.languages import N_
 from surveys.scales import alert_threshold, end_labels, is_rating, scale_of
 from surveys.tables import Question
 
 TEXT_MAX = 2000
 CHOICE_MAX = 200
+
+
+class AnswerProblem(str):
+    """What is wrong with an answer: reads as the English sentence, and keeps its message and
+    parameters so a page can show it in the customer's language."""
+
+    message: str
+    params: dict[str, Any]
+
+    def __new__(cls, message: str, **params: Any) -> AnswerProblem:
+        """The problem `message` with `%(name)s` placeholders filled from `params`."""
+        problem = super().__new__(cls, message % params if params else message)
+        problem.message = message
+        problem.params = params
+        return problem
+
+
+NOT_A_LEVEL = N_("Please choose one of the numbers on the scale.")
+OUT_OF_RANGE = N_("Please choose a number from %(low)s to %(high)s.")
+NOT_ASKED = N_("This survey has no such question.")
+ONE_ANSWER = N_("Please give one answer only.")
+UNANSWERED = N_("Please answer this question.")
+NOT_AN_OPTION = N_("Please choose one of the answers offered.")
+NOT_TEXT = N_("The answer must be text.")
+UNSTORABLE = N_("The text contains a character that cannot be stored. Please remove it.")
+TOO_LONG = N_("Please shorten this to %(limit)s characters (it has %(length)s).")
 
 
 @dataclass(frozen=True)
@@ -151,19 +178,19 @@ def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and value.strip() == "")
 
 
-def _score(question: AskedQuestion, value: Any) -> tuple[int | None, str | None]:
+def _score(question: AskedQuestion, value: Any) -> tuple[int | None, AnswerProblem | None]:
     if isinstance(value, bool):
-        return None, "choose one of the numbers on the scale"
+        return None, AnswerProblem(NOT_A_LEVEL)
     if isinstance(value, str):
         value = value.strip()
         if not value.lstrip("-").isdigit() or len(value) > 4:
-            return None, "choose one of the numbers on the scale"
+            return None, AnswerProblem(NOT_A_LEVEL)
         value = int(value)
     if not isinstance(value, int):
-        return None, "choose one of the numbers on the scale"
+        return None, AnswerProblem(NOT_A_LEVEL)
     assert question.low is not None and question.high is not None
     if not question.low <= value <= question.high:
-        return None, f"choose a number from {question.low} to {question.high}"
+        return None, AnswerProblem(OUT_OF_RANGE, low=question.low, high=question.high)
     return value, None
 
 
@@ -181,18 +208,18 @@ def validate_answers(
     if not ignore_unknown:
         for key in raw:
             if key not in known:
-                errors[str(key)[:100]] = "this survey has no such question"
+                errors[str(key)[:100]] = AnswerProblem(NOT_ASKED)
     for question in questions:
         value = raw.get(question.key)
         if isinstance(value, list | tuple):
             # A form may repeat a field; a question takes one answer.
             value = value[-1] if len(value) == 1 else value
             if isinstance(value, list | tuple):
-                errors[question.key] = "give one answer only"
+                errors[question.key] = AnswerProblem(ONE_ANSWER)
                 continue
         if _blank(value):
             if question.required:
-                errors[question.key] = "please answer this question"
+                errors[question.key] = AnswerProblem(UNANSWERED)
             continue
         if is_rating(question.kind):
             score, problem = _score(question, value)
@@ -202,18 +229,16 @@ def validate_answers(
                 given.append(GivenAnswer(question, score=score))
         elif question.kind == "choice":
             if not isinstance(value, str) or value not in question.options:
-                errors[question.key] = "choose one of the options offered"
+                errors[question.key] = AnswerProblem(NOT_AN_OPTION)
             else:
                 given.append(GivenAnswer(question, choice=value))
         else:
             if not isinstance(value, str):
-                errors[question.key] = "the answer must be text"
+                errors[question.key] = AnswerProblem(NOT_TEXT)
             elif "\x00" in value:
-                errors[question.key] = "the text contains a character that cannot be stored"
+                errors[question.key] = AnswerProblem(UNSTORABLE)
             elif len(value) > TEXT_MAX:
-                errors[question.key] = (
-                    f"please shorten this to {TEXT_MAX:,} characters (it has {len(value):,})"
-                )
+                errors[question.key] = AnswerProblem(TOO_LONG, limit=TEXT_MAX, length=len(value))
             else:
                 given.append(GivenAnswer(question, text=value))
     return given, errors

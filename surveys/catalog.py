@@ -23,6 +23,12 @@ from surveys.journey_file import (
     survey_fingerprint,
     sync_survey,
 )
+from surveys.organisation import (
+    apply_organisation,
+    check_organisation,
+    current_organisation,
+    organisation_table,
+)
 from surveys.tables import (
     Answer,
     Department,
@@ -449,17 +455,18 @@ def would_change_questions(current: schemas.Survey, questions: list[dict[str, An
     return survey_fingerprint(have) != survey_fingerprint(questions)
 
 
-def _question_specs(questions: list[schemas.QuestionCreate]) -> list[dict[str, Any]]:
+async def _question_specs(questions: list[schemas.QuestionCreate]) -> list[dict[str, Any]]:
     items = msgspec.to_builtins(questions)
     _refuse_nul(items, "questions")
-    return check_questions(items)
+    # A plain-string wording is in the organisation's default language, as in the journey file.
+    return check_questions(items, locale=(await current_organisation()).default_locale)
 
 
 async def create_survey(
     data: schemas.SurveyCreate, *, clock: Clock = system_clock, actor: str | None = None
 ) -> schemas.Survey:
     """Give a step a survey; 409 when it already has an active one (PATCH that instead)."""
-    questions = _question_specs(data.questions)
+    questions = await _question_specs(data.questions)
     _refuse_nul(data.name, "name")
     async with write_transaction():
         step = await Step.select(Step.id, Step.name).where(Step.key == data.step).first()
@@ -489,7 +496,7 @@ async def update_survey(
     as a new version.
     """
     changes = _changes(data)
-    questions = _question_specs(data.questions) if "questions" in changes else None
+    questions = await _question_specs(data.questions) if "questions" in changes else None
     async with write_transaction():
         current = await _survey_row(step_key)
         before = (await _surveys([current]))[0]
@@ -515,3 +522,33 @@ async def deactivate_survey(step_key: str, *, actor: str | None = None) -> schem
         await Survey.update({Survey.active: False}).where(Survey.step == step_id)
         after = await get_survey(step_key)
         return await _log(actor, "survey", "deactivate", step_key, before, after)
+
+
+# --- the organisation ------------------------------------------------------------------------
+
+
+async def get_organisation() -> schemas.Organisation:
+    """The organisation as loaded (defaults while none is)."""
+    found = await current_organisation()
+    return schemas.Organisation(
+        name=found.name,
+        logo=found.logo,
+        time_zone=found.time_zone,
+        default_locale=found.default_locale,
+        wording={k: dict(v) for k, v in found.wording.items()},
+        step_names={k: dict(v) for k, v in found.step_names.items()},
+        version=found.version,
+    )
+
+
+async def update_organisation(
+    data: schemas.OrganisationUpdate, *, clock: Clock = system_clock
+) -> schemas.Organisation:
+    """Change the fields given, checked as the journey file's `[organisation]` table is."""
+    changes = _changes(data)
+    async with write_transaction():
+        table = {**organisation_table(await current_organisation()), **changes}
+        table = {k: v for k, v in table.items() if v is not None}
+        spec = check_organisation({"organisation": table})
+        await apply_organisation(spec, {}, clock=clock)
+    return await get_organisation()

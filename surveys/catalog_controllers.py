@@ -22,6 +22,8 @@ from surveys.schemas import (
     Journey,
     JourneyCreate,
     JourneyUpdate,
+    Organisation,
+    OrganisationUpdate,
     Step,
     StepCreate,
     StepUpdate,
@@ -187,7 +189,27 @@ class SurveyController(Controller):
         return await catalog.deactivate_survey(step_key, actor=actor_of(request.user))
 
 
+class OrganisationController(Controller):
+    """The organisation customers see: name, logo, time zone, default language, wording."""
+
+    path = "/organisation"
+    tags = ["catalog"]
+
+    @get("/")
+    async def get_organisation(self) -> Organisation:
+        """The organisation, with its version (defaults while none is loaded)."""
+        return await catalog.get_organisation()
+
+    @patch("/")
+    async def update_organisation(
+        self, data: JSONBody[OrganisationUpdate], clock: NamedDependency[Clock]
+    ) -> Organisation:
+        """Change the fields given; each change is a new version."""
+        return await catalog.update_organisation(data, clock=clock)
+
+
 CATALOG_CONTROLLERS: list[type[Controller]] = [
+    OrganisationController,
     DepartmentController,
     JourneyController,
     StepController,

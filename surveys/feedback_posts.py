@@ -14,7 +14,9 @@ from typing import Any
 from surveys.answers import AskedQuestion, questions_of, validate_answers
 from surveys.clock import Clock, system_clock
 from surveys.errors import Invalid, NotFound
-from surveys.responses import Notify, Submitted, store_response
+from surveys.languages import Wording
+from surveys.organisation import current_organisation
+from surveys.responses import Notify, store_response
 from surveys.tables import Step, Survey
 from surveys.transactions import write_transaction
 
@@ -31,6 +33,19 @@ class FeedbackForm:
     step_name: str
     survey_id: int
     questions: list[AskedQuestion]
+
+    @property
+    def locale(self) -> str | None:
+        """The language the questions are shown in."""
+        return next((q.locale for q in self.questions if q.locale), None)
+
+
+@dataclass(frozen=True)
+class FeedbackPosted:
+    """A feedback post taken: the language it was written in and the follow-ups it opened."""
+
+    wording: Wording
+    follow_up_ids: list[int]
 
 
 async def feedback_form(step_key: str, locales: Iterable[str | None] = ()) -> FeedbackForm:
@@ -69,26 +84,27 @@ async def post_feedback(
     locales: Iterable[str | None] = (),
     clock: Clock = system_clock,
     notify: Notify | None = None,
-) -> Submitted | None:
-    """Store an unsolicited response to the step's survey; None when the honeypot was filled.
+) -> FeedbackPosted:
+    """Store an unsolicited response to the step's survey (nothing when the honeypot was filled).
 
     A filled honeypot gets the same thank-you as a person, so a bot learns nothing.
     """
     form = await feedback_form(step_key, tuple(locales))
+    wording = Wording.of(form.locale, await current_organisation())
     if honeypot:
-        return None
+        return FeedbackPosted(wording=wording, follow_up_ids=[])
     given, errors = validate_answers(form.questions, raw_answers)
     if errors:
         first = next(iter(errors))
         raise Invalid(f"{first}: {errors[first]}", field=first, errors=errors)
-    shown_locale = next((q.locale for q in form.questions if q.locale), None)
     async with write_transaction():
-        return await store_response(
+        submitted = await store_response(
             survey_id=form.survey_id,
             step_id=form.step_id,
             given=given,
             source="unsolicited",
             now=clock(),
             notify=notify or Notify(),
-            locale=shown_locale,
+            locale=form.locale,
         )
+    return FeedbackPosted(wording=wording, follow_up_ids=submitted.follow_up_ids)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from surveys import catalog, schemas
+from surveys.organisation import current_organisation, organisation_table
 
 
 def _question(q: schemas.Question) -> dict[str, Any]:
@@ -31,13 +32,15 @@ def _question(q: schemas.Question) -> dict[str, Any]:
 
 async def organisation_document() -> dict[str, Any]:
     """Active departments and journeys with their steps and surveys, as the journey file holds
-    them: `[[departments]]`, `[[journeys]]`, `[[journeys.steps]]` and their questions."""
+    them: `[organisation]` (once one was loaded), `[[departments]]`, `[[journeys]]`,
+    `[[journeys.steps]]` and their questions."""
     departments = [
         {"key": d.key, "name": d.name}
         | ({"follow_up_email": d.follow_up_email} if d.follow_up_email else {})
         for d in await catalog.list_departments()
         if d.active
     ]
+    organisation = await current_organisation()
     surveys = {s.step: s for s in await catalog.list_surveys()}
     steps = [s for s in await catalog.list_steps() if s.active]
     journeys = []
@@ -46,9 +49,11 @@ async def organisation_document() -> dict[str, Any]:
             continue
         items = []
         for step in (s for s in steps if s.journey == journey.key):
+            # A step named in several languages keeps them all, the default one first.
+            names = organisation.step_names.get(step.key)
             item: dict[str, Any] = {
                 "key": step.key,
-                "name": step.name,
+                "name": dict(names) if names else step.name,
                 "department": step.department,
             }
             if step.moment_of_truth:
@@ -60,4 +65,7 @@ async def organisation_document() -> dict[str, Any]:
                 item["questions"] = [_question(q) for q in survey.questions]
             items.append(item)
         journeys.append({"key": journey.key, "name": journey.name, "steps": items})
-    return {"departments": departments, "journeys": journeys}
+    document: dict[str, Any] = {"departments": departments, "journeys": journeys}
+    if organisation.version:  # loaded once: an `[organisation]` table exists to write back
+        document = {"organisation": organisation_table(organisation), **document}
+    return document

@@ -16,6 +16,7 @@ from typing import Any
 
 from surveys.clock import Clock, system_clock
 from surveys.errors import Invalid
+from surveys.organisation import apply_organisation, check_organisation, default_locale_of
 from surveys.tables import (
     Answer,
     Department,
@@ -114,26 +115,38 @@ def _bool(item: dict, key: str, where: str, default: bool) -> bool:
     return value
 
 
-def _wording(item: dict, where: str) -> dict[str, str]:
-    value = item.get("customer")
+def _wording(
+    item: dict, name: str, where: str, locale: str, *, limit: int = 2000
+) -> dict[str, str]:
+    """A text in one language (`locale`, the file's default) or a table of locale = text."""
+    value = item.get(name)
     if isinstance(value, str) and value.strip():
-        return {"en": value}
+        return {locale: _text(item, name, where, limit=limit) or ""}
     if isinstance(value, dict) and value:
-        for locale, text in value.items():
-            if not isinstance(text, str) or not text.strip():
+        for tag, text in value.items():
+            if not isinstance(text, str) or not text.strip() or len(text) > limit:
                 raise Invalid(
-                    f"{where}.customer.{locale} must be a non-empty string",
-                    field=f"{where}.customer",
+                    f"{where}.{name}.{tag} must be a non-empty string of at most {limit} "
+                    "characters",
+                    field=f"{where}.{name}",
                 )
         return dict(value)
     raise Invalid(
-        f"{where}.customer is required: a string, or a table of locale = text",
-        field=f"{where}.customer",
+        f"{where}.{name} is required: a string, or a table of locale = text",
+        field=f"{where}.{name}",
     )
 
 
-def question_spec(item: dict, where: str, position: int) -> dict[str, Any]:
-    """A checked question: every rating kind needs its mirrored employee wording."""
+def _default_text(wording: dict[str, str], locale: str) -> str:
+    """The text in the file's default language, else the first one given."""
+    return wording.get(locale) or next(iter(wording.values()))
+
+
+def question_spec(item: dict, where: str, position: int, locale: str = "en") -> dict[str, Any]:
+    """A checked question: every rating kind needs its mirrored employee wording.
+
+    A plain-string customer wording is in `locale`, the file's default language.
+    """
     key = _key(item, where)
     kind = item.get("kind")
     if kind not in KINDS:
@@ -156,7 +169,7 @@ def question_spec(item: dict, where: str, position: int) -> dict[str, Any]:
     return {
         "key": key,
         "kind": kind,
-        "customer": _wording(item, where),
+        "customer": _wording(item, "customer", where, locale),
         "employee": employee,
         "low_label": _text(item, "low_label", where, required=False),
         "high_label": _text(item, "high_label", where, required=False),
@@ -168,9 +181,13 @@ def question_spec(item: dict, where: str, position: int) -> dict[str, Any]:
     }
 
 
-def check_questions(items: list[dict], prefix: str = "") -> list[dict[str, Any]]:
+def check_questions(
+    items: list[dict], prefix: str = "", locale: str = "en"
+) -> list[dict[str, Any]]:
     """A survey's checked questions in order; `prefix` says where they sit ("" for the API)."""
-    questions = [question_spec(q, f"{prefix}questions[{n}]", n) for n, q in enumerate(items)]
+    questions = [
+        question_spec(q, f"{prefix}questions[{n}]", n, locale) for n, q in enumerate(items)
+    ]
     question_keys = [q["key"] for q in questions]
     if len(set(question_keys)) != len(question_keys):
         raise Invalid(
@@ -181,6 +198,8 @@ def check_questions(items: list[dict], prefix: str = "") -> list[dict[str, Any]]
 
 def check_document(doc: dict[str, Any]) -> dict[str, Any]:
     """Validate the whole document before anything is written; errors name the key at fault."""
+    organisation = check_organisation(doc)
+    locale = default_locale_of(doc)
     departments = []
     seen: set[str] = set()
     for i, item in enumerate(_table_list(doc, "departments", "")):
@@ -210,16 +229,18 @@ def check_document(doc: dict[str, Any]) -> dict[str, Any]:
                 )
             step_keys.add(step_key)
             questions = check_questions(
-                _table_list(step, "questions", f"{step_where}."), f"{step_where}."
+                _table_list(step, "questions", f"{step_where}."), f"{step_where}.", locale
             )
+            names = _wording(step, "name", step_where, locale, limit=200)
             steps.append(
                 {
                     "key": step_key,
-                    "name": _text(step, "name", step_where),
+                    "name": _default_text(names, locale),
+                    "names": names,
                     "department": _text(step, "department", step_where, limit=KEY_MAX),
                     "moment_of_truth": _bool(step, "moment_of_truth", step_where, False),
                     "survey_name": _text(step, "survey", step_where, required=False)
-                    or _text(step, "name", step_where),
+                    or _default_text(names, locale),
                     "position": s,
                     "questions": questions,
                 }
@@ -232,7 +253,7 @@ def check_document(doc: dict[str, Any]) -> dict[str, Any]:
                 "steps": steps,
             }
         )
-    return {"departments": departments, "journeys": journeys}
+    return {"departments": departments, "journeys": journeys, "organisation": organisation}
 
 
 def survey_fingerprint(questions: list[dict[str, Any]]) -> str:
@@ -405,6 +426,16 @@ async def apply_document(spec: dict[str, Any], *, clock: Clock = system_clock) -
                 "steps",
             )
             await sync_survey(step_id, step, summary, clock)
+    step_names = {
+        # A name in one language only is the step's name; nothing to keep per locale.
+        step["key"]: {tag.lower(): name for tag, name in step["names"].items()}
+        if len(step["names"]) > 1
+        else {}
+        for journey in spec["journeys"]
+        for step in journey["steps"]
+    }
+    outcome = await apply_organisation(spec.get("organisation"), step_names, clock=clock)
+    summary.count(outcome, "organisation")
     return summary
 
 

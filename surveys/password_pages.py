@@ -6,13 +6,15 @@ are for admins. Services live in `surveys.password_links` and `surveys.accounts`
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from litestar.response import Redirect, Template
+from msgspec import Meta, Struct
 
+from surveys.accounts import change_password
 from surveys.audit import actor_of, record
 from surveys.clock import Clock
 from surveys.errors import Gone, Invalid
@@ -22,7 +24,6 @@ from surveys.password_links import (
     request_reset,
     set_password,
 )
-from surveys.rating_controllers import base_url
 from surveys.rating_schemas import UserCreate, UserOut
 from surveys.tables import Department
 
@@ -95,17 +96,11 @@ class PasswordPageController(Controller):
         return Template("surveys/password_forgot.html", context={"sent": False})
 
     @post("/forgot", status_code=200)
-    async def forgot(
-        self, request: Request, settings: NamedDependency[Any], clock: NamedDependency[Clock]
-    ) -> Template:
-        """Queue a reset link if the account exists; the answer is the same either way."""
+    async def forgot(self, request: Request, clock: NamedDependency[Clock]) -> Template:
+        """Record the request; the answer and the work are the same whether the account exists."""
         form = await request.form()
         email = form.get("email") or ""
-        await request_reset(
-            email if isinstance(email, str) else "",
-            base_url=base_url(settings, request),
-            clock=clock,
-        )
+        await request_reset(email if isinstance(email, str) else "", clock=clock)
         return Template(
             "surveys/password_forgot.html", context={"sent": True, "message": FORGOT_ANSWER}
         )
@@ -120,9 +115,9 @@ class UserAdminController(Controller):
     @post("/", status_code=201, summary="Create an account and email its set-password link")
     async def create(
         self,
-        request: Request,
-        settings: NamedDependency[Any],
+        base_url: NamedDependency[str],
         clock: NamedDependency[Clock],
+        request: Request,
         data: JSONBody[UserCreate],
     ) -> UserOut:
         """Create an account without a password; a set-password email is queued."""
@@ -131,7 +126,7 @@ class UserAdminController(Controller):
             name=data.name,
             roles=data.roles,
             department_key=data.department,
-            base_url=base_url(settings, request),
+            base_url=base_url,
             clock=clock,
         )
         department = None
@@ -153,5 +148,34 @@ class UserAdminController(Controller):
         )
 
 
+class PasswordChange(Struct, forbid_unknown_fields=True):
+    """A logged-in person's new password, with the current one."""
+
+    current_password: Annotated[str, Meta(max_length=1024)]
+    new_password: Annotated[str, Meta(max_length=1024)]
+
+
+class PasswordChangeController(Controller):
+    """A logged-in person changes their password; every session of the account ends."""
+
+    path = "/api/password"
+    tags = ["accounts"]
+
+    @post(
+        "/",
+        status_code=204,
+        summary="Change my password (every session of the account ends: log in again)",
+    )
+    async def change(
+        self, request: Request, clock: NamedDependency[Clock], data: JSONBody[PasswordChange]
+    ) -> None:
+        """Check the current password and set the new one; 422 names the field at fault."""
+        account = getattr(request.user, "account", None)
+        if account is None:
+            raise Invalid("an API key has no password", field="current_password")
+        await change_password(account.id, data.current_password, data.new_password, clock=clock)
+
+
 PASSWORD_CONTROLLERS: list = [PasswordPageController]
+PASSWORD_CHANGE_CONTROLLERS: list = [PasswordChangeController]
 USER_ADMIN_CONTROLLERS: list = [UserAdminController]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from litestar import Controller, Request, delete, get, post
+from litestar import Controller, MediaType, Request, delete, get, patch, post
 from litestar.connection import ASGIConnection
 from litestar.datastructures import CacheControlHeader
 from litestar.di import NamedDependency
@@ -25,22 +25,33 @@ from surveys.anonymity import effective_comment_threshold, effective_threshold
 from surveys.audit import actor_of, record
 from surveys.clock import Clock
 from surveys.errors import Conflict, Invalid
+from surveys.local_time import (
+    from_local_input,
+    local_text,
+    organisation_time_zone,
+    to_local_input,
+)
 from surveys.parameters import RowId, RowIdQuery
 from surveys.rating_schemas import (
     DepartmentParticipation,
     Erased,
+    MyClosedRound,
+    MyRatings,
     MySelfRating,
     RatingOverview,
     RatingQuestionOut,
     RatingRound,
     RoundCreate,
     RoundParticipation,
+    RoundUpdate,
     SelfRatingCreate,
     StepToRateOut,
 )
 from surveys.rounds import (
     RoundInfo,
+    close_round,
     create_round,
+    extend_round,
     get_round,
     invite_employees,
     list_rounds,
@@ -51,6 +62,7 @@ from surveys.self_ratings import (
     StepToRate,
     current_round,
     erase_mine,
+    my_closed_rounds,
     my_ratings,
     step_to_rate,
     steps_to_rate,
@@ -60,11 +72,6 @@ from surveys.self_ratings import (
 from surveys.tables import Department
 
 SCORE_PREFIX = "score."
-
-
-def base_url(settings: Any, request: Request) -> str:
-    """The public address for links in messages: the configured one, else this request's."""
-    return (getattr(settings, "base_url", None) or str(request.base_url)).rstrip("/")
 
 
 def admins_only(connection: ASGIConnection, _: BaseRouteHandler) -> None:
@@ -153,6 +160,7 @@ async def _rate_page(
     open_round = await current_round(department_id, clock=clock)
     mine = await my_ratings(employee_id, clock=clock)
     current = {m.step: m for m in mine if open_round and m.round_id == open_round.id}
+    closed = await my_closed_rounds(department_id, clock=clock)
     return Template(
         "surveys/rate.html",
         context={
@@ -162,6 +170,7 @@ async def _rate_page(
             "steps": await steps_to_rate(department_id),
             "current": current,
             "past": [m for m in mine if not (open_round and m.round_id == open_round.id)],
+            "closed_rounds": closed,
             "errors": errors or {},
             "values": values or {},
             "notice": notice,
@@ -229,11 +238,11 @@ class RatingPageController(Controller):
         return Redirect(path=f"/rate?saved={step}#step-{step}", status_code=303)
 
     @post("/erase", status_code=303)
-    async def erase(self, request: Request) -> Redirect:
-        """Erase the employee's own answers (all of them, or one step's)."""
+    async def erase(self, request: Request, clock: NamedDependency[Clock]) -> Redirect:
+        """Erase the employee's own answers in rounds not yet closed (all, or one step's)."""
         employee_id, _ = _me(request)
         form = await request.form()
-        await erase_mine(employee_id, step_key=form.get("step") or None)
+        await erase_mine(employee_id, step_key=form.get("step") or None, clock=clock)
         return Redirect(path="/rate?saved=erased", status_code=303)
 
 
@@ -279,24 +288,52 @@ class SelfRatingController(Controller):
         )
         return _mine_out(rating)
 
-    @get("/mine", summary="The caller's own ratings")
+    @get(
+        "/mine",
+        summary="The caller's own ratings; closed rounds as anonymised, with counts only",
+        description=(
+            "Ratings of rounds not yet closed, newest first. When a round closes its ratings "
+            "are severed from their authors, so closed rounds are listed with the department's "
+            "invited and answered counts only: their answers can no longer be shown or changed."
+        ),
+    )
     async def mine(
         self, request: Request, clock: NamedDependency[Clock], round: RowIdQuery = None
-    ) -> list[MySelfRating]:
-        """The caller's own ratings, newest round first."""
-        employee_id, _ = _me(request)
-        return [_mine_out(r) for r in await my_ratings(employee_id, round_id=round, clock=clock)]
+    ) -> MyRatings:
+        """The caller's own ratings in rounds not yet closed, and the closed rounds' counts."""
+        employee_id, department_id = _me(request)
+        ratings = await my_ratings(employee_id, round_id=round, clock=clock)
+        closed = await my_closed_rounds(department_id, clock=clock)
+        return MyRatings(
+            ratings=[_mine_out(r) for r in ratings],
+            closed_rounds=[
+                MyClosedRound(
+                    round=c.round_id,
+                    round_name=c.round_name,
+                    ends_at=c.ends_at,
+                    anonymised=True,
+                    department=c.department,
+                    invited=c.invited,
+                    answered=c.answered,
+                )
+                for c in closed
+                if round in (None, c.round_id)
+            ],
+        )
 
     @delete("/mine", status_code=200, summary="Erase the caller's own ratings")
     async def erase(
         self,
         request: Request,
+        clock: NamedDependency[Clock],
         round: RowIdQuery = None,
         step: FromQuery[str | None] = None,
     ) -> Erased:
-        """Erase the caller's ratings: all, or of one round or one step."""
+        """Erase the caller's ratings in rounds not yet closed: all, or of one round or step."""
         employee_id, _ = _me(request)
-        return Erased(erased=await erase_mine(employee_id, round_id=round, step_key=step))
+        return Erased(
+            erased=await erase_mine(employee_id, round_id=round, step_key=step, clock=clock)
+        )
 
 
 async def _participation_out(round_id: int, now: datetime) -> RoundParticipation:
@@ -323,7 +360,9 @@ async def _rounds_page(
     status_code: int = 200,
 ) -> Template:
     now = clock()
-    start = (now + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
+    zone = await organisation_time_zone()
+    local_now = now.astimezone(zone)
+    start = (local_now + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
     rounds = await list_rounds()
     return Template(
         "surveys/rounds.html",
@@ -336,13 +375,17 @@ async def _rounds_page(
             "values": values
             or {
                 "name": "",
-                "starts_at": start.isoformat(),
-                "ends_at": (start + timedelta(days=14)).isoformat(),
+                "starts_at": to_local_input(start, zone),
+                "ends_at": to_local_input(start + timedelta(days=14), zone),
                 "departments": [],
             },
             "notice": notice,
+            "zone": zone.key,
+            "local": lambda moment: local_text(moment, zone),
         },
         status_code=status_code,
+        # The form's answers are pages whatever the handler returns otherwise (a Redirect).
+        media_type=MediaType.HTML,
     )
 
 
@@ -357,14 +400,10 @@ class RoundAdminController(Controller):
         summary="Invite employees who joined since the round was created",
     )
     async def invite(
-        self,
-        request: Request,
-        settings: NamedDependency[Any],
-        clock: NamedDependency[Clock],
-        round_id: RowId,
+        self, base_url: NamedDependency[str], clock: NamedDependency[Clock], round_id: RowId
     ) -> dict[str, int]:
         """Invite the round's employees not invited yet; returns how many were invited."""
-        count = await invite_employees(round_id, base_url=base_url(settings, request), clock=clock)
+        count = await invite_employees(round_id, base_url=base_url, clock=clock)
         return {"invited": count}
 
     @get("/rounds", include_in_schema=False)
@@ -377,7 +416,7 @@ class RoundAdminController(Controller):
 
     @post("/rounds", include_in_schema=False, status_code=303)
     async def create_from_form(
-        self, request: Request, settings: NamedDependency[Any], clock: NamedDependency[Clock]
+        self, request: Request, base_url: NamedDependency[str], clock: NamedDependency[Clock]
     ) -> Any:
         """Create a round from the page's form."""
         form = await request.form()
@@ -387,12 +426,33 @@ class RoundAdminController(Controller):
             "ends_at": form.get("ends_at") or "",
             "departments": form.getall("departments", []),
         }
+        zone = await organisation_time_zone()
+        errors: dict[str, str] = {}
+        times = {}
+        for field, label in (("starts_at", "starts"), ("ends_at", "ends")):
+            try:
+                times[field] = from_local_input(values[field], field, zone, label=label)
+            except Invalid as exc:
+                errors[field] = exc.message
+        if not values["departments"]:
+            errors["departments"] = "Choose at least one department."
+        if not values["name"].strip():
+            errors["name"] = "Give the round a name, for example “Spring 2027”."
         try:
-            info = await create_round(**values, base_url=base_url(settings, request), clock=clock)
+            if errors:
+                raise Invalid("Please check the fields marked below.", errors=errors)
+            info = await create_round(
+                name=values["name"],
+                starts_at=times["starts_at"],
+                ends_at=times["ends_at"],
+                departments=values["departments"],
+                base_url=base_url,
+                clock=clock,
+            )
         except (Invalid, Conflict) as exc:
             return await _rounds_page(
                 clock,
-                errors=exc.errors or {"": exc.message},
+                errors=exc.errors or {exc.field or "": exc.message},
                 values=values,
                 status_code=exc.status_code,
             )
@@ -416,9 +476,9 @@ class RoundController(Controller):
     )
     async def create(
         self,
-        request: Request,
-        settings: NamedDependency[Any],
+        base_url: NamedDependency[str],
         clock: NamedDependency[Clock],
+        request: Request,
         data: JSONBody[RoundCreate],
     ) -> RatingRound:
         """Create a round; its employees get an email with a link to /rate."""
@@ -427,7 +487,7 @@ class RoundController(Controller):
             starts_at=data.starts_at,
             ends_at=data.ends_at,
             departments=data.departments,
-            base_url=base_url(settings, request),
+            base_url=base_url,
             clock=clock,
         )
         await record(
@@ -445,6 +505,32 @@ class RoundController(Controller):
     async def show(self, clock: NamedDependency[Clock], round_id: RowId) -> RatingRound:
         """One round with its status."""
         return round_out(await get_round(round_id), clock())
+
+    @patch(
+        "/{round_id:int}",
+        guards=[admins_only],
+        summary="Rename a round or move its end later (admins)",
+        description=(
+            "ends_at may only move later (an earlier one is 422); a closed round is 409. "
+            "To end a round now, POST /api/rounds/{id}/close."
+        ),
+    )
+    async def update(
+        self, clock: NamedDependency[Clock], round_id: RowId, data: JSONBody[RoundUpdate]
+    ) -> RatingRound:
+        """Change a round that has not closed."""
+        info = await extend_round(round_id, ends_at=data.ends_at, name=data.name, clock=clock)
+        return round_out(info, clock())
+
+    @post(
+        "/{round_id:int}/close",
+        status_code=200,
+        guards=[admins_only],
+        summary="Close an open round now and anonymise its ratings (admins)",
+    )
+    async def close(self, clock: NamedDependency[Clock], round_id: RowId) -> RatingRound:
+        """Set the round's end to now; its ratings are severed from their authors at once."""
+        return round_out(await close_round(round_id, clock=clock), clock())
 
     @get("/{round_id:int}/participation", summary="Invited and answered counts per department")
     async def participation(

@@ -17,6 +17,13 @@ class RoundCreate(Struct, forbid_unknown_fields=True):
     departments: list[str]
 
 
+class RoundUpdate(Struct, forbid_unknown_fields=True):
+    """A change to a round that has not closed: a new name, or a later end (RFC 3339)."""
+
+    name: str | None = None
+    ends_at: str | None = None
+
+
 class RatingRound(Struct):
     """A rating round as the API shows it."""
 
@@ -65,6 +72,29 @@ class MySelfRating(Struct):
     answers: dict[str, int]
     comment: str | None
     updated_at: datetime
+
+
+class MyClosedRound(Struct):
+    """A closed round of the caller's department: anonymised, so counts only.
+
+    When a round closes, the link between each rating and its author is severed, so the caller's
+    answers in it can no longer be shown, changed or erased: that keeps published figures fixed.
+    """
+
+    round: int
+    round_name: str
+    ends_at: datetime
+    anonymised: bool
+    department: str
+    invited: int
+    answered: int
+
+
+class MyRatings(Struct):
+    """The caller's own ratings in rounds not yet closed, and their department's closed rounds."""
+
+    ratings: list[MySelfRating]
+    closed_rounds: list[MyClosedRound]
 
 
 class RatingQuestionOut(Struct):

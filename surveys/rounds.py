@@ -7,11 +7,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from piccolo.engine.postgres import PostgresEngine
+
 from surveys.accounts import issue_password_link
+from surveys.anonymisation import anonymise_round
 from surveys.clock import Clock, system_clock
 from surveys.employee_mail import queue_round_invitation
 from surveys.errors import Conflict, Invalid, NotFound
-from surveys.tables import Department, Round, RoundDepartment, RoundInvitee, SelfRating, User
+from surveys.tables import (
+    Department,
+    Round,
+    RoundDepartment,
+    RoundInvitee,
+    SelfRating,
+    Tally,
+    User,
+)
 from surveys.transactions import write_transaction
 
 NAME_MAX = 200
@@ -111,7 +122,8 @@ async def list_rounds() -> list[RoundInfo]:
     return [_info(r, keys.get(r["id"], ())) for r in rows]
 
 
-async def _rounds_of_department(department_id: int) -> list[RoundInfo]:
+async def rounds_of_department(department_id: int) -> list[RoundInfo]:
+    """The rounds this department takes part in, oldest start first."""
     ids = await RoundDepartment.select(RoundDepartment.round).where(
         RoundDepartment.department == department_id
     )
@@ -126,7 +138,7 @@ async def _rounds_of_department(department_id: int) -> list[RoundInfo]:
 async def open_round_for(department_id: int, *, clock: Clock = system_clock) -> RoundInfo | None:
     """The round open now for this department, or None."""
     now = clock()
-    for info in await _rounds_of_department(department_id):
+    for info in await rounds_of_department(department_id):
         if info.is_open(now):
             return info
     return None
@@ -135,7 +147,7 @@ async def open_round_for(department_id: int, *, clock: Clock = system_clock) -> 
 async def next_round_for(department_id: int, *, clock: Clock = system_clock) -> RoundInfo | None:
     """The next round yet to start for this department, or None."""
     now = clock()
-    for info in await _rounds_of_department(department_id):
+    for info in await rounds_of_department(department_id):
         if info.starts_at > now:
             return info
     return None
@@ -167,17 +179,17 @@ async def rounds_in(start: datetime, end: datetime) -> list[RoundInfo]:
 
 def _check_name(name: Any) -> str:
     if not isinstance(name, str) or not name.strip():
-        raise Invalid("a round needs a name", field="name")
+        raise Invalid("Give the round a name.", field="name")
     if "\x00" in name:
         raise Invalid("the name contains a NUL character", field="name")
     if len(name.strip()) > NAME_MAX:
-        raise Invalid(f"at most {NAME_MAX} characters", field="name")
+        raise Invalid(f"Keep the name to {NAME_MAX} characters at most.", field="name")
     return name.strip()
 
 
 async def _department_ids(keys: Any) -> dict[str, int]:
     if not isinstance(keys, list | tuple) or not keys:
-        raise Invalid("name at least one department key", field="departments")
+        raise Invalid("Choose at least one department.", field="departments")
     if not all(isinstance(k, str) for k in keys):
         raise Invalid("department keys are strings", field="departments")
     unique = list(dict.fromkeys(keys))
@@ -187,18 +199,27 @@ async def _department_ids(keys: Any) -> dict[str, int]:
     found = {r["key"]: r["id"] for r in rows}
     missing = [k for k in unique if k not in found]
     if missing:
-        raise Invalid(f"unknown department {missing[0]!r}", field="departments")
+        raise Invalid(f"There is no active department {missing[0]!r}.", field="departments")
     return {k: found[k] for k in unique}
 
 
-async def _check_no_overlap(department_ids: dict[str, int], starts: datetime, ends: datetime):
+async def _check_no_overlap(
+    department_ids: dict[str, int],
+    starts: datetime,
+    ends: datetime,
+    *,
+    field: str = "departments",
+    besides: int | None = None,
+):
     # One open round per department at any time, so an answer always knows its round.
     for key, department_id in department_ids.items():
-        for other in await _rounds_of_department(department_id):
-            if other.starts_at < ends and starts < other.ends_at:
+        for other in await rounds_of_department(department_id):
+            if other.id != besides and other.starts_at < ends and starts < other.ends_at:
                 raise Conflict(
-                    f"department {key!r} already has round {other.name!r} in that period",
-                    field="departments",
+                    f"Department {key!r} already has the round “{other.name}” from "
+                    f"{other.starts_at:%d %b %Y} to {other.ends_at:%d %b %Y}; "
+                    "one department's rounds must not overlap.",
+                    field=field,
                 )
 
 
@@ -216,9 +237,9 @@ async def create_round(
     starts = parse_time(starts_at, "starts_at")
     ends = parse_time(ends_at, "ends_at")
     if ends <= starts:
-        raise Invalid("ends_at must be after starts_at", field="ends_at")
+        raise Invalid("The round must end after it starts.", field="ends_at")
     if ends <= clock():
-        raise Invalid("ends_at must be in the future", field="ends_at")
+        raise Invalid("The end must be in the future.", field="ends_at")
     async with write_transaction():
         department_ids = await _department_ids(departments)
         await _check_no_overlap(department_ids, starts, ends)
@@ -236,6 +257,11 @@ async def invite_employees(round_id: int, *, base_url: str, clock: Clock = syste
     if info.status(clock()) == "closed":
         return 0
     async with write_transaction():
+        if Round._meta.db.engine_type == "postgres":
+            # Two servers inviting at once would both find an employee not yet invited; the
+            # round's row lock makes the second wait, then find them. (On SQLite the write
+            # transaction holds the database's write lock already.)
+            await Round.select(Round.id).where(Round.id == round_id).lock_rows()
         department_ids = [
             r["department"]
             for r in await RoundDepartment.select(RoundDepartment.department).where(
@@ -289,11 +315,13 @@ async def participation(round_id: int) -> list[DepartmentParticipation]:
         RoundInvitee.round == round_id
     ):
         invited[row["department"]] = invited.get(row["department"], 0) + 1
-    answered_by: dict[int, set[int]] = {}
-    for row in await SelfRating.select(SelfRating.department, SelfRating.employee).where(
-        SelfRating.round == round_id
-    ):
-        answered_by.setdefault(row["department"], set()).add(row["employee"])
+    # A rater is an employee while the round is open, a pseudonym once it is anonymised.
+    answered_by: dict[int, set[tuple[str, Any]]] = {}
+    for row in await SelfRating.select(
+        SelfRating.department, SelfRating.employee, SelfRating.rater
+    ).where(SelfRating.round == round_id):
+        rater = ("employee", row["employee"]) if row["employee"] else ("rater", row["rater"])
+        answered_by.setdefault(row["department"], set()).add(rater)
     return [
         DepartmentParticipation(
             department=d["key"],
@@ -303,3 +331,79 @@ async def participation(round_id: int) -> list[DepartmentParticipation]:
         )
         for d in sorted(departments, key=lambda d: d["key"])
     ]
+
+
+async def hold_unclosed(round_ids: list[int], now: datetime) -> list[int]:
+    """Of these rounds, those not ended at `now`, locked against closing until the transaction ends.
+
+    Call inside a write transaction before changing a rating: on PostgreSQL the rows are taken
+    FOR SHARE, so a concurrent close (an UPDATE of the round) waits for the change, or the change
+    sees the round closed; SQLite's IMMEDIATE transactions already run one writer at a time.
+    """
+    if not round_ids:
+        return []
+    lock = " FOR SHARE" if isinstance(Round._meta.db, PostgresEngine) else ""
+    marks = ", ".join("{}" for _ in round_ids)
+    rows = await Round.raw(
+        f'SELECT "id" FROM "rating_round" WHERE "id" IN ({marks}) AND "ends_at" > {{}}{lock}',  # noqa: S608
+        *round_ids,
+        now,
+    )
+    return [row["id"] for row in rows]
+
+
+async def _redate_tallies(round_id: int, ends: datetime) -> None:
+    # A round's employee tallies are dated by its end day (one day per round), so a new end
+    # moves them all; no other round shares the round_id, so no unique key collides.
+    await Tally.update({Tally.day: ends.astimezone(UTC).date()}).where(
+        (Tally.source == "employee") & (Tally.round_id == round_id)
+    )
+
+
+async def extend_round(
+    round_id: int, *, ends_at: Any = None, name: Any = None, clock: Clock = system_clock
+) -> RoundInfo:
+    """Rename a round or move its end later; a closed round or an earlier end is refused.
+
+    An earlier end would shorten the time employees were promised; close the round instead.
+    """
+    now = clock()
+    async with write_transaction():
+        info = await get_round(round_id)
+        if info.status(now) == "closed":
+            field = "ends_at" if ends_at is not None else "name"
+            raise Conflict(f"round {info.name!r} has closed and cannot change", field=field)
+        changes: dict[Any, Any] = {}
+        if name is not None:
+            changes[Round.name] = _check_name(name)
+        if ends_at is not None:
+            ends = parse_time(ends_at, "ends_at")
+            if ends <= info.ends_at:
+                raise Invalid(
+                    "ends_at may only move later; close the round to end it now", field="ends_at"
+                )
+            departments = await _department_ids(list(info.departments)) if info.departments else {}
+            await _check_no_overlap(
+                departments, info.starts_at, ends, field="ends_at", besides=round_id
+            )
+            changes[Round.ends_at] = ends
+        if not changes:
+            raise Invalid("name a field to change: ends_at or name", field="ends_at")
+        await Round.update(changes).where(Round.id == round_id)
+        if Round.ends_at in changes:
+            await _redate_tallies(round_id, changes[Round.ends_at])
+    return await get_round(round_id)
+
+
+async def close_round(round_id: int, *, clock: Clock = system_clock) -> RoundInfo:
+    """End an open round now and anonymise its ratings at once; a round not open is refused."""
+    now = clock()
+    async with write_transaction():
+        info = await get_round(round_id)
+        status = info.status(now)
+        if status != "open":
+            raise Conflict(f"round {info.name!r} is {status}, not open", field="round")
+        await Round.update({Round.ends_at: now}).where(Round.id == round_id)
+        await _redate_tallies(round_id, now)
+    await anonymise_round(round_id, clock=lambda: now)
+    return await get_round(round_id)

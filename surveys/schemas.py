@@ -191,3 +191,28 @@ class SurveyUpdate(Struct, **_INPUT):
 
     name: Name | UnsetType = UNSET
     questions: Questions | UnsetType = UNSET
+
+
+# --- the organisation ------------------------------------------------------------------------
+
+
+class Organisation(Struct, kw_only=True):
+    """The organisation customers see: the journey file's `[organisation]` table, versioned."""
+
+    name: str
+    logo: str | None
+    time_zone: str
+    default_locale: str
+    wording: dict[str, dict[str, str]]
+    step_names: dict[str, dict[str, str]]
+    version: int
+
+
+class OrganisationUpdate(Struct, **_INPUT):
+    """Changes to the organisation; `wording` replaces all of it."""
+
+    name: Name | UnsetType = UNSET
+    logo: Annotated[str, Meta(max_length=2000)] | UnsetType | None = UNSET
+    time_zone: Annotated[str, Meta(max_length=64)] | UnsetType = UNSET
+    default_locale: Locale | UnsetType = UNSET
+    wording: dict[Locale, dict[str, Wording]] | UnsetType = UNSET

@@ -1,8 +1,12 @@
 """Employee self-ratings: the steps an employee's department owns, and their own answers.
 
-The employee's id is stored only so each employee answers each step once per round; nothing
-here returns a rating to anyone but its author. Every change keeps `surveys.tallies` up to date
-in the same transaction (source "employee", the round's id, day = the round's end date).
+The employee's id is stored only while the round is open, so each employee answers each step
+once per round and can see, change or erase their answers; nothing here returns a rating to
+anyone but its author. When the round ends, `surveys.anonymisation` severs that link: the
+author's answers in a closed round can no longer be shown, changed or erased (that is what keeps
+published figures from moving), and their own page lists such rounds with counts only. Every
+change keeps `surveys.tallies` up to date in the same transaction (source "employee", the
+round's id, day = the round's end date).
 """
 
 from __future__ import annotations
@@ -13,12 +17,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from surveys.anonymisation import anonymise_ended_rounds
 from surveys.answers import AskedQuestion, default_wording, validate_answers
 from surveys.clock import Clock, system_clock
 from surveys.errors import Conflict, Forbidden, Invalid, NotFound
-from surveys.rounds import RoundInfo, next_round_for, open_round_for, write_transaction
+from surveys.rounds import (
+    RoundInfo,
+    hold_unclosed,
+    next_round_for,
+    open_round_for,
+    participation,
+    rounds_of_department,
+    write_transaction,
+)
 from surveys.scales import SCALES, end_labels
-from surveys.tables import Question, SelfRating, SelfRatingScore, Step, Survey
+from surveys.tables import Department, Question, SelfRating, SelfRatingScore, Step, Survey
 from surveys.tallies import TallyKey, add_counts
 
 COMMENT_MAX = 2000
@@ -69,6 +82,18 @@ class MyRating:
     answers: dict[str, int]
     comment: str | None
     updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ClosedRound:
+    """A round of the employee's department that has ended: anonymised, so counts only."""
+
+    round_id: int
+    round_name: str
+    ends_at: datetime
+    department: str
+    invited: int
+    answered: int
 
 
 async def _questions_by_step(step_ids: list[int]) -> dict[int, tuple[RatingQuestion, ...]]:
@@ -254,7 +279,7 @@ async def submit(
     async with write_transaction():
         now = clock()
         round_ = await open_round_for(department_id, clock=lambda: now)
-        if round_ is None:
+        if round_ is None or not await hold_unclosed([round_.id], now):
             raise Conflict(await _closed_message(department_id, clock), field="round")
         # The upsert takes the row lock, so concurrent submissions of one employee for one step
         # end as one rating: the later one replaces the earlier one's scores.
@@ -306,7 +331,11 @@ async def upcoming_round(department_id: int, *, clock: Clock = system_clock) -> 
 async def my_ratings(
     employee_id: int, *, round_id: int | None = None, clock: Clock = system_clock
 ) -> list[MyRating]:
-    """The employee's own ratings (all rounds, or one), newest round first."""
+    """The employee's own ratings in rounds not yet closed (all, or one round), newest first.
+
+    Ratings of closed rounds are anonymised first, so they are no longer the employee's to see.
+    """
+    await anonymise_ended_rounds(clock=clock)
     query = SelfRating.select(
         SelfRating.id,
         SelfRating.comment,
@@ -347,19 +376,55 @@ async def my_ratings(
     ]
 
 
+async def my_closed_rounds(department_id: int, *, clock: Clock = system_clock) -> list[ClosedRound]:
+    """The department's rounds that have ended, newest first, with participation counts only."""
+    await anonymise_ended_rounds(clock=clock)
+    now = clock()
+    department = await Department.select(Department.key).where(Department.id == department_id)
+    key = department[0]["key"] if department else ""
+    found = []
+    for info in reversed(await rounds_of_department(department_id)):
+        if info.status(now) != "closed":
+            continue
+        counts = next((p for p in await participation(info.id) if p.department == key), None)
+        found.append(
+            ClosedRound(
+                round_id=info.id,
+                round_name=info.name,
+                ends_at=info.ends_at,
+                department=key,
+                invited=counts.invited if counts else 0,
+                answered=counts.answered if counts else 0,
+            )
+        )
+    return found
+
+
 async def erase_mine(
-    employee_id: int, *, round_id: int | None = None, step_key: str | None = None
+    employee_id: int,
+    *,
+    round_id: int | None = None,
+    step_key: str | None = None,
+    clock: Clock = system_clock,
 ) -> int:
-    """Erase the employee's own ratings (all, or of one round or step); returns how many."""
+    """Erase the employee's own ratings in rounds not yet closed; returns how many.
+
+    A closed round's ratings are anonymised first: they are no one's to erase any more, so no
+    published figure moves.
+    """
+    await anonymise_ended_rounds(clock=clock)
     async with write_transaction():
+        now = clock()
         query = SelfRating.select(
             SelfRating.id, SelfRating.round, SelfRating.step, SelfRating.round.ends_at
-        ).where(SelfRating.employee == employee_id)
+        ).where((SelfRating.employee == employee_id) & (SelfRating.round.ends_at > now))
         if round_id is not None:
             query = query.where(SelfRating.round == round_id)
         if step_key is not None:
             query = query.where(SelfRating.step.key == step_key)
         rows = await query
+        held = set(await hold_unclosed(sorted({r["round"] for r in rows}), now))
+        rows = [r for r in rows if r["round"] in held]
         if not rows:
             return 0
         ids = [r["id"] for r in rows]

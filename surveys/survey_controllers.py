@@ -18,6 +18,7 @@ from litestar.utils.scope.state import ScopeState
 
 from surveys.answers import AskedQuestion, accepted_locales
 from surveys.clock import Clock
+from surveys.customer_language import invitation_page, page_wording
 from surveys.errors import Conflict, DomainError, Invalid, NotFound
 from surveys.feedback_posts import HONEYPOT_FIELD, feedback_form, post_feedback
 from surveys.follow_ups import get_follow_up, list_follow_ups, update_follow_up, viewer_of
@@ -30,7 +31,9 @@ from surveys.form_tokens import (
     token_cookie,
     token_cookie_header,
 )
+from surveys.languages import N_, Wording
 from surveys.optout import opt_out, opt_out_state
+from surveys.organisation import current_organisation
 from surveys.page_cache import TOKEN_MARK
 from surveys.parameters import RowId
 from surveys.response_schemas import (
@@ -46,34 +49,62 @@ from surveys.responses import Notify, find_invitation, open_invitation, submit_r
 
 # Form fields that are not answers.
 NOT_ANSWERS = frozenset({FIELD_NAME, HONEYPOT_FIELD})
-PAGE_TITLES = {
-    404: "Page not found",
-    409: "Already answered",
-    410: "This survey has closed",
+# What an error page says, by status: a title and what to do, for people (never the code's
+# own message, which is written for the API).
+PROBLEM_PAGES = {
+    404: (
+        N_("Page not found"),
+        (
+            N_("This link does not lead to a survey."),
+            N_("Please check that the whole link from your message was opened."),
+        ),
+    ),
+    409: (
+        N_("Already answered"),
+        (N_("You have already answered this survey. Thank you!"),),
+    ),
+    410: (
+        N_("This survey has closed"),
+        (
+            N_("This survey link has expired."),
+            N_(
+                "Surveys stay open for a limited time. Thank you for wanting to answer; "
+                "we will ask again another time."
+            ),
+        ),
+    ),
 }
-NO_COOKIE_NOTICE = (
+SOMETHING_WRONG = (
+    N_("Something went wrong"),
+    (N_("Your answer could not be taken. Please try again a little later."),),
+)
+NO_COOKIE_NOTICE = N_(
     "Your answers were not sent yet: your browser did not keep this page's security cookie "
     "(it may have been open for a long time, or cookies are blocked). Please check your "
-    "answers and press Send again."
+    "answers and press “Send” again."
 )
 
 
-def _notify(settings: NamedDependency[Any], request: Request) -> Notify:
-    return Notify(
-        base_url=settings.base_url or str(request.base_url).rstrip("/"),
-        webhook_url=settings.follow_up_webhook_url,
-    )
+def _notify(settings: Any, base_url: str) -> Notify:
+    return Notify(base_url=base_url, webhook_url=settings.follow_up_webhook_url)
 
 
-def _problem_page(error: DomainError, **context: Any) -> Template:
+def _browser_locales(request: Request) -> list[str]:
+    return accepted_locales(request.headers.get("accept-language"))
+
+
+async def _problem_page(error: DomainError, request: Request, token: str | None = None) -> Template:
+    """The error page in the invitation's language (else the browser's)."""
     # Always a page here, whatever the Accept header: these links are opened by people.
+    wording = await page_wording(token, _browser_locales(request))
+    title, lines = PROBLEM_PAGES.get(error.status_code, SOMETHING_WRONG)
     return Template(
         "surveys/problem.html",
         context={
-            "title": PAGE_TITLES.get(error.status_code, "Something went wrong"),
-            "message": error.message,
+            **wording.template_context(),
+            "title": wording.text(title),
+            "lines": [wording.text(line) for line in lines],
             "status": error.status_code,
-            **context,
         },
         status_code=error.status_code,
     )
@@ -97,6 +128,17 @@ def _lang(questions: list[AskedQuestion]) -> str:
     return next((q.locale for q in questions if q.locale), None) or "en"
 
 
+def _version(wording: Wording) -> tuple:
+    """What of the organisation a cached page shows."""
+    organisation = wording.organisation
+    return (organisation.name, organisation.logo, organisation.version)
+
+
+async def _wording(questions: list[AskedQuestion]) -> Wording:
+    """The page's words in the language its questions are shown in."""
+    return Wording.of(_lang(questions), await current_organisation())
+
+
 def _check_form_token(request: Request, form: Any, settings: Any) -> Cookie | None:
     """Accept the form's token, or make a fresh one; return the cookie to set when it failed."""
     state = ScopeState.from_scope(request.scope)
@@ -109,8 +151,9 @@ def _check_form_token(request: Request, form: Any, settings: Any) -> Cookie | No
     return token_cookie(token, secure=settings.secure_cookies)
 
 
-def _question_form(
+async def _question_form(
     template: str,
+    step_key: str,
     step_name: str,
     questions: list[AskedQuestion],
     values: dict[str, str],
@@ -122,15 +165,17 @@ def _question_form(
     cookies: list[Cookie] | None = None,
 ) -> Template:
     """A survey or feedback form with the customer's answers and the errors beside them."""
+    wording = await _wording(questions)
     return Template(
         template,
         context={
-            "step_name": step_name,
+            **wording.template_context(),
+            "step_name": wording.step_name(step_key, step_name),
             "questions": questions,
             "values": values,
             "errors": errors,
-            "notice": notice,
-            "lang": _lang(questions),
+            "notice": wording.text(notice) if notice else None,
+            "preselected": None,
             **extra,
         },
         status_code=status_code,
@@ -156,7 +201,7 @@ class SurveyPageController(Controller):
         try:
             invitation = await open_invitation(token, clock=request.app.state["clock"])
         except DomainError as error:
-            return _problem_page(error)
+            return await _problem_page(error, request, token)
         values: dict[str, str] = {}
         first = invitation.first_rating
         chosen = (request.query_params.get("answer") or "").strip()
@@ -173,17 +218,21 @@ class SurveyPageController(Controller):
             cookie = fresh_token(settings.secret_key)
             headers["set-cookie"] = token_cookie_header(cookie, secure=settings.secure_cookies)
         questions = invitation.questions
+        wording = await _wording(questions)
+        step_name = wording.step_name(invitation.step_key, invitation.step_name)
+        preselected = first and values.get(first.key)
         html = request.app.state["page_cache"].page(
             request.app.template_engine.engine,
             "surveys/survey.html",
-            (invitation.step_name, tuple(questions), first and values.get(first.key)),
+            (step_name, tuple(questions), preselected, wording.lang, _version(wording)),
             {
-                "step_name": invitation.step_name,
+                **wording.template_context(),
+                "step_name": step_name,
                 "questions": questions,
                 "values": values,
                 "errors": {},
                 "notice": None,
-                "lang": _lang(questions),
+                "preselected": preselected,
                 "action": f"/s/{TOKEN_MARK}",
                 "unsubscribe_url": f"/s/{TOKEN_MARK}/unsubscribe",
             },
@@ -193,16 +242,18 @@ class SurveyPageController(Controller):
         return Response(html, media_type=MediaType.HTML, headers=headers)
 
     @staticmethod
-    def _form(
+    async def _form(
         token: str,
+        step_key: str,
         step_name: str,
         questions: list[AskedQuestion],
         values: dict[str, str],
         errors: dict[str, str],
         **options: Any,
     ) -> Template:
-        return _question_form(
+        return await _question_form(
             "surveys/survey.html",
+            step_key,
             step_name,
             questions,
             values,
@@ -223,9 +274,10 @@ class SurveyPageController(Controller):
             try:
                 invitation = await find_invitation(token, clock=clock)
             except DomainError as error:
-                return _problem_page(error)
-            return self._form(
+                return await _problem_page(error, request, token)
+            return await self._form(
                 token,
+                invitation.step_key,
                 invitation.step_name,
                 invitation.questions,
                 _shown_values(raw),
@@ -235,11 +287,13 @@ class SurveyPageController(Controller):
                 cookies=[cookie],
             )
         try:
-            await submit_response(token, raw, clock=clock, notify=_notify(settings, request))
+            notify = _notify(settings, request.app.state["base_url"])
+            await submit_response(token, raw, clock=clock, notify=notify)
         except Invalid as error:
             invitation = await find_invitation(token, clock=clock)
-            return self._form(
+            return await self._form(
                 token,
+                invitation.step_key,
                 invitation.step_name,
                 invitation.questions,
                 _shown_values(raw),
@@ -247,43 +301,63 @@ class SurveyPageController(Controller):
                 status_code=422,
             )
         except DomainError as error:
-            return _problem_page(error)
+            return await _problem_page(error, request, token)
         return Redirect(path=f"/s/{token}/thanks", status_code=303)
 
     @get("/{token:str}/thanks")
     async def thanks(
-        self, token: FromPath[str], clock: NamedDependency[Clock]
+        self, request: Request, token: FromPath[str], clock: NamedDependency[Clock]
     ) -> Template | Redirect:
-        """The thank-you page once the survey is answered."""
+        """The thank-you page once the survey is answered; it says when a follow-up was opened."""
         try:
             await find_invitation(token, clock=clock)
-        except Conflict:
-            return Template("surveys/thanks.html", context={})
+        except Conflict as answered:
+            page = await invitation_page(token)
+            if page is None:
+                return await _problem_page(answered, request, token)
+            return Template(
+                "surveys/thanks.html",
+                context={
+                    **page.wording.template_context(),
+                    "follow_up": page.follow_up_opened,
+                },
+            )
         except DomainError as error:
-            return _problem_page(error)
+            return await _problem_page(error, request, token)
         # Not answered yet: back to the form.
         return Redirect(path=f"/s/{token}", status_code=303)
 
     @get("/{token:str}/unsubscribe")
-    async def unsubscribe_page(self, token: FromPath[str]) -> Template:
+    async def unsubscribe_page(self, request: Request, token: FromPath[str]) -> Template:
         """A page with one button that stops all further surveys."""
         try:
             state = await opt_out_state(token)
         except DomainError as error:
-            return _problem_page(error)
+            return await _problem_page(error, request, token)
+        wording = await page_wording(token, _browser_locales(request))
         return Template(
             "surveys/unsubscribe.html",
-            context={"action": f"/s/{token}/unsubscribe", "done": state.opted_out_at is not None},
+            context={
+                **wording.template_context(),
+                "action": f"/s/{token}/unsubscribe",
+                "done": state.opted_out_at is not None,
+            },
         )
 
     @post("/{token:str}/unsubscribe", opt={"exclude_from_csrf": True}, status_code=200)
-    async def unsubscribe(self, token: FromPath[str], clock: NamedDependency[Clock]) -> Template:
+    async def unsubscribe(
+        self, request: Request, token: FromPath[str], clock: NamedDependency[Clock]
+    ) -> Template:
         """Opt out: the page's button and the RFC 8058 one-click POST (the token protects it)."""
         try:
             await opt_out(token, clock=clock)
         except DomainError as error:
-            return _problem_page(error)
-        return Template("surveys/unsubscribe.html", context={"action": "", "done": True})
+            return await _problem_page(error, request, token)
+        wording = await page_wording(token, _browser_locales(request))
+        return Template(
+            "surveys/unsubscribe.html",
+            context={**wording.template_context(), "action": "", "done": True},
+        )
 
 
 class FeedbackPostController(Controller):
@@ -295,15 +369,15 @@ class FeedbackPostController(Controller):
     @get("/{step_key:str}")
     async def show(self, request: Request, step_key: FromPath[str]) -> Template:
         """The feedback form in the visitor's language where the survey has it."""
-        locales = accepted_locales(request.headers.get("accept-language"))
+        locales = _browser_locales(request)
         try:
             form = await feedback_form(step_key, locales)
         except DomainError as error:
-            return _problem_page(error)
-        return self._form(form.step_key, form.step_name, form.questions, {}, {})
+            return await _problem_page(error, request)
+        return await self._form(form.step_key, form.step_name, form.questions, {}, {})
 
     @staticmethod
-    def _form(
+    async def _form(
         step_key: str,
         step_name: str,
         questions: list[AskedQuestion],
@@ -311,8 +385,9 @@ class FeedbackPostController(Controller):
         errors: dict[str, str],
         **options: Any,
     ) -> Template:
-        return _question_form(
+        return await _question_form(
             "surveys/feedback.html",
+            step_key,
             step_name,
             questions,
             values,
@@ -328,16 +403,17 @@ class FeedbackPostController(Controller):
         step_key: FromPath[str],
         clock: NamedDependency[Clock],
         settings: NamedDependency[Any],
+        base_url: NamedDependency[str],
     ) -> Template:
         """Store an unsolicited response, or show the form again with the errors."""
-        locales = accepted_locales(request.headers.get("accept-language"))
+        locales = _browser_locales(request)
         form = await request.form()
         raw = _answers_of(form)
         cookie = _check_form_token(request, form, settings)
         try:
             if cookie is not None:
                 shown = await feedback_form(step_key, locales)
-                return self._form(
+                return await self._form(
                     shown.step_key,
                     shown.step_name,
                     shown.questions,
@@ -347,17 +423,17 @@ class FeedbackPostController(Controller):
                     notice=NO_COOKIE_NOTICE,
                     cookies=[cookie],
                 )
-            await post_feedback(
+            submitted = await post_feedback(
                 step_key,
                 raw,
                 honeypot=form.get(HONEYPOT_FIELD),
                 locales=locales,
                 clock=clock,
-                notify=_notify(settings, request),
+                notify=_notify(settings, base_url),
             )
         except Invalid as error:
             shown = await feedback_form(step_key, locales)
-            return self._form(
+            return await self._form(
                 shown.step_key,
                 shown.step_name,
                 shown.questions,
@@ -366,8 +442,15 @@ class FeedbackPostController(Controller):
                 status_code=422,
             )
         except DomainError as error:
-            return _problem_page(error)
-        return Template("surveys/thanks.html", context={"feedback": True})
+            return await _problem_page(error, request)
+        return Template(
+            "surveys/thanks.html",
+            context={
+                **submitted.wording.template_context(),
+                "feedback": True,
+                "follow_up": bool(submitted.follow_up_ids),
+            },
+        )
 
 
 _API_ERRORS = {
@@ -436,10 +519,11 @@ class ResponseApiController(Controller):
         data: JSONBody[ResponseCreate],
         clock: NamedDependency[Clock],
         settings: NamedDependency[Any],
+        base_url: NamedDependency[str],
     ) -> ResponseCreated:
         """Store the answers to the invitation's survey."""
         submitted = await submit_response(
-            token, data.answers, clock=clock, notify=_notify(settings, request)
+            token, data.answers, clock=clock, notify=_notify(settings, base_url)
         )
         return ResponseCreated(id=submitted.response_id, follow_ups=len(submitted.follow_up_ids))
 
@@ -540,6 +624,7 @@ class FollowUpController(Controller):
                     "error_id": follow_up_id,
                 },
                 status_code=error.status_code,
+                media_type=MediaType.HTML,
             )
         return Redirect(path=f"/follow-ups#follow-up-{follow_up_id}", status_code=303)
 

@@ -79,6 +79,24 @@ class Question(Table):
     # unique together: survey, key (an index made by the migration)
 
 
+class Organisation(Table):
+    """The organisation the customers deal with: its name, logo, time zone and languages.
+
+    One row, written by the journey file's `[organisation]` table; `wording` holds interface
+    strings per locale ({"de": {"Send": "Absenden"}}), `step_names` the steps' names per locale
+    ({"checkout": {"de": "Sie bestellen"}}). `version` counts the changes.
+    """
+
+    name = Varchar(length=200, default="")
+    logo = Varchar(length=2000, null=True, default=None)
+    time_zone = Varchar(length=64, default="UTC")
+    default_locale = Varchar(length=35, default="en")
+    wording = JSON(default="{}")
+    step_names = JSON(default="{}")
+    version = Integer(default=0)
+    updated_at = Timestamptz(null=True, default=None)
+
+
 # --- people ----------------------------------------------------------------------------------
 
 
@@ -92,6 +110,21 @@ class User(Table, tablename="app_user"):
     department = ForeignKey(references=Department, on_delete=OnDelete.restrict, null=True)
     active = Boolean(default=True)
     created_at = Timestamptz()
+    # Sessions started before this moment are over: a password change or reset ends them all.
+    password_changed_at = Timestamptz(null=True, default=None)
+
+
+class PasswordResetRequest(Table):
+    """A "forgot password" form sent: the delivery worker issues the link, if the account exists.
+
+    The form does the same work whatever the address (one row), so its timing tells nothing;
+    the address is kept only until the worker read it, its hash for the per-address limit.
+    """
+
+    email = Varchar(length=320, default="")
+    email_hash = Varchar(length=64, index=True)
+    requested_at = Timestamptz()
+    processed_at = Timestamptz(null=True, default=None, index=True)
 
 
 class PasswordToken(Table):
@@ -243,6 +276,9 @@ class Round(Table, tablename="rating_round"):
     starts_at = Timestamptz()
     ends_at = Timestamptz()
     created_at = Timestamptz()
+    # Set once the round's ratings were severed from their employees (`surveys.anonymisation`);
+    # employee figures are read only from rounds where it is set.
+    anonymised_at = Timestamptz(null=True, default=None)
 
 
 class RoundDepartment(Table):
@@ -264,16 +300,24 @@ class RoundInvitee(Table):
 
 
 class SelfRating(Table):
-    """An employee's rating of one step in one round; the employee id only enforces uniqueness."""
+    """An employee's rating of one step in one round.
+
+    While the round is open, `employee` links the rating to its author (so they can see, change
+    and erase it) and `rater` is NULL. When the round ends, `surveys.anonymisation` severs the
+    link: `employee` becomes NULL and `rater` a random pseudonym drawn per rater and round, so one
+    rater's ratings of that round still group together and nothing leads back to a person.
+    """
 
     round = ForeignKey(references=Round, on_delete=OnDelete.cascade, index=True)
     step = ForeignKey(references=Step, on_delete=OnDelete.restrict)
-    employee = ForeignKey(references=User, on_delete=OnDelete.cascade)
+    employee = ForeignKey(references=User, on_delete=OnDelete.cascade, null=True)
+    rater = Varchar(length=32, null=True, default=None)
     department = ForeignKey(references=Department, on_delete=OnDelete.restrict)
     comment = Text(null=True, default=None)
     created_at = Timestamptz()
     updated_at = Timestamptz()
-    # unique together: round, step, employee (an index made by the migration)
+    # unique together: (round, step, employee) and (round, step, rater): indexes made by the
+    # migrations (NULLs never collide, so each holds for the rows where its column is set)
 
 
 class SelfRatingScore(Table):
@@ -333,6 +377,7 @@ UNIQUE_INDEXES: dict[str, tuple[str, ...]] = {
     "round_department_unique_round_department": ("round", "department"),
     "round_invitee_unique_round_user": ("round", "user"),
     "self_rating_unique_round_step_employee": ("round", "step", "employee"),
+    "self_rating_unique_round_step_rater": ("round", "step", "rater"),
     "self_rating_score_unique_rating_question": ("rating", "question"),
     "tally_unique_cell": ("question", "source", "round_id", "day", "level"),
 }

@@ -5,12 +5,14 @@ links, while the server can show the same link again (for a duplicate event, the
 
 Two forms, told apart by the uid and by the token's length, so links already sent keep working:
 
-- **time-ordered** (uids of version 8, which `listening.triggers.new_uid` makes): 44 characters,
-  the uid's 48-bit millisecond timestamp followed by 216 bits of the HMAC. Its look-up key starts
+- **time-ordered** (time-based uids, RFC 9562, whose first 48 bits are a millisecond timestamp:
+  version 7 stamped from ORDERED_SINCE_MS on, and every version 8): 44 characters, that timestamp
+  followed by 216 bits of the HMAC. Its look-up key starts
   with `t` and that timestamp, so new invitations append to the end of the unique look-up index
   instead of touching a random page of it each (a quarter of a batch's writing time, measured).
   The timestamp says when the invitation was made, nothing more; the secret part stays 216 bits.
-- **plain** (any other uid): 43 characters, the 256-bit HMAC; its look-up key is the SHA-256 hex.
+- **plain** (any other uid, such as random ones, or time-based ones made before time-ordered
+  tokens existed): 43 characters, the 256-bit HMAC; its look-up key is the SHA-256 hex.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ PLAIN_LENGTH = 43  # 32 bytes in base64 without padding
 ORDERED_LENGTH = 44  # 6 + 27 bytes
 _STAMP_BYTES = 6
 _SECRET_BYTES = 27
+# 2026-11-23 17:12 UTC. Version-7 uids stamped earlier were sent with plain tokens and keep them;
+# from then on uids carried version 8 to mark time-ordered tokens, until version 7 took it over.
+ORDERED_SINCE_MS = 1_795_453_920_000
 
 
 # base64's URL-safe alphabet, applied to binascii's output directly: the base64 module's
@@ -38,8 +43,16 @@ def _key_bytes(secret_key: str) -> bytes:
 
 
 def time_ordered(uid: str) -> bool:
-    """Whether the invitation with this uid has a time-ordered token (a version-8 uid)."""
-    return len(uid) == 36 and uid[14] == "8"
+    """Whether the invitation with this uid has a time-ordered token: a version-8 uid, or a
+    version-7 one stamped from ORDERED_SINCE_MS on."""
+    if len(uid) != 36 or uid[14] not in "78":
+        return False
+    if uid[14] == "8":
+        return True
+    try:
+        return int(uid[:8] + uid[9:13], 16) >= ORDERED_SINCE_MS
+    except ValueError:
+        return False
 
 
 def invitation_token(secret_key: str, uid: str) -> str:

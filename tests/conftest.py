@@ -46,7 +46,8 @@ def pytest_configure(config: pytest.Config) -> None:
     """Point the app at this run's own database before anything imports it."""
     os.environ["LISTENING_SECRET_KEY"] = "test-secret-" + "k" * 40
     os.environ["LISTENING_FAST_PASSWORD_HASH"] = "1"
-    os.environ.pop("LISTENING_BASE_URL", None)
+    # The in-process tests' client talks to http://testserver.local: the public address.
+    os.environ["LISTENING_BASE_URL"] = "http://testserver.local"
     os.environ.pop("LISTENING_REDIS_URL", None)
     os.environ.pop("LISTENING_SMTP_HOST", None)
     if ENGINE == "postgresql":
@@ -118,6 +119,9 @@ def all_tables() -> list:
 @pytest.fixture
 async def db(schema: None) -> AsyncIterator[None]:
     """An empty database for each test."""
+    from surveys.organisation import forget_cached
+
+    forget_cached()
     tables = all_tables()
     engine = tables[0]._meta.db
     if ENGINE == "postgresql":

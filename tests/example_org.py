@@ -71,6 +71,13 @@ def link_event(event_id: str, customer: str, **fields: Any) -> dict[str, Any]:
     return body
 
 
+def daytime_zone() -> str:
+    """A fixed-offset zone where it is early afternoon now: outside the quiet hours."""
+    offset = (14 - datetime.now(UTC).hour) % 24
+    offset = offset - 24 if offset > 14 else offset
+    return "UTC" if offset == 0 else f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"
+
+
 def token_of(event_answer: dict[str, Any]) -> str:
     """The survey token in an event's answer (its one link invitation)."""
     (invitation,) = event_answer["invitations"]

@@ -1,9 +1,10 @@
 """A real server for tests that need one: uvicorn in a subprocess on a free loopback port.
 
-The server runs `listening.asgi:create_served_app` (what `listening serve` runs) against the test
-run's database, so tests prepare data in-process and talk to the server over real HTTP. A
-subprocess rather than a thread: it owns its event loop and its PostgreSQL pool, and a test can
-kill it with SIGKILL. Its output goes to a log file that `log()` reads back for assertions.
+The server runs `listening.asgi:create_served_app` (what `listening serve` runs; with `cli=True`,
+the `listening serve` command itself) against the test run's database, so tests prepare data
+in-process and talk to the server over real HTTP. A subprocess rather than a thread: it owns its
+event loop and its PostgreSQL pool, and a test can kill it with SIGKILL. Its output goes to a
+log file that `log()` reads back for assertions.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class LiveServer:
         env: dict[str, str] | None = None,
         run_worker: bool = False,
         port: int | None = None,
+        cli: bool = False,
     ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -46,30 +48,41 @@ class LiveServer:
             **os.environ,
             "LISTENING_RUN_WORKER": "1" if run_worker else "0",
             "LISTENING_LISTEN_URL": self.url,
+            # Unset: on loopback the listening address is the base URL of links.
+            "LISTENING_BASE_URL": "",
             **(env or {}),
         }
+        self.cli = cli
         self.process: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> list[str]:
+        """uvicorn on the app factory; with `cli`, the `listening serve` command line itself."""
+        if self.cli:
+            listening = str(Path(sys.executable).with_name("listening"))
+            worker = [] if self.env["LISTENING_RUN_WORKER"] == "1" else ["--no-worker"]
+            return [listening, "serve", *worker, "--host", "127.0.0.1", "--port", str(self.port)]
+        return [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "listening.asgi:create_served_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--log-level",
+            "warning",
+            "--timeout-graceful-shutdown",
+            "10",
+        ]
 
     def start(self) -> LiveServer:
         """Start the process and wait until /health answers 200."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "listening.asgi:create_served_app",
-                    "--factory",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(self.port),
-                    "--log-level",
-                    "warning",
-                    "--timeout-graceful-shutdown",
-                    "10",
-                ],
+                self.command(),
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -260,8 +260,32 @@ async def test_survey_editor_errors_sit_beside_the_question(admin_client):
     assert await AuditEntry.count() == 0
 
 
+ORGANISATION = """
+[organisation]
+name = "Acme"
+time_zone = "Europe/Berlin"
+default_locale = "en"
+
+[organisation.wording.de]
+"Send" = "Abschicken"
+"""
+NAMED_STEP = """
+  [[journeys.steps]]
+  key = "returned"
+  name = { en = "You return an item", de = "Sie senden etwas zurück" }
+  department = "support"
+
+    [[journeys.steps.questions]]
+    key = "ease"
+    kind = "ces"
+    customer = "How easy was returning it?"
+    employee = "How easy do customers find returning items?"
+    low_label = "Hard"
+"""
+
+
 async def test_export_then_load_changes_nothing(admin_client):
-    await load_journey_file(JOURNEY + TRIGGERS)
+    await load_journey_file(ORGANISATION + JOURNEY + NAMED_STEP + TRIGGERS)
     # Console-made changes of every kind the file holds.
     await admin_client.get("/admin/journey")
     await post(admin_client, "/admin/journey/departments", {"key": "ops", "name": "Ops"})
@@ -293,6 +317,7 @@ async def test_export_then_load_changes_nothing(admin_client):
     assert not summary.changed, (summary, text)
     assert summary.new_survey_versions == []
     assert 'quarantine = "30d"' in text and "pay-mail" in text
+    assert 'name = "Acme"' in text and "Sie senden etwas zurück" in text
 
     download = await admin_client.get("/admin/configuration/export")
     assert download.status_code == 200

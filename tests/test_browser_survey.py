@@ -82,7 +82,7 @@ async def test_errors_are_announced_next_to_the_question(server, browser, settin
     await page.locator("#q-comment").fill("<script>alert(1)</script>")
     await page.locator("button[type=submit]").click()
     error = page.locator("#q-csat-error")
-    assert "please answer this question" in await error.inner_text()
+    assert "Please answer this question." in await error.inner_text()
     assert await page.locator("#q-csat").get_attribute("aria-describedby") == "q-csat-error"
     assert await page.locator("#q-comment").input_value() == "<script>alert(1)</script>"
     assert await Response.count() == 0

@@ -318,12 +318,15 @@ async def test_overview_headline_and_rows(round_id):
     gaps = [r["gap"] for r in view.departments if r["gap"] is not None]
     assert gaps == sorted(gaps, reverse=True)
     assert {"shop", "support", "sales", "logistics"} <= set(keys)
-    # Logistics is shown as a department (9 raters of return-item), its pooled score included.
+    # Logistics is shown as a department (9 distinct raters), but both its cells are hidden
+    # (4 raters, and return-item complementary), and a pooled score never includes a hidden
+    # cell: it has no employee score, and the headline leaves its ratings out.
     logistics = next(r for r in view.departments if r["department"] == "logistics")
-    assert logistics["raters"] == 9 and logistics["employee_score"] is not None
+    assert logistics["raters"] == 9 and logistics["employee_score"] is None
     marketing = next(r for r in view.departments if r["department"] == "marketing")
     assert marketing["suppression"] == "no_employee_ratings"
-    assert view.headline["n_employees"] == sum(len(v) for v in EMPLOYEE_SCORES.values())
+    shown = {c: v for c, v in EMPLOYEE_SCORES.items() if c[0] != "logistics"}
+    assert view.headline["n_employees"] == sum(len(v) for v in shown.values())
 
 
 async def test_compare_with_previous_period(round_id):
@@ -361,7 +364,9 @@ async def test_employee_comments_only_from_the_comment_threshold(round_id):
     assert entry["comments"] == [] and "13" in entry["reason"]
 
 
-async def test_employees_get_403_and_anonymous_must_log_in(round_id, client, admin_key):
+async def test_employees_see_only_their_department_and_anonymous_must_log_in(
+    round_id, client, admin_key
+):
     await create_user(
         email="emp@example.com",
         name="Emp",
@@ -374,15 +379,25 @@ async def test_employees_get_403_and_anonymous_must_log_in(round_id, client, adm
     page = await client.get("/dashboards", headers={"accept": "text/html"})
     assert page.status_code in (302, 303, 307) and "/login" in page.headers["location"]
     await login(client, "emp@example.com", PASSWORD)
+    # An employee sees their own department's results, and nothing of another's.
+    overview = await client.get("/dashboards", params=VIEW)
+    assert overview.status_code == 302
+    assert overview.headers["location"].startswith("/dashboards/shop?")
+    assert (await client.get("/dashboards/shop", params=VIEW)).status_code == 200
     for url in (
-        "/dashboards",
-        "/dashboards/shop",
-        "/api/gaps",
-        "/api/gaps.csv",
+        "/dashboards/logistics",
         "/api/responses.csv",
         "/api/responses.parquet",
     ):
         assert (await client.get(url)).status_code == 403, url
+    refused = await client.get("/api/gaps", params=VIEW | {"department": "logistics"})
+    assert refused.status_code == 403
+    rows = (await client.get("/api/gaps", params=VIEW)).json()
+    assert rows and {r["department"] for r in rows} == {"shop"}
+    departments = (await client.get("/api/gaps", params=VIEW | {"level": "department"})).json()
+    assert [r["department"] for r in departments] == ["shop"]
+    items = (await client.get("/api/focus", params=VIEW)).json()
+    assert {i["department"] for i in items} <= {"shop"}
 
 
 async def test_executive_session_reads_pages_and_api(round_id, client):

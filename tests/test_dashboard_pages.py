@@ -71,11 +71,13 @@ async def test_department_page_shows_suppression_with_its_reason(pages):
     assert "Hidden so that a smaller hidden group cannot be worked out from the total." in page.text
     found = figures(page.text)
     journey = found["journey"]
-    employees = next(t for t in journey["data"] if t["name"].startswith("Employees"))
-    assert employees["y"] == [None, None]
+    # Hidden: no team trace at all, not even its legend entry.
+    assert [t["name"] for t in journey["data"]] == ["Customers", "Moment of truth"] or [
+        t["name"] for t in journey["data"]
+    ] == ["Customers"]
     assert "distribution" in found
     labels = [y for trace in found["distribution"]["data"] for y in trace["y"]]
-    assert not any(label.endswith("employees") for label in labels)
+    assert not any("your team" in label for label in labels)
 
 
 async def test_department_page_charts_comments_and_unsolicited(pages):

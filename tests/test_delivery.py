@@ -11,7 +11,7 @@ from receivers import SmtpServer, WebhookServer
 from trigger_org import NOW, FakeClock, event, invitation_for_url, load_org
 
 from listening.delivery.webhook import verify, webhook_secret
-from listening.events import ingest_events
+from listening.ingest.drivers import ingest_events
 from listening.settings import SmtpSettings
 from listening.worker import run_once
 from surveys.tables import Invitation, Message
@@ -71,7 +71,7 @@ async def test_email_invitation_reaches_the_smtp_server_with_links_and_headers(s
         assert smtp.inbox.recipients == [["ann@example.com"]]
     row = await Invitation.select().first()
     assert row["status"] == "sent" and row["sent_at"] == NOW
-    assert message["Message-ID"] == f"<{row['uid']}@feedback.test>"
+    assert message["Message-ID"] == f"<{row['uid']}@example.com>"
     assert message["Subject"] == "How was it: Your request is resolved?"
     text, html = parts(message)
     survey_url = next(
@@ -284,7 +284,7 @@ async def test_queued_messages_are_sent_by_email_and_webhook(settings):
         assert stats.messages_sent == 2
         (mail,) = smtp.inbox.messages
         ((headers, body),) = hook.requests
-    assert mail["Message-ID"] == f"<{email_uid}@feedback.test>"
+    assert mail["Message-ID"] == f"<{email_uid}@example.com>"
     assert mail["Subject"] == "Set your password"
     assert json.loads(body) == {"score": 1}
     assert headers["x-listening-delivery"] == hook_uid

@@ -10,7 +10,7 @@ from conftest import all_tables
 from dashboards.stats import perception_gap
 from listening.demo.build import DEMO_PASSWORD, JOURNEY_FILE
 from listening.demo.simulate import simulate
-from listening.events import close_ingestors
+from listening.ingest.ingestor import close_ingestors
 from listening.journeys import load_journey_file
 from listening.tables import Event
 from surveys.accounts import create_user

@@ -20,8 +20,11 @@ import msgspec
 import pytest
 from trigger_org import FakeClock, event, load_org
 
-from listening.events import _PG_CUSTOMERS, _PG_LOOK, _PG_WRITE, Ingestor, Work, apply_sqlite
 from listening.group_commit import SqliteCommitter
+from listening.ingest.ingestor import Ingestor
+from listening.ingest.jobs import Work
+from listening.ingest.postgres_writer import _PG_CUSTOMERS, _PG_LOOK, _PG_WRITE
+from listening.ingest.sqlite_writer import apply_sqlite
 from listening.tables import Event
 from listening.writer_process import MAX_WEIGHT, Job, _answers, _encode, _frame, _frames, serve
 from surveys.tables import Invitation
@@ -88,7 +91,8 @@ if ENGINE == "sqlite":
         script.write_text(
             "import asyncio, os, sys\n"
             "from trigger_org import FakeClock, event\n"
-            "from listening.events import Ingestor, Work\n"
+            "from listening.ingest.ingestor import Ingestor\n"
+            "from listening.ingest.jobs import Work\n"
             "async def main():\n"
             f"    ingestor = Ingestor({settings.secret_key!r})\n"
             "    await ingestor.submit(Work(events=[event(7)], now=FakeClock()()))\n"

@@ -8,7 +8,7 @@ import json
 import pytest
 from trigger_org import TRIGGERS, event_json, invitation_for_url, load_org
 
-from listening.events import PREPARE_FROM
+from listening.ingest.jobs import PRECOMPUTE_FROM
 from listening.tables import Event
 from surveys.tables import Customer, Invitation
 
@@ -122,7 +122,7 @@ async def test_batch_answers_each_event_in_order_rejecting_only_bad_ones(client,
 
 async def test_a_large_batch_answers_links_that_open_their_own_invitations(client, org, ingest_key):
     # Large enough that the server makes uids, tokens and attribute JSON ahead of the writer.
-    assert PREPARE_FROM <= 300
+    assert PRECOMPUTE_FROM <= 300
     events = [
         event_json(n, attributes={"channel": "chat", "order": n, "vip": n % 2 == 0})
         for n in range(300)
@@ -167,7 +167,7 @@ channel = "link"
 quarantine = "0d"
 """
     )
-    events = [event_json(n) for n in range(PREPARE_FROM + 50)]
+    events = [event_json(n) for n in range(PRECOMPUTE_FROM + 50)]
     response = await client.post("/api/events/batch", json=events, headers=auth(ingest_key))
     assert response.status_code == 200, response.text
     results = response.json()["results"]
@@ -312,7 +312,7 @@ async def test_base_url_setting_wins_for_links(settings, org, ingest_key):
         dataclasses.replace(settings, base_url="https://feedback.example.com"), manage_pool=False
     )
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://internal:8000") as c:
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as c:
         response = await c.post("/api/events", json=event_json(1), headers=auth(ingest_key))
     url = response.json()["invitations"][0]["survey_url"]
     assert url.startswith("https://feedback.example.com/s/")
@@ -322,7 +322,8 @@ async def test_duplicates_sent_to_two_server_processes_store_one_event(db, setti
     # Two writers with their own connections, as two `serve` processes have.
     from trigger_org import FakeClock, event, load_org
 
-    from listening.events import Ingestor, Work
+    from listening.ingest.ingestor import Ingestor
+    from listening.ingest.jobs import Work
 
     await load_org()
     clock = FakeClock()

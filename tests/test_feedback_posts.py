@@ -88,7 +88,7 @@ async def test_missing_cookie_gets_a_page_to_retry(web):
     token = csrf_of(page)
     web.cookies.clear()
     sent = await web.post("/f/ticket-resolved", data={"_csrf_token": token, "csat": "3"})
-    assert sent.status_code == 403 and "press Send again" in sent.text
+    assert sent.status_code == 403 and "press “Send” again" in sent.text
     assert re.search(r'value="3" checked', sent.text)
     assert await Response.count() == 0
 

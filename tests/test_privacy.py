@@ -10,7 +10,7 @@ import pytest
 
 from listening.app import create_app
 from listening.event_privacy import STORED_EVENTS, purge_personal_data
-from listening.events import PREPARE_FROM
+from listening.ingest.jobs import PRECOMPUTE_FROM
 from listening.tables import Event
 from surveys import privacy, tallies
 from surveys.tables import Answer, Customer, FollowUp, Invitation, Message, Response
@@ -318,7 +318,7 @@ async def test_new_event_of_an_erased_customer_stores_nothing_personal(settings,
                 "customer": {"id": "cust-9" if n == 5 else f"other-{n}"},
                 "attributes": {"channel": "phone", "phone": "+1 555 0100"},
             }
-            for n in range(PREPARE_FROM + 20)
+            for n in range(PRECOMPUTE_FROM + 20)
         ]
         answer = await client.post("/api/events/batch", json=batch)
         assert answer.status_code == 200, answer.text

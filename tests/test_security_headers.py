@@ -119,7 +119,7 @@ async def _cookies_after_login(settings, admin_user) -> list[str]:
 
     app = create_app(settings, manage_pool=False)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="https://testserver.local") as c:
+    async with httpx.AsyncClient(transport=transport, base_url=settings.base_url) as c:
         page = await c.get("/login")
         set_cookies = page.headers.get_list("set-cookie")
         answer = await c.post(

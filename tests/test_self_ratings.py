@@ -11,8 +11,8 @@ from rating_org import Clock, load_org, make_employee, open_round
 
 from surveys import tallies
 from surveys.errors import Conflict, Forbidden, Invalid, NotFound
-from surveys.self_ratings import erase_mine, my_ratings, steps_to_rate, submit
-from surveys.tables import SelfRating, SelfRatingScore, Tally
+from surveys.self_ratings import erase_mine, my_closed_rounds, my_ratings, steps_to_rate, submit
+from surveys.tables import SelfRating, SelfRatingScore
 
 
 @pytest.fixture
@@ -202,9 +202,13 @@ async def test_change_while_open_replaces_and_retallies_then_refused_after_close
     clock.now = info.ends_at
     with pytest.raises(Conflict):
         await rate(1)
-    mine = await my_ratings(ops.id, clock=clock)
-    assert mine[0].answers == {"csat": 5}
-    assert not mine[0].round_open
+    # the round closed: the rating was severed from its author, so it is no longer theirs to see
+    assert await my_ratings(ops.id, clock=clock) == []
+    rows = await SelfRating.select(SelfRating.employee, SelfRating.rater, SelfRating.comment)
+    assert len(rows) == 1 and rows[0]["employee"] is None and len(rows[0]["rater"]) == 32
+    assert rows[0]["comment"] == "score 5"
+    assert {k[5]: v for k, v in (await employee_tallies()).items()} == {5: 1}
+    assert await tallies.stored() == await tallies.recompute()
 
 
 async def test_concurrent_submissions_end_as_one_rating(org):
@@ -305,19 +309,19 @@ async def test_erasure_removes_answers_and_tallies_go_down(org):
             )
     before = sum((await employee_tallies()).values())
     assert before == 6
-    assert await erase_mine(a.id, step_key="ship") == 1
+    assert await erase_mine(a.id, step_key="ship", clock=clock) == 1
     assert sum((await employee_tallies()).values()) == 4
-    assert await erase_mine(a.id) == 1
+    assert await erase_mine(a.id, clock=clock) == 1
     assert sum((await employee_tallies()).values()) == 3
     assert await my_ratings(a.id, clock=clock) == []
     assert len(await my_ratings(b.id, clock=clock)) == 2
     assert await tallies.stored() == await tallies.recompute()
-    # erasure after the round closed works too
+    # after the round closed nothing is theirs to erase: the published figures cannot move
     clock.advance(days=30)
-    assert await erase_mine(b.id) == 2
-    assert sum((await employee_tallies()).values()) == 0
-    assert await SelfRatingScore.count() == 0
-    assert await Tally.select().where(Tally.count != 0) == []
+    assert await erase_mine(b.id, clock=clock) == 0
+    assert sum((await employee_tallies()).values()) == 3
+    assert await SelfRatingScore.count() == 3
+    assert await tallies.stored() == await tallies.recompute()
 
 
 async def test_ratings_are_kept_per_round(org):
@@ -342,8 +346,11 @@ async def test_ratings_are_kept_per_round(org):
     )
     counts = await employee_tallies()
     assert {(k[3], k[5]) for k in counts} == {(first.id, 2), (second.id, 5)}
+    # the first round closed and was anonymised: only the open round's rating is still theirs
     mine = await my_ratings(ops.id, clock=clock)
-    assert [(m.round_name, m.answers["csat"]) for m in mine] == [("Second", 5), ("First", 2)]
+    assert [(m.round_name, m.answers["csat"]) for m in mine] == [("Second", 5)]
+    closed = await my_closed_rounds(ops.department_id, clock=clock)
+    assert [(c.round_name, c.invited, c.answered) for c in closed] == [("First", 1, 1)]
 
 
 # --- HTTP: the JSON API and the /rate page ----------------------------------------------------
@@ -388,19 +395,20 @@ async def test_api_rate_change_and_erase(web):
     response = await me.get("/api/self-ratings/mine")
     assert "no-store" in response.headers["cache-control"]
     mine = response.json()
-    assert [(m["step"], m["answers"], m["comment"]) for m in mine] == [
+    assert [(m["step"], m["answers"], m["comment"]) for m in mine["ratings"]] == [
         ("pack", {"csat": 2}, "Boxes too big")
     ]
+    assert mine["closed_rounds"] == []
     # somebody else sees none of it
     other = await web.new("ops2@example.com")
-    assert (await other.get("/api/self-ratings/mine")).json() == []
+    assert (await other.get("/api/self-ratings/mine")).json()["ratings"] == []
     assert (await other.delete("/api/self-ratings/mine")).json() == {"erased": 0}
-    assert len((await me.get("/api/self-ratings/mine")).json()) == 1
+    assert len((await me.get("/api/self-ratings/mine")).json()["ratings"]) == 1
 
     response = await me.delete("/api/self-ratings/mine")
     assert response.status_code == 200
     assert response.json() == {"erased": 1}
-    assert (await me.get("/api/self-ratings/mine")).json() == []
+    assert (await me.get("/api/self-ratings/mine")).json()["ratings"] == []
     assert sum((await employee_tallies()).values()) == 0
 
 
@@ -572,7 +580,12 @@ async def test_no_aggregate_output_reveals_employee_values_with_four_raters(web)
         "invited": 5,
         "answered": 4,
     }
-    # the raters themselves see their own answers only
+    # the round closed, so even its raters see counts only: their answers are anonymised
     own = await web.new(web.employees[0].email)
     mine = (await own.get("/api/self-ratings/mine")).json()
-    assert {m["comment"] for m in mine} == {MARKERS[0]}
+    assert mine["ratings"] == []
+    assert [
+        (c["round"], c["anonymised"], c["invited"], c["answered"]) for c in mine["closed_rounds"]
+    ] == [(info.id, True, 5, 4)]
+    for marker in MARKERS:
+        assert marker not in str(mine)

@@ -134,9 +134,9 @@ async def test_errors_show_next_to_their_questions_with_answers_kept(survey_clie
     )
     assert sent.status_code == 422
     text = sent.text
-    assert 'id="q-csat-error"' in text and "please answer this question" in text
+    assert 'id="q-csat-error"' in text and "Please answer this question." in text
     assert 'id="q-effort-error"' in text and "from 1 to 7" in text
-    assert 'id="q-channel-error"' in text and "options offered" in text
+    assert 'id="q-channel-error"' in text and "answers offered" in text
     assert 'id="q-comment-error"' in text and "2,000" in text
     assert "x" * 2001 in text  # the text is kept for the customer to shorten
     assert await Response.count() == 0
@@ -193,7 +193,7 @@ async def test_missing_cookie_shows_the_form_again_not_a_bare_403(survey_client,
     )
     assert sent.status_code == 403
     assert sent.headers["content-type"].startswith("text/html")
-    assert "press Send again" in sent.text
+    assert "press “Send” again" in sent.text
     assert re.search(r'value="2" checked', sent.text) and ">kept</textarea>" in sent.text
     assert "lp_csrf" in sent.headers["set-cookie"]
     assert await Response.count() == 0

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from trigger_org import NOW, FakeClock, event, load_org
 
-from listening.events import ingest_events
+from listening.ingest.drivers import ingest_events
 from listening.triggers import matches, outside_quiet_hours, sampled_in
 from surveys.tables import Customer, Invitation, Suppression
 

@@ -16,7 +16,8 @@ from receivers import SmtpServer, WebhookServer
 from trigger_org import NOW, FakeClock, event, event_json, invitation_for_url, load_org
 
 from listening import outbox
-from listening.events import FILE_IN_FLIGHT, PREPARE_FROM, ingest_events, ingest_file
+from listening.ingest.drivers import FILE_IN_FLIGHT, ingest_events, ingest_file
+from listening.ingest.jobs import PRECOMPUTE_FROM
 from listening.settings import SmtpSettings
 from listening.worker import run_once
 from surveys.tables import Customer, Invitation
@@ -182,7 +183,25 @@ async def test_a_crashed_workers_claim_runs_out_and_the_message_keeps_its_id(set
         clock.advance(minutes=5, seconds=1)
         assert (await run_once(mail_settings, base_url=BASE, clock=clock)).sent == 1
         (message,) = smtp.inbox.messages
-    assert message["Message-ID"] == f"<{claimed[0].uid}@feedback.test>"
+    assert message["Message-ID"] == f"<{claimed[0].uid}@example.com>"
+
+
+async def test_a_message_sent_again_by_another_worker_keeps_its_message_id(settings):
+    await load_org(email_trigger())
+    clock = FakeClock()
+    await ingest(settings, clock, event(1, email="a@example.com"))
+    with SmtpServer() as smtp:
+        mail_settings = with_smtp(settings, smtp.port)
+        assert (await run_once(mail_settings, base_url=BASE, clock=clock)).sent == 1
+        # The relay took the message, but the worker died before recording it: the row is due
+        # again, and another worker, linking to its own server's address, sends it again.
+        await Invitation.update({Invitation.status: "scheduled"}, force=True)
+        other = "http://127.0.0.1:8001"
+        assert (await run_once(mail_settings, base_url=other, clock=clock)).sent == 1
+        first, again = smtp.inbox.messages
+    assert f"{BASE}/s/" in first.get_body(preferencelist=("plain",)).get_content()
+    assert f"{other}/s/" in again.get_body(preferencelist=("plain",)).get_content()
+    assert first["Message-ID"] == again["Message-ID"]
 
 
 async def test_worker_runs_inside_the_served_app(settings, ingest_key):
@@ -270,7 +289,7 @@ async def test_file_import_pipelines_chunks_with_the_rules_and_idempotency(db, s
     # Chunks large enough to be prepared ahead, and more of them than are kept in flight, so the
     # writer stores one while the next is parsed; repeats and bad lines fall in other chunks.
     await load_org()
-    size = PREPARE_FROM
+    size = PRECOMPUTE_FROM
     total = size * (FILE_IN_FLIGHT + 2) + 17
     lines = [json.dumps(event_json(n)) for n in range(total)]
     lines.insert(size + 3, "{not json")

@@ -14,11 +14,12 @@ from litestar import Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.response import Template
 
-from listening import triggers
+from listening import trigger_admin
 from listening.admin.console import NO_STORE, Section, actor, page, text
 from listening.admin.triggers import duration_text
 from listening.journeys import load_journey_file
 from listening.tables import Setting
+from listening.trigger_file import QUARANTINE_SETTING
 from surveys import audit
 from surveys.errors import DomainError
 from surveys.journey_export import organisation_document
@@ -54,11 +55,14 @@ def _trigger(t: Any) -> dict[str, Any]:
 async def export_document() -> dict[str, Any]:
     """The whole configuration as a journey document."""
     doc: dict[str, Any] = {}
-    row = await Setting.select(Setting.value).where(Setting.key == triggers.QUARANTINE_SETTING)
+    row = await Setting.select(Setting.value).where(Setting.key == QUARANTINE_SETTING)
     if row:
         doc["settings"] = {"quarantine": duration_text(int(row[0]["value"])) or "0s"}
-    doc |= await organisation_document()
-    doc["triggers"] = [_trigger(t) for t in await triggers.list_triggers()]
+    organisation = await organisation_document()
+    # The journey file's order: the organisation, the settings, then the rest.
+    doc = {k: organisation.pop(k) for k in ("organisation",) if k in organisation} | doc
+    doc |= organisation
+    doc["triggers"] = [_trigger(t) for t in await trigger_admin.list_triggers()]
     return {k: v for k, v in doc.items() if v != []}
 
 

@@ -22,6 +22,8 @@ from surveys.answers import asked_question
 from surveys.clock import Clock
 from surveys.errors import DomainError, Invalid, NotFound
 from surveys.journey_file import check_questions
+from surveys.languages import Wording
+from surveys.organisation import current_organisation
 from surveys.scales import KINDS, SCALES
 
 SECTION = Section("/admin/surveys", "Surveys", 20)
@@ -121,24 +123,35 @@ def _api_question(q: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _check(name: str, questions: list[dict[str, Any]]) -> tuple[Any, list[dict[str, Any]]]:
+async def _check(name: str, questions: list[dict[str, Any]]) -> tuple[Any, list[dict[str, Any]]]:
     """The SurveyUpdate and the checked questions, or Invalid naming the question's field."""
     if not questions:
         raise Invalid("A survey needs at least one question.", field="questions")
     data = convert({"name": name, "questions": questions}, schemas.SurveyUpdate)
-    return data, check_questions(msgspec.to_builtins(data.questions))
+    locale = (await current_organisation()).default_locale
+    return data, check_questions(msgspec.to_builtins(data.questions), locale=locale)
 
 
-def _preview(questions: list[dict[str, Any]], locale: str | None) -> dict[str, Any]:
+async def _preview(questions: list[dict[str, Any]], locale: str | None) -> dict[str, Any]:
     """What the customer and the employee would be asked, as the pages word it."""
     customer = [asked_question({**q, "id": 0}, [locale]) for q in questions]
+    # The words around the questions follow the language the questions are shown in.
+    shown_in = next((q.locale for q in customer if q.locale), locale)
+    words = Wording.of(shown_in, await current_organisation())
     employee = [
         asked_question({**q, "id": 0, "customer": {"en": q["employee"]}}, [])
         for q in questions
         if q["kind"] in SCALES
     ]
     locales = sorted({loc for q in questions for loc in q["customer"]})
-    return {"customer": customer, "employee": employee, "locales": locales, "locale": locale}
+    return {
+        "customer": customer,
+        "employee": employee,
+        "locales": locales,
+        "locale": locale,
+        "words": words.html,
+        "lang": words.lang,
+    }
 
 
 async def _page(
@@ -174,6 +187,7 @@ async def _page(
         name=name if name is not None else (survey.name if survey else step.name),
         questions=[*shown, _blank_question()],
         blank_translations=BLANK_TRANSLATIONS,
+        default_locale=(await current_organisation()).default_locale,
         kinds=KINDS,
         scales=SCALES,
         errors=errors or {},
@@ -219,7 +233,7 @@ async def save(request: Request, step_key: FromPath[str], clock: NamedDependency
     name = text(form, "name")
     shown, questions = _read_questions(form)
     try:
-        data, checked = _check(name, questions)
+        data, checked = await _check(name, questions)
         try:
             current = await catalog.get_survey(step_key)
         except NotFound:
@@ -233,7 +247,7 @@ async def save(request: Request, step_key: FromPath[str], clock: NamedDependency
                 step_key,
                 name=name,
                 questions=shown,
-                preview=_preview(checked, locale),
+                preview=await _preview(checked, locale),
                 new_version=new_version,
             )
         if current is None or not current.active:

@@ -4,8 +4,11 @@ An invitation email has a plain-text and an HTML part, the survey link, the firs
 question's scale as links (`/s/<token>?answer=<score>`, which only preselect the score: a GET never
 stores an answer, since mail scanners follow links), an unsubscribe link, and the RFC 8058 headers
 `List-Unsubscribe` / `List-Unsubscribe-Post` so mail clients offer one-click opt-out. Its
-Message-ID is derived from the invitation's uid, so a message sent twice after a crash can be
-recognised as the same one.
+Message-ID is derived from the invitation's uid and the sender's domain, never from the address a
+worker links to, so a message sent twice after a crash, by this worker or another, carries the
+same Message-ID and can be recognised as the same one.
+Every word is in the customer's language (`surveys.languages`), and the organisation's
+name (and logo) heads the message.
 """
 
 from __future__ import annotations
@@ -14,14 +17,18 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
 from html import escape
-from urllib.parse import urlparse
+from urllib.parse import urljoin
 
 import aiosmtplib
 
 from listening.settings import SmtpSettings
+from surveys.languages import N_, Wording
+from surveys.organisation import Organisation
 from surveys.scales import end_labels, scale_of
 
 TIMEOUT_SECONDS = 30.0
+ENGLISH = Wording.of("en", Organisation())
+ONE_CLICK = N_("A score opens the survey with it chosen; it is sent when you press “Send”.")
 
 
 class SmtpError(Exception):
@@ -50,11 +57,14 @@ class InvitationMail:
     unsubscribe_url: str
     question: FirstQuestion | None
     reminder: bool = False
+    wording: Wording = ENGLISH
 
 
-def message_id(uid: str, base_url: str, suffix: str = "") -> str:
-    """A Message-ID fixed by the uid: the same message always carries the same id."""
-    domain = urlparse(base_url).hostname or "listening.invalid"
+def message_id(uid: str, sender: str, suffix: str = "") -> str:
+    """A Message-ID fixed by the uid and the sender: the same message always carries the same id."""
+    # Not the base URL's host: workers that link to different addresses (each `serve` process's
+    # own, when LISTENING_BASE_URL is unset) must still give a re-sent message the same id.
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "listening.invalid"
     return f"<{uid}{suffix}@{domain}>"
 
 
@@ -76,26 +86,44 @@ def _score_links(mail: InvitationMail) -> list[tuple[int, str]]:
     return [(score, f"{mail.survey_url}?answer={score}") for score in range(low, high + 1)]
 
 
+def _hello(mail: InvitationMail) -> str:
+    _ = mail.wording.text
+    return _("Hello %(name)s,", name=mail.name) if mail.name else _("Hello,")
+
+
+def _end_labels(mail: InvitationMail) -> tuple[str, str]:
+    assert mail.question is not None
+    low, high = end_labels(mail.question.kind, mail.question.low_label, mail.question.high_label)
+    return mail.wording.text(low), mail.wording.text(high)
+
+
 def _text_body(mail: InvitationMail) -> str:
-    hello = f"Hello {mail.name}," if mail.name else "Hello,"
-    lines = [hello, ""]
+    _ = mail.wording.text
+    organisation = mail.wording.organisation.name
+    lines = [organisation, ""] if organisation else []
+    lines += [_hello(mail), ""]
     if mail.reminder:
-        lines += ["A short reminder: we would still like to hear from you.", ""]
-    lines += [f"How was it: {mail.step_name}? It takes less than a minute.", ""]
+        lines += [_("A short reminder: we would still like to hear from you."), ""]
+    lines += [_("How was it: %(step)s? It takes less than a minute.", step=mail.step_name), ""]
     if mail.question is not None:
-        low_label, high_label = end_labels(
-            mail.question.kind, mail.question.low_label, mail.question.high_label
-        )
+        low_label, high_label = _end_labels(mail)
         lines += [
             mail.question.text,
-            f"({_first(mail)} = {low_label}, {_last(mail)} = {high_label})",
+            _(
+                "(%(low)s = %(low_label)s, %(high)s = %(high_label)s)",
+                low=_first(mail),
+                low_label=low_label,
+                high=_last(mail),
+                high_label=high_label,
+            ),
+            _(ONE_CLICK),
         ]
         lines += [f"  {score}: {url}" for score, url in _score_links(mail)]
         lines.append("")
     lines += [
-        f"Answer the survey: {mail.survey_url}",
+        _("Answer the survey: %(url)s", url=mail.survey_url),
         "",
-        f"No more survey emails: {mail.unsubscribe_url}",
+        _("No more survey emails: %(url)s", url=mail.unsubscribe_url),
     ]
     return "\n".join(lines) + "\n"
 
@@ -108,19 +136,35 @@ def _last(mail: InvitationMail) -> int:
     return scale_of(mail.question.kind)[1] if mail.question else 0
 
 
+def _organisation_html(mail: InvitationMail) -> str:
+    organisation = mail.wording.organisation
+    logo = (
+        f'<img src="{escape(urljoin(mail.survey_url, organisation.logo))}" alt="" height="40" '
+        'style="vertical-align:middle;margin-right:8px">'
+        if organisation.logo
+        else ""
+    )
+    if not (logo or organisation.name):
+        return ""
+    return f'<p style="font-size:18px;font-weight:bold">{logo}{escape(organisation.name)}</p>'
+
+
 def _html_body(mail: InvitationMail) -> str:
-    hello = f"Hello {escape(mail.name)}," if mail.name else "Hello,"
+    _ = mail.wording.text
     parts = [
-        '<!doctype html><html><body style="font-family:sans-serif;color:#1a1a1a">',
-        f"<p>{hello}</p>",
+        f'<!doctype html><html lang="{escape(mail.wording.lang)}">'
+        '<body style="font-family:sans-serif;color:#1a1a1a">',
+        _organisation_html(mail),
+        f"<p>{escape(_hello(mail))}</p>",
     ]
     if mail.reminder:
-        parts.append("<p>A short reminder: we would still like to hear from you.</p>")
-    parts.append(f"<p>How was it: {escape(mail.step_name)}? It takes less than a minute.</p>")
-    if mail.question is not None:
-        low_label, high_label = end_labels(
-            mail.question.kind, mail.question.low_label, mail.question.high_label
+        parts.append(
+            f"<p>{escape(_('A short reminder: we would still like to hear from you.'))}</p>"
         )
+    how_was_it = _("How was it: %(step)s? It takes less than a minute.", step=mail.step_name)
+    parts.append(f"<p>{escape(how_was_it)}</p>")
+    if mail.question is not None:
+        low_label, high_label = _end_labels(mail)
         cells = "".join(
             f'<td><a href="{escape(url)}" style="display:inline-block;min-width:32px;'
             f"padding:10px 6px;text-align:center;border:1px solid #2b5fad;color:#1d4a8c;"
@@ -131,26 +175,29 @@ def _html_body(mail: InvitationMail) -> str:
             f"<p><strong>{escape(mail.question.text)}</strong></p>",
             f'<table role="presentation"><tr>{cells}</tr></table>',
             f'<p style="font-size:13px">{_first(mail)} = {escape(low_label)}, '
-            f"{_last(mail)} = {escape(high_label)}</p>",
+            f"{_last(mail)} = {escape(high_label)}<br>"
+            f"{escape(_(ONE_CLICK))}</p>",
         ]
+    answer, stop = _("Answer the survey"), _("No more survey emails")
     parts += [
-        f'<p><a href="{escape(mail.survey_url)}">Answer the survey</a></p>',
+        f'<p><a href="{escape(mail.survey_url)}">{escape(answer)}</a></p>',
         f'<p style="font-size:12px;color:#555"><a href="{escape(mail.unsubscribe_url)}">'
-        "No more survey emails</a></p>",
+        f"{escape(stop)}</a></p>",
         "</body></html>",
     ]
     return "".join(parts)
 
 
-def invitation_message(mail: InvitationMail, *, sender: str, base_url: str, now) -> EmailMessage:
+def invitation_message(mail: InvitationMail, *, sender: str, now) -> EmailMessage:
     """The MIME message of an invitation (or its reminder)."""
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = formataddr((mail.name or "", mail.to)) if mail.name else mail.to
-    subject = f"How was it: {mail.step_name}?"
-    msg["Subject"] = f"Reminder: {subject}" if mail.reminder else subject
+    _ = mail.wording.text
+    subject = _("How was it: %(step)s?", step=mail.step_name)
+    msg["Subject"] = _("Reminder: %(subject)s", subject=subject) if mail.reminder else subject
     msg["Date"] = format_datetime(now)
-    msg["Message-ID"] = message_id(mail.uid, base_url, ".reminder" if mail.reminder else "")
+    msg["Message-ID"] = message_id(mail.uid, sender, ".reminder" if mail.reminder else "")
     msg["List-Unsubscribe"] = f"<{mail.unsubscribe_url}>"
     msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg["Auto-Submitted"] = "auto-generated"
@@ -167,7 +214,6 @@ def plain_message(
     subject: str,
     body_text: str,
     body_html: str,
-    base_url: str,
     now,
 ) -> EmailMessage:
     """The MIME message of a queued `Message` row."""
@@ -176,7 +222,7 @@ def plain_message(
     msg["To"] = to
     msg["Subject"] = subject
     msg["Date"] = format_datetime(now)
-    msg["Message-ID"] = message_id(uid, base_url)
+    msg["Message-ID"] = message_id(uid, sender)
     msg["Auto-Submitted"] = "auto-generated"
     msg.set_content(body_text or "")
     if body_html:

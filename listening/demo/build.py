@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from listening.events import close_ingestors
+from listening.ingest.ingestor import close_ingestors
 from listening.journeys import load_journey_file
 from listening.migrate import migrate
 from listening.settings import get_settings

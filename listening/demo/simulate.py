@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from listening.events import ingest_events
+from listening.ingest.drivers import ingest_events
 from listening.schemas import CustomerIn, EventIn
 from listening.tables import Trigger
 from surveys.accounts import create_user, hash_password

@@ -1,0 +1,243 @@
+"""Where to act: the few steps worth working on first, each with what is behind it.
+
+A step is a candidate when its gap can be shown (its employee ratings passed anonymity) and
+employees rate it higher than customers do (a positive gap: the team thinks better of it than
+customers). Candidates are ranked by, in order:
+
+1. the verdict: a clear gap before one that is not yet clear;
+2. the gap's weight: its size in points times the square root of the customers it touches
+   (so a 20-point gap on 400 customers outranks a 25-point gap on 40);
+3. its trend: a gap that is widening before one that is steady or closing.
+
+Each item carries the comments behind it, its open follow-ups and one plain next step. Hidden
+steps never become items, so nothing here depends on ratings that anonymity hides.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from dashboards import gaps
+from dashboards.filters import Filters
+from dashboards.queries import (
+    Catalog,
+    comment_counts,
+    load_catalog,
+    open_follow_ups_by_step,
+    read_counts,
+    recent_comments,
+)
+
+LIMIT = 5
+COMMENTS_SHOWN = 3
+CLEAR = "clear"
+NOT_YET_CLEAR = "not yet clear"
+
+
+@dataclass(frozen=True)
+class FocusItem:
+    """One step to act on: its gap, what is behind it, and the next step in words."""
+
+    rank: int
+    department: str
+    department_name: str
+    step: str
+    step_name: str
+    question: str
+    wording: str
+    customer_score: float
+    employee_score: float
+    gap: float
+    gap_ci: tuple[float, float] | None
+    verdict: str
+    n_customers: int
+    trend: str | None
+    open_follow_ups: int
+    comments_count: int
+    comments: tuple[str, ...]
+    next_step: str
+
+    def as_json(self) -> dict[str, Any]:
+        """The API shape: `comments` as {count, shown}."""
+        return {
+            "rank": self.rank,
+            "department": self.department,
+            "department_name": self.department_name,
+            "step": self.step,
+            "step_name": self.step_name,
+            "question": self.question,
+            "wording": self.wording,
+            "customer_score": self.customer_score,
+            "employee_score": self.employee_score,
+            "gap": self.gap,
+            "gap_ci": list(self.gap_ci) if self.gap_ci else None,
+            "verdict": self.verdict,
+            "n_customers": self.n_customers,
+            "trend": self.trend,
+            "open_follow_ups": self.open_follow_ups,
+            "comments": {"count": self.comments_count, "shown": list(self.comments)},
+            "next_step": self.next_step,
+        }
+
+
+def verdict_of(row: dict[str, Any]) -> str:
+    """The row's verdict: the statistics' own when they give one, else from the BH q-value."""
+    given = row.get("verdict")
+    if isinstance(given, str) and given:
+        return given
+    q = row.get("qvalue")
+    return CLEAR if q is not None and q < 0.05 else NOT_YET_CLEAR
+
+
+def trend_words(slope: dict[str, Any] | None) -> str | None:
+    """A trend in words: widening, closing or steady (None without a trend)."""
+    if not slope or slope.get("slope") is None:
+        return None
+    pvalue = slope.get("pvalue")
+    if pvalue is None or pvalue >= 0.05:
+        return "steady"
+    return "widening" if slope["slope"] > 0 else "closing"
+
+
+def weight(row: dict[str, Any]) -> float:
+    """A gap's weight for ranking: points times the square root of the customers it touches."""
+    return float(row["gap"]) * math.sqrt(max(int(row.get("n_customers") or 0), 0))
+
+
+def rank(rows: Sequence[dict[str, Any]], limit: int = LIMIT) -> list[dict[str, Any]]:
+    """The candidates among cell rows, most pressing first (see the module's rules)."""
+    candidates = [
+        r
+        for r in rows
+        if r.get("gap") is not None and r["gap"] > 0 and r.get("customer_score") is not None
+    ]
+    order = {"widening": 0, "steady": 1, None: 1, "closing": 2}
+    candidates.sort(
+        key=lambda r: (
+            verdict_of(r) != CLEAR,
+            -weight(r),
+            order.get(trend_words(r.get("slope")), 1),
+        )
+    )
+    return candidates[:limit]
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def next_step(
+    *,
+    department_name: str,
+    step_name: str,
+    customer_score: float,
+    employee_score: float,
+    verdict: str,
+    trend: str | None,
+    open_follow_ups: int,
+    comments_count: int,
+) -> str:
+    """One plain sentence: where, the two scores, and what to do first."""
+    head = (
+        f"{department_name}: {step_name} — customers {customer_score:.0f}, "
+        f"your team {employee_score:.0f}"
+    )
+    actions = []
+    if open_follow_ups:
+        actions.append(f"{_plural(open_follow_ups, 'open follow-up')} to answer")
+    if comments_count:
+        actions.append(f"read the {_plural(comments_count, 'customer comment')}")
+    if verdict != CLEAR:
+        actions.append("not yet clear: keep collecting answers before changing much")
+    elif trend == "widening":
+        actions.append("the gap is widening")
+    elif trend == "closing":
+        actions.append("the gap is closing: keep doing what changed")
+    if not actions:
+        actions.append("ask customers what they expected here")
+    return f"{head}; {'; '.join(actions)}."
+
+
+async def items(
+    catalog: Catalog, rows: Sequence[dict[str, Any]], filters: Filters, *, limit: int = LIMIT
+) -> list[FocusItem]:
+    """The ranked items of cell rows, with their comments and open follow-ups read."""
+    chosen = rank(rows, limit)
+    steps = list(dict.fromkeys(r["step"] for r in chosen))
+    counts = await comment_counts(catalog, steps, filters.start, filters.end)
+    follow_ups = await open_follow_ups_by_step(catalog, steps)
+    found = []
+    for index, row in enumerate(chosen, start=1):
+        step = catalog.steps[row["step"]]
+        question = catalog.questions[(row["step"], row["question"])]
+        department = catalog.departments[row["department"]]
+        shown = await recent_comments(
+            catalog, [row["step"]], filters.start, filters.end, source="invited", limit=3
+        )
+        verdict = verdict_of(row)
+        trend = trend_words(row.get("slope"))
+        low, high = row.get("gap_low"), row.get("gap_high")
+        found.append(
+            FocusItem(
+                rank=index,
+                department=row["department"],
+                department_name=department.name,
+                step=row["step"],
+                step_name=step.name,
+                question=row["question"],
+                wording=question.wording,
+                customer_score=row["customer_score"],
+                employee_score=row["employee_score"],
+                gap=row["gap"],
+                gap_ci=(low, high) if low is not None and high is not None else None,
+                verdict=verdict,
+                n_customers=int(row.get("n_customers") or 0),
+                trend=trend,
+                open_follow_ups=follow_ups.get(row["step"], 0),
+                comments_count=counts.get(row["step"], 0),
+                comments=tuple(c["text"] for c in shown[:COMMENTS_SHOWN]),
+                next_step=next_step(
+                    department_name=department.name,
+                    step_name=step.name,
+                    customer_score=row["customer_score"],
+                    employee_score=row["employee_score"],
+                    verdict=verdict,
+                    trend=trend,
+                    open_follow_ups=follow_ups.get(row["step"], 0),
+                    comments_count=counts.get(row["step"], 0),
+                ),
+            )
+        )
+    return found
+
+
+async def focus(
+    filters: Filters, *, threshold: int, department: str | None = None, limit: int = LIMIT
+) -> list[FocusItem]:
+    """Where to act in a view: the organisation's steps, or one department's."""
+    catalog = await load_catalog()
+    all_cells = gaps.scope_cells(catalog, filters, department)
+    cells = [c for c in all_cells if department in (None, c[0])]
+    periods = filters.periods()
+    counts = await read_counts(
+        catalog,
+        all_cells,
+        filters.start,
+        filters.end,
+        segments=filters.segments,
+        buckets=[(p.start, p.end) for p in periods],
+    )
+    side = gaps.employee_side(counts, all_cells, filters.end, threshold)
+    table = gaps.cell_table(counts, side, cells, filters.start, filters.end, threshold=threshold)
+    points = gaps.period_gaps(
+        counts, all_cells, periods, by=gaps.CELL_KEYS, threshold=threshold, only=cells
+    )
+    slopes = gaps.trends(points, gaps.CELL_KEYS)
+    rows = [
+        row | {"slope": slopes.get((row["department"], row["step"], row["question"]))}
+        for row in table.iter_rows(named=True)
+    ]
+    return await items(catalog, rows, filters, limit=limit)

@@ -1,0 +1,344 @@
+"""The perception gap of one cell, and a table of gaps from tallies with q-values."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from dashboards.stats.effect_sizes import delta_magnitude
+from dashboards.stats.intervals import ConfidenceInterval, _welch_parts, bootstrap_t_interval
+from dashboards.stats.levels import Scores, _check_scale, _points, _scale_counts
+from dashboards.stats.multiplicity import adjust_pvalues
+from dashboards.stats.rank_tests import brunner_munzel
+
+
+@dataclass(frozen=True)
+class GapResult:
+    """Perception gap of one cell (one step and question): employees against customers.
+
+    Scores are means mapped to 0–100 by the scale's ends. ``gap`` = employee − customer score
+    in points, with its interval ``gap_ci`` (studentized bootstrap of the Welch statistic) and
+    Welch ``standard_error``. ``relative_effect``
+    = P(C < E) + ½P(C = E) (Brunner–Munzel, customers first), with ``relative_effect_ci``,
+    ``pvalue`` and ``method``. ``cliffs_delta`` = P(E > C) − P(E < C) = 2·relative_effect − 1
+    (positive when employees rate higher) with its ``magnitude`` label. When ``suppressed``
+    every comparison field is None and ``suppressed_reason`` says why.
+    """
+
+    n_customers: int
+    n_employees: int
+    customer_score: float | None
+    employee_score: float | None
+    gap: float | None
+    gap_ci: ConfidenceInterval | None
+    standard_error: float | None
+    relative_effect: float | None
+    relative_effect_ci: ConfidenceInterval | None
+    pvalue: float | None
+    method: str | None
+    cliffs_delta: float | None
+    magnitude: str | None
+    suppressed: bool
+    suppressed_reason: str | None
+
+
+def perception_gap(
+    customer: Scores,
+    employee: Scores,
+    *,
+    scale: tuple[float, float],
+    confidence_level: float = 0.95,
+    min_employees: int = 5,
+    rng: np.random.Generator | int | None = None,
+    n_resamples: int = 9999,
+    n_bootstrap: int = 999,
+) -> GapResult:
+    """Gap between employees' self-ratings and customers' ratings of one step.
+
+    Parameters
+    ----------
+    customer, employee
+        Scores, or counts per level, on the question's scale. Either may be empty.
+    scale
+        ``(low, high)``: the ends of the scale, e.g. ``(1, 5)``.
+    confidence_level
+        Two-sided confidence level of ``gap_ci`` and ``relative_effect_ci``.
+    min_employees
+        Anonymity threshold: with fewer employee ratings (distinct raters) the employee side is
+        suppressed. Must be at least 3.
+    rng
+        Seed or generator for the bootstrap interval and the permutation test.
+    n_resamples
+        Permutations for the Brunner–Munzel permutation test (a group smaller than 15).
+    n_bootstrap
+        Resamples for the gap's bootstrap-t interval (999, as Davison & Hinkley 1997 advise
+        for 95% intervals).
+
+    Returns
+    -------
+    GapResult
+        See the class. Employee-side values are None when suppressed; the customer score is
+        None when there are no customer ratings (also suppressed).
+
+    Notes
+    -----
+    score = 100·(mean − low)/(high − low). ``standard_error`` is Welch's (``welch_gap``) on the
+    0–100 scale. ``gap_ci`` is the studentized bootstrap (bootstrap-t) interval of the Welch
+    statistic (``bootstrap_t_interval``), clipped to −100…100: with few employees and ratings
+    piled at the top of the scale, the Welch t interval covered the true gap only about 91% of
+    the time at nominal 95% in our simulations (200 customers, 8 employees), the bootstrap-t
+    interval about 94–96% (see tests/test_stats_simulation.py). It is None when the standard
+    error is 0 or undefined (a single customer, or both groups constant). The test is
+    Brunner–Munzel (``brunner_munzel``, method ``"auto"``: the studentized permutation test
+    when the smaller group has fewer than 15).
+    """
+    if min_employees < 3:
+        raise ValueError("min_employees must be at least 3")
+    low, high = _check_scale(scale)
+    customers = _scale_counts(customer, "customer", low, high)
+    employees = _scale_counts(employee, "employee", low, high)
+    n_customers, n_employees = customers.n, employees.n
+    customer_score = _points(customers, low, high) if n_customers else None
+    employee_score = _points(employees, low, high) if n_employees >= min_employees else None
+    reason = None
+    if n_employees < min_employees:
+        reason = f"fewer than {min_employees} employee ratings"
+    elif n_customers == 0:
+        reason = "no customer ratings"
+    if reason is not None:
+        return GapResult(
+            n_customers,
+            n_employees,
+            customer_score,
+            employee_score,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            True,
+            reason,
+        )
+    to_points = 100 / (high - low)
+    generator = np.random.default_rng(rng)
+    _, standard_error, _ = _welch_parts(employees, customers)
+    interval = bootstrap_t_interval(
+        employees,
+        customers,
+        confidence_level=confidence_level,
+        n_resamples=n_bootstrap,
+        rng=generator,
+    )
+    test = brunner_munzel(
+        customers,
+        employees,
+        confidence_level=confidence_level,
+        n_resamples=n_resamples,
+        rng=generator,
+    )
+    delta = 2 * test.relative_effect - 1
+    return GapResult(
+        n_customers=n_customers,
+        n_employees=n_employees,
+        customer_score=customer_score,
+        employee_score=employee_score,
+        gap=employee_score - customer_score,
+        gap_ci=_points_interval(interval, to_points),
+        standard_error=None if standard_error is None else standard_error * to_points,
+        relative_effect=test.relative_effect,
+        relative_effect_ci=test.confidence_interval,
+        pvalue=test.pvalue,
+        method=test.method,
+        cliffs_delta=delta,
+        magnitude=delta_magnitude(delta),
+        suppressed=False,
+        suppressed_reason=None,
+    )
+
+
+def _points_interval(
+    interval: ConfidenceInterval | None, factor: float
+) -> ConfidenceInterval | None:
+    """An interval of raw score differences in points (× factor), clipped to −100…100."""
+    if interval is None:
+        return None
+    low, high = interval.low * factor, interval.high * factor
+    return ConfidenceInterval(max(-100.0, low), min(100.0, high))
+
+
+GAP_COLUMNS: tuple[str, ...] = (
+    "n_customers",
+    "n_employees",
+    "customer_score",
+    "employee_score",
+    "gap",
+    "gap_low",
+    "gap_high",
+    "standard_error",
+    "relative_effect",
+    "relative_effect_low",
+    "relative_effect_high",
+    "pvalue",
+    "qvalue",
+    "method",
+    "cliffs_delta",
+    "magnitude",
+    "suppressed",
+    "suppressed_reason",
+)
+
+_GAP_SCHEMA: dict[str, Any] = {name: pl.Float64 for name in GAP_COLUMNS} | {
+    "n_customers": pl.Int64,
+    "n_employees": pl.Int64,
+    "method": pl.String,
+    "magnitude": pl.String,
+    "suppressed": pl.Boolean,
+    "suppressed_reason": pl.String,
+}
+
+_TALLY_COLUMNS = ("source", "level", "count", "scale_low", "scale_high")
+
+
+def gap_table(
+    tallies: pl.DataFrame,
+    *,
+    by: Sequence[str],
+    family: Sequence[str] | None = None,
+    confidence_level: float = 0.95,
+    min_employees: int = 5,
+    rng: np.random.Generator | int | None = None,
+    n_resamples: int = 9999,
+    n_bootstrap: int = 999,
+) -> pl.DataFrame:
+    """Perception gap of every cell of a tally table, with Benjamini–Hochberg q-values.
+
+    Parameters
+    ----------
+    tallies
+        Counts with columns: the ``by`` columns, ``source`` (str; rows other than
+        ``"customer"`` and ``"employee"`` are ignored), ``level`` (int), ``count`` (int),
+        ``scale_low`` and ``scale_high`` (int, constant within a cell).
+    by
+        Columns whose distinct combinations are the cells, e.g.
+        ``["department", "step", "question"]``.
+    family
+        Columns grouping the rows into families for the q-values; None: one family.
+        Must be a subset of ``by``.
+    confidence_level, min_employees, rng, n_resamples, n_bootstrap
+        As in ``perception_gap`` (the generator is shared by the cells, in row order).
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per cell, sorted by ``by``; columns ``[*by, *GAP_COLUMNS]``:
+        n_customers, n_employees (Int64); customer_score, employee_score, gap, gap_low,
+        gap_high, standard_error (Float64, 0–100 points); relative_effect,
+        relative_effect_low, relative_effect_high, pvalue, qvalue, cliffs_delta (Float64);
+        method, magnitude (String); suppressed (Boolean); suppressed_reason (String).
+        Null where ``perception_gap`` gives None.
+
+    Notes
+    -----
+    ``qvalue`` is the Benjamini–Hochberg adjusted p-value within each family, over the rows
+    that are not suppressed and have a p-value; null elsewhere.
+    """
+    by = list(by)
+    family = list(family) if family is not None else []
+    _check_tally_columns(tallies, by, family)
+    generator = np.random.default_rng(rng)
+    rows = []
+    cells = tallies.sort(by).partition_by(by, as_dict=True, maintain_order=True)
+    options = {
+        "confidence_level": confidence_level,
+        "min_employees": min_employees,
+        "rng": generator,
+        "n_resamples": n_resamples,
+        "n_bootstrap": n_bootstrap,
+    }
+    for key, cell in cells.items():
+        result = _cell_gap(cell, options)
+        rows.append(dict(zip(by, key, strict=True)) | _gap_row(result))
+    key_schema = {name: tallies.schema[name] for name in by}
+    table = pl.DataFrame(rows, schema=key_schema | _GAP_SCHEMA, orient="row")
+    if rows:
+        table = table.with_columns(
+            qvalue=pl.Series(_family_qvalues(table, family), dtype=pl.Float64)
+        )
+    return table
+
+
+def _check_tally_columns(tallies: pl.DataFrame, by: list[str], family: list[str]) -> None:
+    """Raise ValueError naming a missing column or a family column outside ``by``."""
+    if not by:
+        raise ValueError("by must name at least one column")
+    for name in (*by, *_TALLY_COLUMNS):
+        if name not in tallies.columns:
+            raise ValueError(f"tallies has no column {name!r}")
+    for name in family:
+        if name not in by:
+            raise ValueError(f"family column {name!r} is not one of the by columns")
+
+
+def _cell_gap(cell: pl.DataFrame, options: dict[str, Any]) -> GapResult:
+    """perception_gap of one cell's tally rows."""
+    lows, highs = np.unique(cell["scale_low"].to_numpy()), np.unique(cell["scale_high"].to_numpy())
+    if lows.size != 1 or highs.size != 1:
+        raise ValueError("scale_low and scale_high must be constant within a cell")
+    source = cell["source"].to_numpy()
+    levels = cell["level"].to_numpy()
+    counts = cell["count"].to_numpy()
+    customer = (levels[source == "customer"], counts[source == "customer"])
+    employee = (levels[source == "employee"], counts[source == "employee"])
+    return perception_gap(customer, employee, scale=(lows[0], highs[0]), **options)
+
+
+def _gap_row(result: GapResult) -> dict[str, Any]:
+    """Flatten a GapResult into the GAP_COLUMNS of one row (qvalue filled in later)."""
+    gap_ci = result.gap_ci or (None, None)
+    effect_ci = result.relative_effect_ci or (None, None)
+    return {
+        "n_customers": result.n_customers,
+        "n_employees": result.n_employees,
+        "customer_score": result.customer_score,
+        "employee_score": result.employee_score,
+        "gap": result.gap,
+        "gap_low": gap_ci[0],
+        "gap_high": gap_ci[1],
+        "standard_error": result.standard_error,
+        "relative_effect": result.relative_effect,
+        "relative_effect_low": effect_ci[0],
+        "relative_effect_high": effect_ci[1],
+        "pvalue": result.pvalue,
+        "qvalue": None,
+        "method": result.method,
+        "cliffs_delta": result.cliffs_delta,
+        "magnitude": result.magnitude,
+        "suppressed": result.suppressed,
+        "suppressed_reason": result.suppressed_reason,
+    }
+
+
+def _family_qvalues(table: pl.DataFrame, family: list[str]) -> list[float | None]:
+    """Benjamini–Hochberg q-values within each family, over non-suppressed rows with a p-value."""
+    families: dict[tuple, list[int]] = defaultdict(list)
+    pvalues = table["pvalue"].to_list()
+    suppressed = table["suppressed"].to_list()
+    keys = table.select(family).rows() if family else [()] * table.height
+    for index, key in enumerate(keys):
+        if not suppressed[index] and pvalues[index] is not None:
+            families[key].append(index)
+    qvalues: list[float | None] = [None] * table.height
+    for members in families.values():
+        adjusted = adjust_pvalues([pvalues[i] for i in members], method="bh")
+        for index, value in zip(members, adjusted, strict=True):
+            qvalues[index] = float(value)
+    return qvalues

@@ -1,0 +1,45 @@
+"""Times as people in the organisation type and read them: in the organisation's time zone.
+
+Forms use `<input type="datetime-local">`, which sends a wall-clock time without an offset
+("2026-12-01T09:00"); the organisation's zone turns it into an instant, and back for display.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from surveys.errors import Invalid
+
+UTC_ZONE = ZoneInfo("UTC")
+
+
+async def organisation_time_zone() -> ZoneInfo:
+    """The zone the organisation's people read and type times in (UTC until one is set)."""
+    return UTC_ZONE
+
+
+def from_local_input(value: str, field: str, zone: ZoneInfo, *, label: str) -> datetime:
+    """A datetime-local field's value in `zone` (an offset, when given, wins); 422 naming it."""
+    text = (value or "").strip()
+    if not text:
+        raise Invalid(f"Choose the day and time the round {label}.", field=field)
+    try:
+        moment = datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        raise Invalid(
+            f"Choose the day and time the round {label} (for example 1 Dec 2026, 09:00).",
+            field=field,
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
+
+
+def to_local_input(moment: datetime, zone: ZoneInfo) -> str:
+    """The value a datetime-local field shows for an instant: wall-clock time in `zone`."""
+    return moment.astimezone(zone).strftime("%Y-%m-%dT%H:%M")
+
+
+def local_text(moment: datetime, zone: ZoneInfo) -> str:
+    """An instant as people read it: "1 Dec 2026, 09:00 (Europe/Zurich)"."""
+    local = moment.astimezone(zone)
+    return f"{local.day} {local.strftime('%b %Y, %H:%M')} ({zone.key})"
