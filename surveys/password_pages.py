@@ -15,6 +15,7 @@ from litestar.response import Redirect, Template
 from msgspec import Meta, Struct
 
 from surveys.accounts import change_password
+from surveys.audit import actor_of, record
 from surveys.clock import Clock
 from surveys.errors import Gone, Invalid
 from surveys.password_links import (
@@ -116,6 +117,7 @@ class UserAdminController(Controller):
         self,
         base_url: NamedDependency[str],
         clock: NamedDependency[Clock],
+        request: Request,
         data: JSONBody[UserCreate],
     ) -> UserOut:
         """Create an account without a password; a set-password email is queued."""
@@ -135,6 +137,7 @@ class UserAdminController(Controller):
                 .first()
             )
             department = row["key"] if row else None
+        await record(actor_of(request.user), "user", "create", account.email, after=data)
         return UserOut(
             id=account.id,
             email=account.email,
