@@ -10,7 +10,7 @@ from layout_probe import PROBE
 
 from listening.demo.build import DEMO_PASSWORD, JOURNEY_FILE, LOGINS
 from listening.demo.simulate import simulate
-from listening.events import close_ingestors
+from listening.ingest.ingestor import close_ingestors
 from listening.journeys import load_journey_file
 from surveys.accounts import create_user
 

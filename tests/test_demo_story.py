@@ -19,7 +19,7 @@ from dashboards import focus, gaps
 from dashboards.filters import parse_filters
 from listening.demo.build import DEMO_PASSWORD, JOURNEY_FILE
 from listening.demo.simulate import simulate
-from listening.events import close_ingestors
+from listening.ingest.ingestor import close_ingestors
 from listening.journeys import load_journey_file
 from surveys.accounts import create_user
 
