@@ -14,6 +14,7 @@ import polars as pl
 from litestar import Controller, MediaType, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.exceptions import PermissionDeniedException
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect, Template
 
@@ -84,6 +85,12 @@ FILTER_PARAMETERS = {
         required=False,
         description="Trend periods (default week up to half a year, month beyond).",
     ),
+}
+# A page answers a filter it cannot use with the filter form again, as HTML.
+PAGE_ERRORS = {
+    400: ResponseSpec(
+        data_container=str, media_type=MediaType.HTML, description="The filters, with the error"
+    )
 }
 API_FILTER_PARAMETERS = {
     **FILTER_PARAMETERS,
@@ -163,7 +170,7 @@ class DashboardPages(Controller):
     tags = ["pages"]
     parameters = FILTER_PARAMETERS
 
-    @get("/dashboards")
+    @get("/dashboards", media_type=MediaType.HTML, responses=PAGE_ERRORS)
     async def overview(
         self, request: Request, settings: NamedDependency[Any], clock: NamedDependency[Clock]
     ) -> Template | Redirect:
@@ -184,7 +191,7 @@ class DashboardPages(Controller):
             media_type=MediaType.HTML,
         )
 
-    @get("/dashboards/{department_key:str}")
+    @get("/dashboards/{department_key:str}", media_type=MediaType.HTML, responses=PAGE_ERRORS)
     async def department(
         self,
         request: Request,
@@ -219,7 +226,7 @@ class DashboardPages(Controller):
             context["department_links"] = []
         return Template("dashboards/department.html", context=context, media_type=MediaType.HTML)
 
-    @get("/report")
+    @get("/report", media_type=MediaType.HTML)
     async def report_download(
         self,
         request: Request,
