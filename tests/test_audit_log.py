@@ -111,7 +111,7 @@ async def test_trigger_user_and_round_api_changes_are_recorded(admin_client):
 
 
 async def test_erasure_is_logged_by_hash_and_blanks_what_the_log_held(
-    admin_client, ingest_key, settings
+    admin_client, suppress_key, settings
 ):
     await load_org()
     now = datetime.now(UTC)
@@ -119,11 +119,11 @@ async def test_erasure_is_logged_by_hash_and_blanks_what_the_log_held(
     r = await admin_client.post(
         "/api/suppressions",
         json={"email": "Nine@Example.com", "reason": "bounce"},
-        headers={"authorization": f"Bearer {ingest_key}"},
+        headers={"authorization": f"Bearer {suppress_key}"},
     )
     assert r.status_code == 201, r.text
     (suppression,) = await entries(admin_client, kind="suppression")
-    assert suppression["actor"] == "key:helpdesk"
+    assert suppression["actor"] == "key:mail bounces"
     assert "nine" not in json.dumps(suppression).lower()
     assert suppression["subject"] == audit.person_ref("nine@example.com", settings.secret_key)
     assert suppression["after"] == {"reason": "bounce"}
