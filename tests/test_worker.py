@@ -26,6 +26,12 @@ from surveys.tokens import invitation_token
 BASE = "http://feedback.test"
 
 
+@pytest.fixture
+def settings(settings):
+    """No LISTENING_BASE_URL: links start with the address the worker is given."""
+    return dataclasses.replace(settings, base_url=None)
+
+
 def with_smtp(settings, port: int):
     smtp = SmtpSettings(
         host="127.0.0.1",
