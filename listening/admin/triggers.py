@@ -1,6 +1,6 @@
 """The trigger editor: list, create, change and deactivate triggers, and dry-run an event.
 
-Writes go through `listening.triggers`' services; each change is recorded in the audit log.
+Writes go through `listening.trigger_admin`'s services; each change is recorded in the audit log.
 `POST /api/events/dry-run` (admin or ingest key) is the dry run for other systems.
 """
 
