@@ -443,13 +443,10 @@ def test_responses_needed_reaches_the_target(customers, employees, target) -> No
 
 
 def _half_width(plan, n_customers: int, n_employees: int) -> float:
-    from scipy import stats as sps
-
-    a, b = plan.customer_variance / n_customers, plan.employee_variance / n_employees
-    if a + b == 0:
-        return 0.0
-    df = (a + b) ** 2 / (a**2 / (n_customers - 1) + b**2 / (n_employees - 1))
-    return sps.t.ppf(0.975, df) * math.sqrt(a + b)
+    """The planning formula: the Dirichlet posterior's normal half-width (see the docstring)."""
+    a = plan.customer_variance / (n_customers + 2)
+    b = plan.employee_variance / (n_employees + 2)
+    return 1.959963984540054 * math.sqrt(a + b)
 
 
 def test_responses_needed_impossible_by_customers_alone() -> None:
@@ -464,4 +461,19 @@ def test_responses_needed_with_empty_group_uses_fallback_variance() -> None:
     plan = responses_needed([3, 4, 4, 5] * 50, [], scale=(1, 5))
     assert plan.employee_variance_assumed and plan.employee_variance == 2500.0
     assert plan.current_half_width is None and plan.additional_customers is None
-    assert plan.additional_employees is not None and plan.additional_employees >= 2
+    assert plan.additional_employees is not None and plan.additional_employees >= 1
+
+
+def test_responses_needed_fits_the_team_and_the_interval_shown() -> None:
+    """Never more employees than invited; one-level teams still get a plan; the planned
+    half-width is the shown interval's."""
+    customers, employees = [1, 2, 3, 4, 5] * 40, [5] * 6
+    plan = responses_needed(customers, employees, scale=(1, 5), max_employees=8)
+    assert plan.additional_employees is None and plan.balanced_employees is None
+    assert plan.best_half_width is not None and 5.0 < plan.best_half_width < plan.current_half_width
+    free = responses_needed(customers, employees, scale=(1, 5))
+    assert free.additional_employees is not None and free.additional_employees > 2
+    team = [4, 5, 5, 3, 5, 4, 5, 4]
+    shown = perception_gap(customers, team, scale=(1, 5)).gap_ci
+    planned = responses_needed(customers, team, scale=(1, 5)).current_half_width
+    assert planned == pytest.approx((shown.high - shown.low) / 2, rel=0.1)
