@@ -442,7 +442,7 @@ async def test_bad_filters_are_refused_naming_the_parameter(round_id, client, ad
         ({"period": "decade"}, "period"),
     ):
         answer = await client.get("/api/gaps", params=params, headers=headers)
-        assert answer.status_code == 422 and answer.json()["field"] == field, params
+        assert answer.status_code == 400 and answer.json()["field"] == field, params
 
 
 async def test_round_before_the_view_is_used_and_flagged(round_id):

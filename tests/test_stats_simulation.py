@@ -31,6 +31,8 @@ from bench.stats_simulation import (
 from dashboards.stats import perception_gap, pooled_gap
 from dashboards.stats.intervals import dirichlet_mean_batch
 
+pytestmark = pytest.mark.simulation
+
 SETS = 1000
 DRAWS = 400
 
