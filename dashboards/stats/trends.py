@@ -244,7 +244,9 @@ def gap_change(
     Notes
     -----
     z = (gap_after − gap_before)/√(SE_before² + SE_after²), p = 2·(1 − Φ(|z|)). Statistic
-    and p-value are None when both standard errors are 0.
+    and p-value are None when both standard errors are 0. When both periods read the same
+    rating round the employee side is the same ratings: pass the customer scores' standard
+    errors (``GapResult.customer_standard_error``), or the employees' error counts twice.
     """
     values = (gap_before, standard_error_before, gap_after, standard_error_after)
     if not all(math.isfinite(v) for v in values):
