@@ -491,6 +491,7 @@ async def test_rate_page_form_flow(web):
     assert await my_ratings(web.employees[0].id, clock=web.clock) == []
     # after the round closed the page says so and the form is gone
     web.clock.now = info.ends_at
+    me = await web.new("ops1@example.com")  # a session ends after 8 idle hours
     page = await me.get("/rate")
     assert "No rating round is open" in page.text
     assert 'action="/rate"' not in page.text
