@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import getpass
 import os
 import sys
 from collections.abc import Callable, Coroutine
@@ -12,11 +13,18 @@ from typing import Any
 
 import click
 
-from listening.settings import SettingsError, get_settings
+from listening.settings import SettingsError, get_settings, public_base_url
 
 
 def _run(coro: Coroutine[Any, Any, Any]) -> Any:
     return asyncio.run(coro)
+
+
+def _audit(kind: str, action: str, subject: str, **details: Any) -> None:
+    """Record a change made from the command line in the audit log."""
+    from surveys.audit import record
+
+    _run(record(f"cli:{getpass.getuser()}", kind, action, subject, **details))
 
 
 def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -117,6 +125,7 @@ def load(file: Path) -> None:
     from listening.journeys import load_journey_file
 
     summary = _run(load_journey_file(file))
+    _audit("configuration", "load", file.name, after=summary)
     if not summary.changed:
         click.echo(f"{file}: nothing to change")
         return
@@ -153,13 +162,22 @@ def worker(interval: float, once: bool, base_url: str) -> None:
 
 @main.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--dry-run", is_flag=True, help="Say what each trigger would decide and why; store nothing."
+)
 @friendly_errors
-def ingest(file: Path) -> None:
+def ingest(file: Path, dry_run: bool) -> None:
     """Import touchpoint events from an NDJSON file (one event a line), as the API would."""
     from listening.ingest.drivers import ingest_file
     from listening.ingest.ingestor import close_ingestors
 
     settings = get_settings()
+    if dry_run:
+        from listening.dry_run import dry_run_lines
+
+        for line in _run(dry_run_lines(file, secret_key=settings.secret_key)):
+            click.echo(line)
+        return
 
     async def run() -> Any:
         try:
@@ -237,6 +255,7 @@ def apikey_create(name: str, scope: str) -> None:
 
     get_settings()
     key_id, key = _run(create_key(name, scope))
+    _audit("api_key", "create", f"{key_id} {name}", after={"scope": scope})
     click.echo(f"API key {key_id} ({scope}) created; store it now, it is not shown again:")
     click.echo(key)
 
@@ -250,6 +269,7 @@ def apikey_revoke(key_id: int) -> None:
 
     get_settings()
     _run(revoke_key(key_id))
+    _audit("api_key", "revoke", str(key_id))
     click.echo(f"API key {key_id} revoked")
 
 
@@ -295,7 +315,7 @@ def demo(
             Path(str(settings.database.sqlite_path) + suffix).unlink(missing_ok=True)
     elif reset:
         raise click.ClickException("--reset only removes SQLite files; drop the database yourself")
-    url = settings.base_url or f"http://{host}:{port}"
+    url = public_base_url(settings, f"http://{host}:{port}")
     logins = _run(build_demo(seed=seed, size=size, months=months, base_url=url, progress=_progress))
     click.echo("")
     click.echo(f"Listening Post demo: {url}")

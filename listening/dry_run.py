@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -125,7 +125,7 @@ def _failed_filters(filters: dict[str, Any], attributes: dict[str, Any]) -> list
 
 
 def _when(moment: datetime | None) -> str:
-    return moment.isoformat() if moment else "never"
+    return moment.isoformat(timespec="seconds") if moment else "never"
 
 
 def _span(seconds: float) -> str:
@@ -396,3 +396,46 @@ async def dry_run(event: EventIn, *, secret_key: str, now: datetime, history: bo
         # As ingestion does: nothing of an erased customer's new event is kept or matched.
         event = msgspec.structs.replace(event, attributes={})
     return explain(event, customer, rules, now, history=history, view=view)
+
+
+# --- the command line ------------------------------------------------------------------------
+
+
+def describe(result: DryRun) -> list[str]:
+    """A dry run as lines of text: the event, then each trigger's verdict and failed checks."""
+    lines = [f"{result.event_id} ({result.event_type}):"]
+    if not result.verdicts:
+        lines.append(f"  no active trigger listens to {result.event_type!r}")
+    for v in result.verdicts:
+        when = f", send {_when(v.send_at)}, expires {_when(v.expires_at)}" if v.send_at else ""
+        lines.append(f"  {v.trigger} -> {v.step} ({v.channel}): {v.status}{when}")
+        lines.extend(f"    {c.name}: {c.detail}" for c in v.checks if c.passed is False)
+    return lines
+
+
+async def dry_run_lines(path: Any, *, secret_key: str, now: datetime | None = None) -> list[str]:
+    """Dry-run every event of an NDJSON file (with the customers' history); storing nothing."""
+    moment = now or datetime.now(UTC)
+    rules = await read_rules()
+    lines: list[str] = []
+    seen: dict[str, tuple[CustomerState, CustomerView]] = {}
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            try:
+                event = parse_event(raw)
+            except DomainError as exc:
+                lines.append(f"line {number}: {exc.field}: {exc.message}")
+                continue
+            if event.customer.id not in seen:
+                seen[event.customer.id] = await read_customer(event, secret_key, history=True)
+            customer, view = seen[event.customer.id]
+            if view.erased:
+                event = msgspec.structs.replace(event, attributes={})
+            result = explain(event, customer, rules, moment, history=True, view=view)
+            if result.invited:
+                # As ingestion would: the file's later events see this invitation.
+                customer.last_invited_at = moment
+            lines.extend(describe(result))
+    return lines

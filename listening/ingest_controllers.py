@@ -14,11 +14,13 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPT
 
 from listening import outbox, schemas, trigger_admin
 from listening.apikeys import hash_key
-from listening.auth import admin_guard, bearer_token, ingest_guard
+from listening.auth import admin_guard, bearer_token, suppression_guard
 from listening.ingest.answers import UNAUTHORIZED, answer, encode
 from listening.ingest.drivers import ingest_batch, ingest_one
 from listening.ingest.validate import parse_event, split_batch
 from listening.settings import Settings
+from surveys import audit
+from surveys.audit import actor_of
 from surveys.clock import Clock
 from surveys.parameters import Offset
 
@@ -118,17 +120,25 @@ class EventController(Controller):
 
 @post(
     "/api/suppressions",
-    guards=[ingest_guard],
+    guards=[suppression_guard],
     tags=["events"],
     summary="Report a bounced or complaining address; it is never emailed again",
+    description="Needs an API key of scope suppress or admin: an ingest key sends events only.",
     status_code=HTTP_201_CREATED,
     opt={"exclude_from_csrf": True},
 )
 async def post_suppression(
-    data: JSONBody[schemas.SuppressionCreate], clock: NamedDependency[Clock]
+    request: Request,
+    data: JSONBody[schemas.SuppressionCreate],
+    settings: NamedDependency[Settings],
+    clock: NamedDependency[Clock],
 ) -> dict[str, Any]:
     """Suppress an address (idempotent)."""
-    return await outbox.add_suppression(data.email, data.reason, clock=clock)
+    added = await outbox.add_suppression(data.email, data.reason, clock=clock)
+    await audit.record_suppression(
+        actor_of(request.user), data.email, data.reason, settings.secret_key
+    )
+    return added
 
 
 class TriggerController(Controller):
@@ -145,10 +155,12 @@ class TriggerController(Controller):
 
     @post("/", summary="Create a trigger rule")
     async def create_trigger(
-        self, data: JSONBody[schemas.TriggerCreate], clock: NamedDependency[Clock]
+        self, request: Request, data: JSONBody[schemas.TriggerCreate], clock: NamedDependency[Clock]
     ) -> schemas.Trigger:
         """Create a trigger (409 when its key exists)."""
-        return await trigger_admin.create_trigger(data, clock=clock)
+        made = await trigger_admin.create_trigger(data, clock=clock)
+        await audit.record(actor_of(request.user), "trigger", "create", made.key, after=made)
+        return made
 
     @get("/{key:str}", summary="One trigger rule")
     async def get_trigger(self, key: FromPath[str]) -> schemas.Trigger:
@@ -157,15 +169,25 @@ class TriggerController(Controller):
 
     @patch("/{key:str}", summary="Change a trigger rule")
     async def update_trigger(
-        self, key: FromPath[str], data: JSONBody[schemas.TriggerUpdate]
+        self, request: Request, key: FromPath[str], data: JSONBody[schemas.TriggerUpdate]
     ) -> schemas.Trigger:
         """Change the fields given."""
-        return await trigger_admin.update_trigger(key, data)
+        before = await trigger_admin.get_trigger(key)
+        after = await trigger_admin.update_trigger(key, data)
+        await audit.record(
+            actor_of(request.user), "trigger", "update", key, before=before, after=after
+        )
+        return after
 
     @delete("/{key:str}", summary="Deactivate a trigger rule", status_code=HTTP_200_OK)
-    async def deactivate_trigger(self, key: FromPath[str]) -> schemas.Trigger:
+    async def deactivate_trigger(self, request: Request, key: FromPath[str]) -> schemas.Trigger:
         """Deactivate a trigger; its invitations stay."""
-        return await trigger_admin.deactivate_trigger(key)
+        before = await trigger_admin.get_trigger(key)
+        after = await trigger_admin.deactivate_trigger(key)
+        await audit.record(
+            actor_of(request.user), "trigger", "deactivate", key, before=before, after=after
+        )
+        return after
 
 
 @get(

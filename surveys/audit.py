@@ -128,6 +128,25 @@ async def forget_person(ref: str) -> int:
     return len(rows)
 
 
+async def forget_customer(external_id: str, email: str | None, secret_key: str) -> int:
+    """Blank the entries about a customer, by their id or their address (their erasure)."""
+    forgotten = await forget_person(person_ref(external_id, secret_key))
+    return forgotten + (await forget_person(person_ref(email, secret_key)) if email else 0)
+
+
+async def record_erasure(
+    actor: str, external_id: str, counts: dict[str, int], secret_key: str
+) -> None:
+    """Record a customer's erasure, naming them only by the keyed hash of their id."""
+    await record(actor, "erasure", "erase", person_ref(external_id, secret_key), after=counts)
+
+
+async def record_suppression(actor: str, email: str, reason: str, secret_key: str) -> None:
+    """Record a suppressed address, named only by its keyed hash."""
+    ref = person_ref(email, secret_key)
+    await record(actor, "suppression", "add", ref, after={"reason": reason}, person=ref)
+
+
 def check_period(value: datetime | None, field: str) -> datetime | None:
     """A filter date inside 1970–2100 (naive dates read as UTC); 400 naming the field otherwise."""
     if value is None:

@@ -17,14 +17,28 @@ from piccolo.query.functions.aggregate import Max
 from surveys import audit, schemas
 from surveys.clock import Clock, system_clock
 from surveys.errors import Conflict, Invalid, NotFound
-from surveys.journey_file import LoadSummary, check_questions, sync_survey
+from surveys.journey_file import (
+    LoadSummary,
+    check_questions,
+    survey_fingerprint,
+    sync_survey,
+)
 from surveys.organisation import (
     apply_organisation,
     check_organisation,
     current_organisation,
     organisation_table,
+    stored_organisation,
 )
-from surveys.tables import Department, Journey, Question, Step, Survey
+from surveys.tables import (
+    Answer,
+    Department,
+    Journey,
+    Question,
+    SelfRatingScore,
+    Step,
+    Survey,
+)
 from surveys.transactions import write_transaction
 
 # A concurrent insert of the same key passes our check and fails on the unique index.
@@ -281,6 +295,49 @@ async def deactivate_step(key: str, *, actor: str | None = None) -> schemas.Step
     )
 
 
+def _moved(keys: list[str], key: str, by: int) -> list[str]:
+    """The order with `key` moved `by` places (clamped at either end)."""
+    order = [k for k in keys if k != key]
+    at = max(0, min(len(order), keys.index(key) + by))
+    return [*order[:at], key, *order[at:]]
+
+
+async def move_step(key: str, by: int, *, actor: str | None = None) -> list[schemas.Step]:
+    """Move a step `by` places within its journey (negative: earlier); the journey's steps are
+    renumbered 0, 1, 2… in their new order, which is returned."""
+    async with write_transaction():
+        step = await get_step(key)
+        siblings = [s for s in await list_steps() if s.journey == step.journey]
+        order = _moved([s.key for s in siblings], key, by)
+        for position, sibling_key in enumerate(order):
+            await Step.update({Step.position: position}).where(Step.key == sibling_key)
+        after = [s for s in await list_steps() if s.journey == step.journey]
+        before_order = {"order": [s.key for s in siblings]}
+        after_order = {"order": [s.key for s in after]}
+        await _log(actor, "journey", "reorder steps", step.journey, before_order, after_order)
+        return after
+
+
+async def move_journey(key: str, by: int, *, actor: str | None = None) -> list[schemas.Journey]:
+    """Move a journey `by` places among the journeys; all are renumbered in their new order."""
+    async with write_transaction():
+        await get_journey(key)
+        journeys = await list_journeys()
+        order = _moved([j.key for j in journeys], key, by)
+        for position, journey_key in enumerate(order):
+            await Journey.update({Journey.position: position}).where(Journey.key == journey_key)
+        after = await list_journeys()
+        await _log(
+            actor,
+            "journey",
+            "reorder journeys",
+            key,
+            {"order": [j.key for j in journeys]},
+            {"order": [j.key for j in after]},
+        )
+        return after
+
+
 # --- surveys ---------------------------------------------------------------------------------
 
 _SURVEY_COLUMNS = (
@@ -379,6 +436,26 @@ async def list_survey_versions(step_key: str) -> list[schemas.Survey]:
     return await _surveys(rows)
 
 
+async def survey_answered(step_key: str) -> bool:
+    """Whether anyone answered the step's active survey (a changed question then makes a new
+    version); False when the step has no survey yet."""
+    try:
+        row = await _survey_row(step_key)
+    except NotFound as exc:
+        if exc.field == "step_key" and "has no survey" in exc.message:
+            return False
+        raise
+    if await Answer.exists().where(Answer.question.survey == row["id"]):
+        return True
+    return await SelfRatingScore.exists().where(SelfRatingScore.question.survey == row["id"])
+
+
+def would_change_questions(current: schemas.Survey, questions: list[dict[str, Any]]) -> bool:
+    """Whether saving these checked questions changes what is asked (alert thresholds aside)."""
+    have = [msgspec.structs.asdict(q) for q in current.questions]
+    return survey_fingerprint(have) != survey_fingerprint(questions)
+
+
 async def _question_specs(questions: list[schemas.QuestionCreate]) -> list[dict[str, Any]]:
     items = msgspec.to_builtins(questions)
     _refuse_nul(items, "questions")
@@ -451,9 +528,9 @@ async def deactivate_survey(step_key: str, *, actor: str | None = None) -> schem
 # --- the organisation ------------------------------------------------------------------------
 
 
-async def get_organisation() -> schemas.Organisation:
-    """The organisation as loaded (defaults while none is)."""
-    found = await current_organisation()
+async def get_organisation(*, fresh: bool = False) -> schemas.Organisation:
+    """The organisation as loaded (defaults while none is); `fresh` skips the process cache."""
+    found = await (stored_organisation() if fresh else current_organisation())
     return schemas.Organisation(
         name=found.name,
         logo=found.logo,
@@ -466,13 +543,21 @@ async def get_organisation() -> schemas.Organisation:
 
 
 async def update_organisation(
-    data: schemas.OrganisationUpdate, *, clock: Clock = system_clock
+    data: schemas.OrganisationUpdate, *, actor: str | None = None, clock: Clock = system_clock
 ) -> schemas.Organisation:
     """Change the fields given, checked as the journey file's `[organisation]` table is."""
     changes = _changes(data)
+    step_names = {
+        key: {tag.lower(): name for tag, name in names.items()}
+        for key, names in changes.pop("step_names", {}).items()
+    }
     async with write_transaction():
-        table = {**organisation_table(await current_organisation()), **changes}
+        for key in step_names:
+            await _id_of(Step, key, "step_names", in_body=True)
+        before = await get_organisation(fresh=True)
+        table = {**organisation_table(await stored_organisation()), **changes}
         table = {k: v for k, v in table.items() if v is not None}
         spec = check_organisation({"organisation": table})
-        await apply_organisation(spec, {}, clock=clock)
-    return await get_organisation()
+        await apply_organisation(spec, step_names, clock=clock)
+        after = await get_organisation(fresh=True)
+        return await _log(actor, "organisation", "update", "organisation", before, after)

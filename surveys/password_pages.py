@@ -6,7 +6,7 @@ are for admins. Services live in `surveys.password_links` and `surveys.accounts`
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
@@ -15,6 +15,7 @@ from litestar.response import Redirect, Template
 from msgspec import Meta, Struct
 
 from surveys.accounts import change_password
+from surveys.audit import actor_of, record
 from surveys.clock import Clock
 from surveys.errors import Gone, Invalid
 from surveys.password_links import (
@@ -64,7 +65,7 @@ class PasswordPageController(Controller):
     @post("/set/{token:str}", status_code=303)
     async def set(
         self, request: Request, clock: NamedDependency[Clock], token: FromPath[str]
-    ) -> Any:
+    ) -> Template | Redirect:
         """Set the password; the link stops working."""
         form = await request.form()
         password = form.get("password") or ""
@@ -116,6 +117,7 @@ class UserAdminController(Controller):
         self,
         base_url: NamedDependency[str],
         clock: NamedDependency[Clock],
+        request: Request,
         data: JSONBody[UserCreate],
     ) -> UserOut:
         """Create an account without a password; a set-password email is queued."""
@@ -135,6 +137,7 @@ class UserAdminController(Controller):
                 .first()
             )
             department = row["key"] if row else None
+        await record(actor_of(request.user), "user", "create", account.email, after=data)
         return UserOut(
             id=account.id,
             email=account.email,

@@ -28,6 +28,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from surveys.audit import forget_customer
 from surveys.clock import Clock, system_clock
 from surveys.errors import NotFound
 from surveys.tables import (
@@ -197,6 +198,7 @@ async def erase_customer(
         customer = await _customer(external_id)
         counts = await _erase_rows(customer["id"], now)
         counts["events"] = await events.erase(external_id, pseudonym(external_id, secret_key))
+        counts["audit_entries"] = await forget_customer(external_id, customer["email"], secret_key)
         await Customer.update(
             {
                 Customer.external_id: pseudonym(external_id, secret_key),

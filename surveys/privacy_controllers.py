@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, delete, get
+from litestar import Controller, Request, delete, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.status_codes import HTTP_200_OK
 
+from surveys.audit import actor_of, record_erasure
 from surveys.clock import Clock
 from surveys.privacy import customer_record, erase_customer
 
@@ -43,6 +44,7 @@ class CustomerPrivacyController(Controller):
     )
     async def erase(
         self,
+        request: Request,
         customer_id: FromPath[str],
         event_records: NamedDependency[Any],
         settings: NamedDependency[Any],
@@ -53,6 +55,7 @@ class CustomerPrivacyController(Controller):
         counts = await erase_customer(
             customer_id, secret_key=settings.secret_key, events=event_records, clock=clock
         )
+        await record_erasure(actor_of(request.user), customer_id, counts, settings.secret_key)
         return {"erased": True, "changed": counts}
 
 

@@ -22,6 +22,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Redirect, Template
 
 from surveys.anonymity import effective_comment_threshold, effective_threshold
+from surveys.audit import actor_of, record
 from surveys.clock import Clock
 from surveys.errors import Conflict, Invalid
 from surveys.local_time import (
@@ -210,7 +211,7 @@ class RatingPageController(Controller):
     @post("/", status_code=303)
     async def rate(
         self, request: Request, clock: NamedDependency[Clock], settings: NamedDependency[Any]
-    ) -> Any:
+    ) -> Template | Redirect:
         """Save one step's rating from the form."""
         employee_id, department_id = _me(request)
         form = await request.form()
@@ -416,7 +417,7 @@ class RoundAdminController(Controller):
     @post("/rounds", include_in_schema=False, status_code=303)
     async def create_from_form(
         self, request: Request, base_url: NamedDependency[str], clock: NamedDependency[Clock]
-    ) -> Any:
+    ) -> Template | Redirect:
         """Create a round from the page's form."""
         form = await request.form()
         values = {
@@ -440,7 +441,7 @@ class RoundAdminController(Controller):
         try:
             if errors:
                 raise Invalid("Please check the fields marked below.", errors=errors)
-            await create_round(
+            info = await create_round(
                 name=values["name"],
                 starts_at=times["starts_at"],
                 ends_at=times["ends_at"],
@@ -455,6 +456,9 @@ class RoundAdminController(Controller):
                 values=values,
                 status_code=exc.status_code,
             )
+        await record(
+            actor_of(request.user), "round", "create", info.name, after=round_out(info, clock())
+        )
         return Redirect(path="/rounds?created=1", status_code=303)
 
 
@@ -474,6 +478,7 @@ class RoundController(Controller):
         self,
         base_url: NamedDependency[str],
         clock: NamedDependency[Clock],
+        request: Request,
         data: JSONBody[RoundCreate],
     ) -> RatingRound:
         """Create a round; its employees get an email with a link to /rate."""
@@ -484,6 +489,9 @@ class RoundController(Controller):
             departments=data.departments,
             base_url=base_url,
             clock=clock,
+        )
+        await record(
+            actor_of(request.user), "round", "create", info.name, after=round_out(info, clock())
         )
         return round_out(info, clock())
 

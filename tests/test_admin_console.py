@@ -336,3 +336,35 @@ async def test_audit_api_filters_by_actor_and_date(admin_client, admin_key):
     assert 'id="since-error"' in page.text and 'value="1900-01-01"' in page.text
     page = await admin_client.get("/admin/audit", params={"until": "31/12/2026"}, headers=HTML)
     assert page.status_code == 400 and 'id="until-error"' in page.text
+
+
+async def test_dry_run_agrees_with_ingestion(client, admin_key, ingest_key):
+    await load_org(
+        """
+[[triggers]]
+key = "half"
+event_type = "ticket.closed"
+step = "ticket-resolved"
+sample_percent = 50
+
+[[triggers]]
+key = "phone-mail"
+event_type = "ticket.closed"
+step = "order-delivered"
+channel = "email"
+filters = { channel = "phone" }
+"""
+    )
+    dry = {"authorization": f"Bearer {admin_key}"}
+    real = {"authorization": f"Bearer {ingest_key}"}
+    seen = set()
+    for n in range(8):
+        body = event(id=f"evt-{n}", customer={"id": f"cust-{n % 3}", "email": "c@example.com"})
+        told = (await client.post("/api/events/dry-run", json=body, headers=dry)).json()
+        done = (await client.post("/api/events", json=body, headers=real)).json()
+        expected = {
+            v["trigger"]: v["status"] for v in told["verdicts"] if v["status"] != "filtered_out"
+        }
+        assert {i["trigger"]: i["status"] for i in done["invitations"]} == expected, n
+        seen |= set(expected.values())
+    assert {"scheduled", "quarantined"} <= seen

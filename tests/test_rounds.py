@@ -161,7 +161,7 @@ async def test_status_follows_the_clock(clients, clock):
     clock.advance(hours=1)
     assert (await admin.get(f"/api/rounds/{round_id}")).json()["status"] == "open"
     clock.advance(days=14)
-    admin = await clients.new("admin@example.com")  # a session ends after 8 idle hours
+    admin = await clients.new("admin@example.com")  # two weeks on, the session has ended
     assert (await admin.get(f"/api/rounds/{round_id}")).json()["status"] == "closed"
     assert [r["id"] for r in (await admin.get("/api/rounds")).json()] == [round_id]
     assert (await admin.get("/api/rounds/999")).status_code == 404
@@ -255,6 +255,7 @@ async def test_rounds_page_opens_a_round(clients, clock):
     form.update(name="Bad", starts_at="2026-13-02")
     response = await admin.post("/rounds", data=form, headers={"accept": "text/html"})
     assert response.status_code == 422
+    assert response.headers["content-type"].startswith("text/html")  # a page, not its source
     assert 'id="starts-error"' in response.text
     assert 'value="Bad"' in response.text
 
@@ -336,7 +337,7 @@ async def test_admin_extends_an_open_round_later_only(clients, clock, people):
     assert response.status_code == 409 and response.json()["field"] == "ends_at"
     # once closed it cannot change
     clock.advance(days=21)
-    admin = await clients.new("admin@example.com")  # a session ends after 8 idle hours
+    admin = await clients.new("admin@example.com")  # three weeks on, the session has ended
     response = await admin.patch(path, json={"ends_at": (clock() + timedelta(days=2)).isoformat()})
     assert response.status_code == 409 and response.json()["field"] == "ends_at"
 

@@ -26,6 +26,12 @@ from surveys.tokens import invitation_token
 BASE = "http://feedback.test"
 
 
+@pytest.fixture
+def settings(settings):
+    """No LISTENING_BASE_URL: links start with the address the worker is given."""
+    return dataclasses.replace(settings, base_url=None)
+
+
 def with_smtp(settings, port: int):
     smtp = SmtpSettings(
         host="127.0.0.1",
@@ -35,7 +41,8 @@ def with_smtp(settings, port: int):
         tls="none",
         sender="feedback@example.com",
     )
-    return dataclasses.replace(settings, smtp=smtp)
+    # No LISTENING_BASE_URL: links use the address each pass is given, as `serve` gives its own.
+    return dataclasses.replace(settings, smtp=smtp, base_url=None)
 
 
 def email_trigger(extra: str = "") -> str:
@@ -210,6 +217,8 @@ async def test_worker_runs_inside_the_served_app(settings, ingest_key):
     from receivers import free_port
 
     from listening.app import create_app
+
+    settings = dataclasses.replace(settings, base_url=None)  # links use the listening address
 
     with WebhookServer() as hook:
         await load_org(

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from litestar import Request
+from litestar import MediaType, Request
 from litestar.datastructures import CacheControlHeader
 from litestar.response import Template
 
@@ -55,6 +55,8 @@ def page(
             **context,
         },
         status_code=status_code,
+        # Handlers that answer a page or a redirect say `-> Any`; the page is still HTML.
+        media_type=MediaType.HTML,
     )
 
 

@@ -1,6 +1,6 @@
 """The trigger editor: list, create, change and deactivate triggers, and dry-run an event.
 
-Writes go through `listening.triggers`' services; each change is recorded in the audit log.
+Writes go through `listening.trigger_admin`'s services; each change is recorded in the audit log.
 `POST /api/events/dry-run` (admin or ingest key) is the dry run for other systems.
 """
 
@@ -15,12 +15,13 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
-from listening import schemas, triggers
+from listening import schemas, trigger_admin
 from listening.admin.console import NO_STORE, Section, actor, convert, errors_of, page, text
 from listening.apikeys import identify
 from listening.auth import bearer_token
 from listening.dry_run import DryRun, dry_run, parse_event
 from listening.settings import Settings
+from listening.trigger_file import parse_duration
 from surveys import audit, catalog
 from surveys.clock import Clock
 from surveys.errors import DomainError, Invalid
@@ -117,7 +118,7 @@ def _fields(values: dict[str, Any]) -> dict[str, Any]:
             fields[column] = None
             continue
         try:
-            fields[column] = triggers.parse_duration(values[name], name)
+            fields[column] = parse_duration(values[name], name)
         except Invalid as exc:
             errors[name] = exc.message
     try:
@@ -148,9 +149,9 @@ async def _list_page(
         "admin/triggers.html",
         SECTION,
         status_code=status_code,
-        triggers=await triggers.list_triggers(),
+        triggers=await trigger_admin.list_triggers(),
         steps=await _steps(),
-        channels=triggers.CHANNELS,
+        channels=trigger_admin.CHANNELS,
         values=values or _form_values(None),
         errors=errors or {},
         event_text=event_text or json.dumps(EXAMPLE_EVENT, indent=2),
@@ -174,7 +175,7 @@ async def create_trigger(request: Request, clock: NamedDependency[Clock]) -> Any
     try:
         fields = _fields(values)
         data = convert({"key": values["key"], **fields}, schemas.TriggerCreate)
-        created = await triggers.create_trigger(data, clock=clock)
+        created = await trigger_admin.create_trigger(data, clock=clock)
     except DomainError as exc:
         return await _list_page(
             request, values=values, errors=errors_of(exc), status_code=exc.status_code
@@ -198,7 +199,7 @@ async def _edit_page(
         status_code=status_code,
         trigger=trigger,
         steps=await _steps(),
-        channels=triggers.CHANNELS,
+        channels=trigger_admin.CHANNELS,
         values=values or _form_values(trigger),
         errors=errors or {},
     )
@@ -207,7 +208,7 @@ async def _edit_page(
 @get("/admin/triggers/{key:str}", include_in_schema=False, cache_control=NO_STORE)
 async def edit_page(request: Request, key: FromPath[str]) -> Template:
     """One trigger's form."""
-    return await _edit_page(request, await triggers.get_trigger(key))
+    return await _edit_page(request, await trigger_admin.get_trigger(key))
 
 
 @post("/admin/triggers/{key:str}", include_in_schema=False, status_code=303)
@@ -215,11 +216,11 @@ async def update_trigger(
     request: Request, key: FromPath[str], clock: NamedDependency[Clock]
 ) -> Any:
     """Change a trigger from its form."""
-    before = await triggers.get_trigger(key)
+    before = await trigger_admin.get_trigger(key)
     values = {**_read_form(await request.form()), "key": key}
     try:
         data = convert(_fields(values), schemas.TriggerUpdate)
-        after = await triggers.update_trigger(key, data)
+        after = await trigger_admin.update_trigger(key, data)
     except DomainError as exc:
         return await _edit_page(
             request, before, values=values, errors=errors_of(exc), status_code=exc.status_code
@@ -236,8 +237,8 @@ async def deactivate_trigger(
     request: Request, key: FromPath[str], clock: NamedDependency[Clock]
 ) -> Redirect:
     """Stop a trigger from inviting."""
-    before = await triggers.get_trigger(key)
-    after = await triggers.deactivate_trigger(key)
+    before = await trigger_admin.get_trigger(key)
+    after = await trigger_admin.deactivate_trigger(key)
     if after != before:
         await audit.record(
             actor(request), "trigger", "deactivate", key, before=before, after=after, clock=clock
