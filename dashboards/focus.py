@@ -30,6 +30,7 @@ from dashboards.queries import (
     read_counts,
     recent_comments,
 )
+from dashboards.suppression import employee_book
 
 LIMIT = 5
 COMMENTS_SHOWN = 3
@@ -230,10 +231,11 @@ async def focus(
         segments=filters.segments,
         buckets=[(p.start, p.end) for p in periods],
     )
-    side = gaps.employee_side(counts, all_cells, filters.end, threshold)
+    book = await employee_book(catalog, threshold=threshold, now=filters.now)
+    side = gaps.employee_side(counts, all_cells, filters.end, threshold, book=book)
     table = gaps.cell_table(counts, side, cells, filters.start, filters.end, threshold=threshold)
     points = gaps.period_gaps(
-        counts, all_cells, periods, by=gaps.CELL_KEYS, threshold=threshold, only=cells
+        counts, all_cells, periods, by=gaps.CELL_KEYS, threshold=threshold, book=book, only=cells
     )
     slopes = gaps.trends(points, gaps.CELL_KEYS)
     rows = [

@@ -144,8 +144,14 @@ async def open_round(
 
 def make_app(settings, clock: Clock):
     """The application on the test database, with the test's clock."""
+    from dataclasses import replace
+
     from listening.app import create_app
 
+    # Round tests move the clock by weeks; sessions that outlive them keep each person logged in
+    # (expiry itself is tested with the default lifetimes in test_sessions).
+    year = 365 * 24 * 3600
+    settings = replace(settings, session_idle_seconds=year, session_lifetime_seconds=year)
     return create_app(settings, clock=clock, manage_pool=False)
 
 

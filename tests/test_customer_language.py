@@ -294,7 +294,7 @@ async def test_a_german_invitation_email_with_the_organisations_name(settings, d
     with SmtpServer() as smtp:
         smtp_settings = dataclasses.replace(smtp_settings, port=smtp.port)
         stats = await run_once(
-            dataclasses.replace(settings, smtp=smtp_settings),
+            dataclasses.replace(settings, smtp=smtp_settings, base_url=None),
             base_url="http://feedback.test",
             clock=clock,
         )
@@ -324,9 +324,7 @@ def test_a_reminder_is_worded_in_the_customers_language():
         reminder=True,
         wording=Wording.of("es", organisation),
     )
-    message = invitation_message(
-        mail, sender="feedback@example.com", base_url="https://feedback.example", now=NOW
-    )
+    message = invitation_message(mail, sender="feedback@example.com", now=NOW)
     assert message["Subject"] == "Recordatorio: ¿Qué tal fue?: Su pedido llega"
     text, html = _parts(message)
     assert "Hola, Luis:" in text and "Un breve recordatorio" in text

@@ -36,7 +36,8 @@ def with_smtp(settings, port: int):
         tls="none",
         sender="Listening Post <feedback@example.com>",
     )
-    return dataclasses.replace(settings, smtp=smtp)
+    # No LISTENING_BASE_URL: the worker links to the address it is given, as `serve` does.
+    return dataclasses.replace(settings, smtp=smtp, base_url=None)
 
 
 def webhook_trigger(url: str) -> str:

@@ -287,7 +287,9 @@ async def test_new_event_of_an_erased_customer_stores_nothing_personal(settings,
     occurred = datetime.now(UTC).isoformat()
     async with (
         app.lifespan(),  # the ingestion writer lives in the app's lifespan
-        httpx.AsyncClient(transport=transport, base_url="http://t", headers=headers) as client,
+        httpx.AsyncClient(
+            transport=transport, base_url="http://testserver.local", headers=headers
+        ) as client,
     ):
 
         async def send(event_id: str) -> dict:

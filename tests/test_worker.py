@@ -35,7 +35,8 @@ def with_smtp(settings, port: int):
         tls="none",
         sender="feedback@example.com",
     )
-    return dataclasses.replace(settings, smtp=smtp)
+    # No LISTENING_BASE_URL: the worker links to the address it is given, as `serve` does.
+    return dataclasses.replace(settings, smtp=smtp, base_url=None)
 
 
 def email_trigger(extra: str = "") -> str:
@@ -224,7 +225,12 @@ webhook_url = "{hook.url}"
         )
         port = free_port()
         listen_url = f"http://127.0.0.1:{port}"
-        app = create_app(settings, manage_pool=False, run_worker=True, listen_url=listen_url)
+        app = create_app(
+            dataclasses.replace(settings, base_url=None),
+            manage_pool=False,
+            run_worker=True,
+            listen_url=listen_url,
+        )
         # A real server in this event loop, with the app's lifespan (which starts the worker).
         server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning")
