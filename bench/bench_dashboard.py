@@ -213,7 +213,7 @@ async def _timed(app, requests: int) -> dict:
         email="exec@example.com", name="Exec", roles=["executive"], password="benchmark password"
     )
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://bench.local") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
         await client.get("/login")
         await client.post(
             "/login",

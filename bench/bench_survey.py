@@ -1,7 +1,8 @@
-"""Survey page and submission speed on SQLite and PostgreSQL: uvicorn, 1 worker, wrk -c32.
+"""Survey page and submission speed on SQLite and PostgreSQL: uvicorn, wrk -c32.
 
     python bench/bench_survey.py            # prints a Markdown table
     python bench/bench_survey.py --seconds 20
+    python bench/bench_survey.py --only postgres   # or sqlite
 
 Goals: `GET /s/{token}` at least 1,500 pages/s with p99 under 50 ms, and at least 1,000 form
 submissions/s (`POST /s/{token}`, every request a new invitation answered and stored with its
@@ -9,9 +10,9 @@ tallies). Submissions run twice: every score (about two in three open a follow-u
 email queued) and only scores that open none. A bare Litestar
 endpoint sending the same page, measured in the same run, shows what the machine allows.
 The rate limits stay on: page views spread over 5,000 tokens so no token passes its 20 a
-minute, as with real customers. The same figures are then measured on PostgreSQL (a database
-created for the run and dropped after it; skipped when no server answers at
-LISTENING_BENCH_POSTGRES_URL, default the local one).
+minute, as with real customers. The same figures are then measured on PostgreSQL with two
+server processes (a database created for the run and dropped after it; skipped when no server
+answers at LISTENING_BENCH_POSTGRES_URL, default the local one).
 """
 
 from __future__ import annotations
@@ -228,14 +229,16 @@ def _prepare_postgres(url: str, out_dir: str) -> None:
     Path(out_dir, "submit_tokens.txt").write_text("\n".join(tokens[PAGE_TOKENS:]) + "\n")
 
 
-def _measure_app(env: dict, data: Path, lua: Path, seconds: int) -> tuple[dict, dict, dict]:
+def _measure_app(
+    env: dict, data: Path, lua: Path, seconds: int, workers: int = 1
+) -> tuple[dict, dict, dict]:
     """Page views, submissions (every score) and submissions (no follow-ups) on one server."""
     from litestar.middleware.csrf import generate_csrf_token
 
     csrf = generate_csrf_token(SECRET)
     pages = data / "page_tokens.txt"
     submits = data / "submit_tokens.txt"
-    server, url = serve(["listening.app:create_app", "--factory"], env, data)
+    server, url = serve(["listening.app:create_app", "--factory"], env, data, workers=workers)
     try:
         # The real page, saved for the bare reference endpoint to answer with.
         import urllib.request
@@ -332,20 +335,25 @@ def _postgres_rows(seconds: int, work: Path, lua: Path) -> list[dict]:
         subprocess.run(
             [sys.executable, __file__, "--prepare-postgres", url, str(data)], env=env, check=True
         )
-        page, submit, plain = _measure_app(env, data, lua, seconds)
+        # Two server processes, as a PostgreSQL installation runs behind a load balancer.
+        page, submit, plain = _measure_app(env, data, lua, seconds, workers=2)
         stored = asyncio.run(pg("SELECT count(*) FROM response", url))
     finally:
         asyncio.run(pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     return _rows(page, submit, plain, stored, engine=", PostgreSQL")
 
 
-def run(seconds: int = 10) -> list[dict]:
+PARTS = ("sqlite", "postgres")
+
+
+def run(seconds: int = 10, parts: tuple[str, ...] = PARTS) -> list[dict]:
     """Measure page views and submissions; rows of {"name","value","unit","limit","ratio"}."""
     work = Path(tempfile.mkdtemp(prefix="lp-bench-survey-"))
     try:
         lua = work / "survey.lua"
         lua.write_text(LUA % {"threads": WRK_THREADS})
-        return _sqlite_rows(seconds, work, lua) + _postgres_rows(seconds, work, lua)
+        rows = _sqlite_rows(seconds, work, lua) if "sqlite" in parts else []
+        return rows + (_postgres_rows(seconds, work, lua) if "postgres" in parts else [])
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -363,6 +371,9 @@ def main() -> None:
         description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
+    parser.add_argument(
+        "--only", default=",".join(PARTS), help=f"comma-separated engines of {', '.join(PARTS)}"
+    )
     parser.add_argument("--prepare", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--prepare-postgres", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -372,7 +383,10 @@ def main() -> None:
     if args.prepare_postgres:
         _prepare_postgres(*args.prepare_postgres)
         return
-    rows = run(args.seconds)
+    parts = tuple(args.only.split(","))
+    if unknown := set(parts) - set(PARTS):
+        parser.error(f"--only takes {', '.join(PARTS)}; not {', '.join(sorted(unknown))}")
+    rows = run(args.seconds, parts)
     print("| benchmark | value | unit | limit | ratio |")
     print("|---|---:|---|---:|---:|")
     for r in rows:

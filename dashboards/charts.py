@@ -37,7 +37,14 @@ def _layout(title: str | None = None, **extra: Any) -> dict[str, Any]:
         "hovermode": "closest",
         "autosize": True,
         # Above the plot, so it never lands on the axis labels however they rotate.
-        "legend": {"orientation": "h", "x": 0, "xanchor": "left", "y": 1.02, "yanchor": "bottom"},
+        "legend": {
+            "orientation": "h",
+            "traceorder": "normal",
+            "x": 0,
+            "xanchor": "left",
+            "y": 1.02,
+            "yanchor": "bottom",
+        },
     }
     if title:
         layout["title"] = {"text": title, "automargin": True}
@@ -178,6 +185,8 @@ def journey_map(cells: Sequence[dict[str, Any]], *, title: str | None = None) ->
                 "type": "category",
                 "categoryorder": "array",
                 "categoryarray": labels,
+                # Half a category of room at each end, so the end labels stay over the plot.
+                "range": [-0.5, len(labels) - 0.5],
                 "automargin": True,
             },
             height=440,
@@ -359,6 +368,7 @@ def trend_lines(
     period before; the line is broken there and a dotted line marks the round. `unfinished`:
     the index of a period still running; its point is drawn hollow and labelled "so far".
     """
+    labels = [wrap(label, 8) for label in labels]
     data = []
     for name, points, _ in series:
         x: list[str] = []
@@ -415,6 +425,7 @@ def trend_lines(
                 "type": "category",
                 "categoryorder": "array",
                 "categoryarray": list(labels),
+                "range": [-0.5, len(labels) - 0.5],
                 "automargin": True,
             },
             yaxis={

@@ -8,17 +8,25 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 from litestar import Controller, MediaType, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.exceptions import PermissionDeniedException
-from litestar.params import FromPath
+from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect, Template
 
 from dashboards import exports, focus, gaps, pages, report, stats
-from dashboards.filters import Filters, parse_filters
+from dashboards.filters import (
+    FIRST_DAY,
+    LAST_DAY,
+    MAX_DAYS,
+    SEGMENT_NAME_MAX,
+    SEGMENT_VALUE_MAX,
+    Filters,
+    parse_filters,
+)
 from dashboards.queries import day_start, load_catalog
 from surveys.clock import Clock
 from surveys.errors import Invalid
@@ -26,6 +34,67 @@ from surveys.rounds import rounds_in
 
 CSV = "text/csv"
 PARQUET = "application/vnd.apache.parquet"
+
+# The filters every page and API of the dashboards reads (parsed by `parse_filters`, which
+# answers 400 naming the parameter), declared so the schema carries them with their bounds.
+_DAY = r"(19[7-9][0-9]|20[0-9][0-9]|2100)-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+_BOUNDS = f"between {FIRST_DAY.isoformat()} and {LAST_DAY.isoformat()}"
+FILTER_PARAMETERS = {
+    "from_": QueryParameter(
+        annotation=str,
+        name="from",
+        required=False,
+        pattern=f"^{_DAY}$",
+        description=f"First day of the view (ISO date {_BOUNDS}; default 90 days before `to`); "
+        f"a view spans at most {MAX_DAYS} days.",
+    ),
+    "to": QueryParameter(
+        annotation=str,
+        name="to",
+        required=False,
+        pattern=f"^{_DAY}$",
+        description=f"Last day of the view (ISO date {_BOUNDS}; default today).",
+    ),
+    "journey": QueryParameter(
+        annotation=str,
+        name="journey",
+        required=False,
+        max_length=100,
+        description="A journey's key.",
+    ),
+    "segment": QueryParameter(
+        annotation=str,
+        name="segment",
+        required=False,
+        max_length=20 * (SEGMENT_NAME_MAX + SEGMENT_VALUE_MAX + 2),
+        description="Customer segments as attribute=value, several joined by ';' (the same as "
+        "segment.<attribute>=<value> parameters, which combine with AND).",
+    ),
+    "compare": QueryParameter(
+        annotation=str,
+        name="compare",
+        required=False,
+        pattern=f"^(previous|{_DAY}\\.\\.{_DAY})$",
+        description="`previous` (the period of the same length just before) or a range "
+        f"YYYY-MM-DD..YYYY-MM-DD {_BOUNDS}, at most {MAX_DAYS} days.",
+    ),
+    "period": QueryParameter(
+        annotation=Literal["week", "month"],
+        name="period",
+        required=False,
+        description="Trend periods (default week up to half a year, month beyond).",
+    ),
+}
+API_FILTER_PARAMETERS = {
+    **FILTER_PARAMETERS,
+    "department": QueryParameter(
+        annotation=str,
+        name="department",
+        required=False,
+        max_length=100,
+        description="A department's key.",
+    ),
+}
 
 
 def _filters(request: Request, clock: Clock) -> Filters:
@@ -91,7 +160,8 @@ class DashboardPages(Controller):
     """The org overview and the department pages (executives and admins; employees see their
     own department's page, read-only)."""
 
-    include_in_schema = False
+    tags = ["pages"]
+    parameters = FILTER_PARAMETERS
 
     @get("/dashboards")
     async def overview(
@@ -149,7 +219,7 @@ class DashboardPages(Controller):
             context["department_links"] = []
         return Template("dashboards/department.html", context=context, media_type=MediaType.HTML)
 
-    @get("/report")
+    @get("/report", parameters={"department": API_FILTER_PARAMETERS["department"]})
     async def report_download(
         self, request: Request, settings: NamedDependency[Any], clock: NamedDependency[Clock]
     ) -> Response:
@@ -170,6 +240,7 @@ class GapsApi(Controller):
 
     path = "/api"
     tags = ["dashboards"]
+    parameters = API_FILTER_PARAMETERS
 
     @get(
         "/gaps",
@@ -180,6 +251,14 @@ class GapsApi(Controller):
             "[low, high]), qvalue (Benjamini–Hochberg over the rows returned) and suppression. "
             "level=department: one row per department (its pooled gap) with the same fields."
         ),
+        parameters={
+            "level": QueryParameter(
+                annotation=Literal["cell", "department"],
+                name="level",
+                required=False,
+                description="`cell` (default) or `department`.",
+            )
+        },
     )
     async def gaps_json(
         self, request: Request, settings: NamedDependency[Any], clock: NamedDependency[Clock]

@@ -1,8 +1,10 @@
 """Data out: the gap table as JSON records, CSV and Parquet; raw customer responses.
 
 CSV is opened in spreadsheets, where a cell beginning with `=`, `+`, `-`, `@`, a tab or a carriage
-return is read as a formula (LimeSurvey's CVE-2019-16184). Every text cell that begins so gets a
-leading `'`; number columns are left alone, so numbers stay numbers. Parquet keeps values as
+return is read as a formula (LimeSurvey's CVE-2019-16184), and spreadsheets skip leading blanks
+and read the full-width forms (＝＋－＠) as the ASCII ones. Every text cell whose first non-blank
+character is one of those eight, or that begins with a tab, carriage return or line feed, gets
+a leading `'`; number columns are left alone, so numbers stay numbers. Parquet keeps values as
 they are. Employee ratings are never exported one by one: only the gap table carries them, as
 the same cleared aggregates the pages show.
 """
@@ -10,6 +12,7 @@ the same cleared aggregates the pages show.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
@@ -21,7 +24,13 @@ from dashboards.filters import Filters
 from dashboards.gaps import scope_cells
 from dashboards.queries import Catalog, load_catalog, response_pages
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Blanks a spreadsheet may skip: ASCII and Unicode spaces, zero-width space, byte-order mark.
+# Spelled as escapes both Python's re and polars' (Rust) regex read the same way.
+BLANKS = r"[ \t\r\n\f\v\u00a0\u1680\u2000-\u200b\u2028\u2029\u202f\u205f\u3000\ufeff]"
+# A formula: after any blanks, one of these, ASCII or full-width; or a cell that starts with a
+# tab, CR or LF at all.
+FORMULA_PATTERN = rf"^(?:{BLANKS}*[=+\-@＝＋－＠]|[\t\r\n])"
+_FORMULA = re.compile(FORMULA_PATTERN)
 KEY_COLUMNS = ("department", "journey", "step", "question", "kind")
 RESPONSE_COLUMNS = (
     "response_id",
@@ -40,14 +49,13 @@ RESPONSE_COLUMNS = (
 
 def neutralise(value: str) -> str:
     """A text cell a spreadsheet will not run: a leading `'` before formula characters."""
-    return "'" + value if value.startswith(FORMULA_START) else value
+    return "'" + value if _FORMULA.match(value) else value
 
 
 def neutralised(frame: pl.DataFrame) -> pl.DataFrame:
     """The frame with every text column neutralised (numbers, dates and booleans untouched)."""
-    pattern = "^[=+\\-@\\t\\r]"
     return frame.with_columns(
-        pl.when(pl.col(name).str.contains(pattern))
+        pl.when(pl.col(name).str.contains(FORMULA_PATTERN))
         .then(pl.lit("'") + pl.col(name))
         .otherwise(pl.col(name))
         .alias(name)

@@ -5,6 +5,9 @@
 (customer responses carrying that attribute value; several combine with AND), `compare`
 (`previous` for the period of the same length just before, or `YYYY-MM-DD..YYYY-MM-DD`) and
 `period` (`week` or `month` for trends; default week up to half a year, month beyond).
+
+Dates lie between FIRST_DAY and LAST_DAY (1970-01-01 and 2100-12-31); a view or a comparison
+spans at most MAX_DAYS. A bad value answers 400 naming its parameter (`BadFilter`).
 """
 
 from __future__ import annotations
@@ -18,9 +21,17 @@ from surveys.errors import Invalid
 
 DEFAULT_DAYS = 90
 MAX_DAYS = 3660
+FIRST_DAY = date(1970, 1, 1)
+LAST_DAY = date(2100, 12, 31)
 SEGMENT_PREFIX = "segment."
 SEGMENT_NAME_MAX = 100
 SEGMENT_VALUE_MAX = 200
+
+
+class BadFilter(Invalid):
+    """A filter parameter a view cannot use: a bad request (400) naming the parameter."""
+
+    status_code = 400
 
 
 @dataclass(frozen=True)
@@ -92,9 +103,19 @@ def _date(params: Mapping[str, str], name: str) -> date | None:
     if not raw:
         return None
     try:
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw)
     except ValueError:
-        raise Invalid(f"{name} must be a date like 2026-01-31", field=name) from None
+        raise BadFilter(f"{name} must be a date like 2026-01-31", field=name) from None
+    return _within(day, name)
+
+
+def _within(day: date, name: str) -> date:
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise BadFilter(
+            f"{name} must lie between {FIRST_DAY.isoformat()} and {LAST_DAY.isoformat()}",
+            field=name,
+        )
+    return day
 
 
 def _range(raw: str, start: date, end: date) -> tuple[date, date]:
@@ -108,11 +129,14 @@ def _range(raw: str, start: date, end: date) -> tuple[date, date]:
             raise ValueError
         low, high = date.fromisoformat(first.strip()), date.fromisoformat(last.strip())
     except ValueError:
-        raise Invalid(
+        raise BadFilter(
             "compare must be 'previous' or a range like 2026-01-01..2026-03-31", field="compare"
         ) from None
+    _within(low, "compare"), _within(high, "compare")
     if low > high:
-        raise Invalid("compare must start before it ends", field="compare")
+        raise BadFilter("compare must start before it ends", field="compare")
+    if (high - low).days > MAX_DAYS:
+        raise BadFilter(f"compare must span at most {MAX_DAYS} days", field="compare")
     return low, high
 
 
@@ -121,27 +145,27 @@ def _text(params: Mapping[str, str], name: str, limit: int) -> str | None:
     if not value:
         return None
     if len(value) > limit or "\x00" in value:
-        raise Invalid(f"{name} is not a valid key", field=name)
+        raise BadFilter(f"{name} is not a valid key", field=name)
     return value
 
 
 def parse_filters(params: Mapping[str, str], *, today: date) -> Filters:
-    """Filters from URL query parameters; a bad value is Invalid naming its parameter."""
+    """Filters from URL query parameters; a bad value is BadFilter (400) naming its parameter."""
     end = _date(params, "to") or today
-    start = _date(params, "from") or end - timedelta(days=DEFAULT_DAYS - 1)
+    start = _date(params, "from") or max(FIRST_DAY, end - timedelta(days=DEFAULT_DAYS - 1))
     if start > end:
-        raise Invalid("from must not be after to", field="from")
+        raise BadFilter("from must not be after to", field="from")
     if (end - start).days > MAX_DAYS:
-        raise Invalid(f"a view spans at most {MAX_DAYS} days", field="from")
+        raise BadFilter(f"from must be at most {MAX_DAYS} days before to", field="from")
     segments = []
     for name, value in params.items():
         if not name.startswith(SEGMENT_PREFIX):
             continue
         attribute = name[len(SEGMENT_PREFIX) :]
         if not attribute or len(attribute) > SEGMENT_NAME_MAX or "\x00" in attribute:
-            raise Invalid("a segment filter is written segment.<attribute>=<value>", field=name)
+            raise BadFilter("a segment filter is written segment.<attribute>=<value>", field=name)
         if len(value) > SEGMENT_VALUE_MAX or "\x00" in value:
-            raise Invalid(f"{name} is too long", field=name)
+            raise BadFilter(f"{name} is too long", field=name)
         segments.append((attribute, value))
     # The filter form cannot name a parameter after the attribute: it sends
     # segment=channel=phone (several joined by ";"), read like segment.channel=phone.
@@ -150,17 +174,19 @@ def parse_filters(params: Mapping[str, str], *, today: date) -> Filters:
         if not pair.strip():
             continue
         if not sep or not attribute.strip():
-            raise Invalid("write a segment as attribute=value, e.g. channel=phone", field="segment")
+            raise BadFilter(
+                "write a segment as attribute=value, e.g. channel=phone", field="segment"
+            )
         if len(attribute) > SEGMENT_NAME_MAX or len(value) > SEGMENT_VALUE_MAX:
-            raise Invalid("the segment is too long", field="segment")
+            raise BadFilter("the segment is too long", field="segment")
         if "\x00" in pair:
-            raise Invalid("the segment must not contain NUL characters", field="segment")
+            raise BadFilter("the segment must not contain NUL characters", field="segment")
         segments.append((attribute.strip(), value.strip()))
     compare_text = (params.get("compare") or "").strip()
     compare = _range(compare_text, start, end) if compare_text else None
     period = (params.get("period") or "").strip()
     if period not in ("", "week", "month"):
-        raise Invalid("period must be week or month", field="period")
+        raise BadFilter("period must be week or month", field="period")
     if not period:
         period = "week" if (end - start).days <= 183 else "month"
     return Filters(

@@ -233,7 +233,9 @@ async def focus(
     )
     book = await employee_book(catalog, threshold=threshold, now=filters.now)
     side = gaps.employee_side(counts, all_cells, filters.end, threshold, book=book)
-    table = gaps.cell_table(counts, side, cells, filters.start, filters.end, threshold=threshold)
+    table = gaps.cell_table(
+        counts, side, cells, filters.start, filters.end, threshold=threshold, family=all_cells
+    )
     points = gaps.period_gaps(
         counts, all_cells, periods, by=gaps.CELL_KEYS, threshold=threshold, book=book, only=cells
     )

@@ -16,15 +16,15 @@ How the numbers are made (the statistics themselves live in `dashboards.stats`):
   cells. Hidden employee ratings are removed *before* any statistic is computed, so nothing
   derived from them (gap, interval, p-value, effect, distribution, trend, planning hint, pooled
   score) can show. A cell nobody rated is empty, not hidden.
-- A department's score pools the answers to its shown rating questions, each mapped to 0–100 by
-  its scale's ends. A department's raters are its distinct raters in the round (pseudonyms of
-  the anonymised round). Pooled ratings of one rater on several steps are
-  treated as independent, so a department's interval is somewhat narrower than a rater-level
-  analysis would give; the per-step cells carry the exact inference.
-- The organisation's headline pools the shown departments only, so it reveals nothing about a
-  hidden one.
-- q-values are Benjamini–Hochberg within the family shown together: the departments of the
-  overview, the cells of a department page, the rows of an API answer.
+- A department's gap and the organisation's headline are weighted means of their shown cells'
+  gaps (each cell on 0–100 points, weights its share of the view's customer responses, the same
+  on both sides), with an interval taken rater by rater from the round's pseudonymous ratings
+  (`dashboards.gap_tables`, `dashboards.stats.pooled_gap`). The headline covers the shown
+  departments only, so it reveals nothing about a hidden one.
+- q-values are Benjamini–Hochberg over families fixed by the view, not the page: every shown
+  cell of the organisation in the view (same period and filters), the departments, the trends.
+  A cell's q is the same on the overview, its department's page, the API and the exports.
+- Every gap carries one verdict from one rule (`dashboards.stats.verdicts`).
 - Trends: per week or month, customers of that period against the round that speaks for the
   period's last day, gap as a plain difference of means (Welch's standard error), then the
   Theil–Sen slope in points per period.
@@ -44,6 +44,17 @@ from scipy import special
 
 from dashboards import stats
 from dashboards.filters import Filters, Period
+from dashboards.gap_tables import (
+    CELL_KEYS,
+    NO_CUSTOMERS,
+    NO_EMPLOYEES,  # noqa: F401  (re-exported: the codes pages read)
+    Cell,
+    cell_table,
+    department_table,
+    gap_input,  # noqa: F401  (re-exported)
+    organisation_gap,
+    to_points,
+)
 from dashboards.queries import (
     Catalog,
     DepartmentInfo,
@@ -51,6 +62,7 @@ from dashboards.queries import (
     employee_comments,
     load_catalog,
     open_follow_ups,
+    rater_levels,
     read_counts,
     recent_comments,
     rounds_named,
@@ -64,12 +76,7 @@ from surveys.anonymity import (
 )
 from surveys.errors import Invalid, NotFound
 
-Cell = tuple[str, str, str]  # (department, step, question) keys
-CELL_KEYS = ["department", "step", "question"]
-RNG_SEED = 20261123  # fixed, so a page, its export and a reload show the same intervals
 TARGET_HALF_WIDTH = 5.0  # points: a gap known to ±5 is precise enough to act on
-NO_EMPLOYEES = "no_employee_ratings"
-NO_CUSTOMERS = "no_customer_ratings"
 
 
 # --- which employee round speaks, and what anonymity hides -----------------------------------
@@ -174,206 +181,6 @@ def employee_side(
     )
 
 
-# --- the input of the statistics ---------------------------------------------------------------
-
-
-def _to_points() -> pl.Expr:
-    scale = pl.col("scale_high") - pl.col("scale_low")
-    return 100 * (pl.col("level") - pl.col("scale_low")).cast(pl.Float64) / scale
-
-
-def gap_input(
-    counts: pl.DataFrame,
-    side: EmployeeSide,
-    cells: Sequence[Cell],
-    start: date,
-    end: date,
-    *,
-    pooled: bool = False,
-) -> pl.DataFrame:
-    """The tallies `stats.gap_table` reads for a view: shown employee ratings only.
-
-    Customers: source "customer" of days start…end. Employees: the chosen round of each
-    department, cells that are shown (`pooled` too: a pooled score never includes a hidden
-    cell; levels mapped to 0–100 points). Every cell gets a zero row, so empty cells still appear.
-    """
-    shown = {c for c in cells if side.cell_shown(c)}
-    round_frame = pl.DataFrame(
-        list(side.rounds.items()),
-        schema={"department": pl.String, "round_id": pl.Int64},
-        orient="row",
-    )
-    keys = pl.DataFrame(list(cells), schema=dict.fromkeys(CELL_KEYS, pl.String), orient="row")
-    shown_frame = pl.DataFrame(
-        sorted(shown), schema=dict.fromkeys(CELL_KEYS, pl.String), orient="row"
-    )
-    customers = counts.filter(
-        (pl.col("source") == "customer") & pl.col("day").is_between(start, end)
-    ).join(keys, on=CELL_KEYS)
-    employees = (
-        counts.filter(pl.col("source") == "employee")
-        .join(round_frame, on=["department", "round_id"])
-        .join(shown_frame, on=CELL_KEYS)
-    )
-    frame = pl.concat([customers, employees]).select(
-        *CELL_KEYS, "source", "level", "count", "scale_low", "scale_high"
-    )
-    scales = (
-        counts.select(*CELL_KEYS, "scale_low", "scale_high").unique(subset=CELL_KEYS)
-        if counts.height
-        else pl.DataFrame(
-            schema={
-                **dict.fromkeys(CELL_KEYS, pl.String),
-                "scale_low": pl.Int64,
-                "scale_high": pl.Int64,
-            }
-        )
-    )
-    empty = keys.join(scales, on=CELL_KEYS, how="left").with_columns(
-        source=pl.lit("customer"),
-        count=pl.lit(0, dtype=pl.Int64),
-        scale_low=pl.col("scale_low").fill_null(0).cast(pl.Int64),
-        scale_high=pl.col("scale_high").fill_null(1).cast(pl.Int64),
-    )
-    empty = empty.with_columns(level=pl.col("scale_low")).select(frame.columns)
-    frame = pl.concat([frame, empty.cast(frame.schema)])
-    if pooled:
-        frame = frame.with_columns(
-            level=_to_points(), scale_low=pl.lit(0.0), scale_high=pl.lit(100.0)
-        )
-    return frame
-
-
-# --- tables --------------------------------------------------------------------------------------
-
-
-def _annotate(
-    table: pl.DataFrame,
-    keys: list[str],
-    reasons: dict[Any, SuppressionReason | None],
-    raters: dict[Any, int],
-    threshold: int,
-) -> pl.DataFrame:
-    """Replace the statistics' suppression note with the anonymity reason and its sentence."""
-    codes, texts, hidden_n = [], [], []
-    for row in table.iter_rows(named=True):
-        key = tuple(row[k] for k in keys) if len(keys) > 1 else row[keys[0]]
-        reason = reasons.get(key)
-        rated = raters.get(key, 0)
-        if reason is not None and rated > 0:
-            codes.append(reason.value)
-            texts.append(describe(reason, threshold=threshold))
-            hidden_n.append(True)
-        elif rated == 0:
-            codes.append(NO_EMPLOYEES)
-            texts.append("No employee ratings in this round.")
-            hidden_n.append(False)
-        elif row["n_customers"] == 0:
-            codes.append(NO_CUSTOMERS)
-            texts.append("No customer ratings in this period.")
-            hidden_n.append(False)
-        else:
-            codes.append(None)
-            texts.append(row["suppressed_reason"])
-            hidden_n.append(False)
-    return table.with_columns(
-        suppression=pl.Series(codes, dtype=pl.String),
-        suppressed_reason=pl.Series(texts, dtype=pl.String),
-        n_employees=pl.when(pl.Series(hidden_n, dtype=pl.Boolean))
-        .then(None)
-        .otherwise(pl.col("n_employees")),
-    )
-
-
-def cell_table(
-    counts: pl.DataFrame,
-    side: EmployeeSide,
-    cells: Sequence[Cell],
-    start: date,
-    end: date,
-    *,
-    threshold: int,
-) -> pl.DataFrame:
-    """The gap of every cell (CELL_KEYS + stats.GAP_COLUMNS + suppression), in `cells` order.
-
-    One Benjamini–Hochberg family: the cells given.
-    """
-    if not cells:
-        return _empty_table(CELL_KEYS)
-    table = stats.gap_table(
-        gap_input(counts, side, cells, start, end),
-        by=CELL_KEYS,
-        min_employees=effective_threshold(threshold),
-        rng=RNG_SEED,
-    )
-    table = _annotate(table, CELL_KEYS, side.cell_reasons, side.raters, threshold)
-    order = pl.DataFrame(
-        [(*cell, index) for index, cell in enumerate(cells)],
-        schema={**dict.fromkeys(CELL_KEYS, pl.String), "order": pl.Int64},
-        orient="row",
-    )
-    return table.join(order, on=CELL_KEYS).sort("order").drop("order")
-
-
-def department_table(
-    counts: pl.DataFrame,
-    side: EmployeeSide,
-    cells: Sequence[Cell],
-    start: date,
-    end: date,
-    *,
-    threshold: int,
-) -> pl.DataFrame:
-    """Each department's pooled gap (0–100 points), one BH family: the departments."""
-    if not cells:
-        return _empty_table(["department"])
-    frame = gap_input(counts, side, cells, start, end, pooled=True).drop("step", "question")
-    table = stats.gap_table(
-        frame, by=["department"], min_employees=effective_threshold(threshold), rng=RNG_SEED
-    )
-    return _annotate(
-        table, ["department"], side.department_reasons, side.department_raters, threshold
-    )
-
-
-def organisation_gap(
-    counts: pl.DataFrame,
-    side: EmployeeSide,
-    cells: Sequence[Cell],
-    start: date,
-    end: date,
-    *,
-    threshold: int,
-) -> dict[str, Any] | None:
-    """The organisation's pooled gap over the shown departments; None when there is none."""
-    shown = [c for c in cells if side.department_shown(c[0])]
-    if not shown:
-        return None
-    frame = gap_input(counts, side, shown, start, end, pooled=True)
-    frame = frame.with_columns(scope=pl.lit("organisation")).drop(*CELL_KEYS)
-    table = stats.gap_table(
-        frame, by=["scope"], min_employees=effective_threshold(threshold), rng=RNG_SEED
-    )
-    row = table.row(0, named=True)
-    return None if row["gap"] is None else row
-
-
-def _empty_table(keys: list[str]) -> pl.DataFrame:
-    """A table with no rows and the columns `cell_table` and `department_table` give."""
-    text = {"method", "magnitude", "suppressed_reason", "suppression"}
-    schema: dict[str, Any] = {k: pl.String for k in keys}
-    for name in (*stats.GAP_COLUMNS, "suppression"):
-        if name in text:
-            schema[name] = pl.String
-        elif name in ("n_customers", "n_employees"):
-            schema[name] = pl.Int64
-        elif name == "suppressed":
-            schema[name] = pl.Boolean
-        else:
-            schema[name] = pl.Float64
-    return pl.DataFrame(schema=schema)
-
-
 # --- trends -----------------------------------------------------------------------------------
 
 
@@ -424,7 +231,7 @@ def period_gaps(
     `only`: the cells wanted (anonymity is still decided over all `cells`).
     """
     keys = pl.DataFrame(list(cells), schema=dict.fromkeys(CELL_KEYS, pl.String), orient="row")
-    points = counts.join(keys, on=CELL_KEYS).with_columns(level=_to_points())
+    points = counts.join(keys, on=CELL_KEYS).with_columns(level=to_points())
     customers = points.filter(pl.col("source") == "customer").with_columns(
         period=_period_index(periods)
     )
@@ -599,21 +406,23 @@ class Overview:
     department_links: list[tuple[str, str]] = field(default_factory=list)
 
 
-async def overview(filters: Filters, *, threshold: int) -> Overview:
+async def overview(
+    filters: Filters, *, threshold: int, verdict_min_raters: int = stats.VERDICT_MIN_RATERS
+) -> Overview:
     """The org overview of a view: headline, department rows with trend points."""
     catalog = await load_catalog()
     cells = scope_cells(catalog, filters, None)
     periods = filters.periods()
     counts = await _read_view(catalog, cells, filters, periods)
     book = await employee_book(catalog, threshold=threshold, now=filters.now)
+    rules = {"threshold": threshold, "verdict_min_raters": verdict_min_raters}
     side = employee_side(counts, cells, filters.end, threshold, book=book)
-    table = department_table(counts, side, cells, filters.start, filters.end, threshold=threshold)
-    headline = organisation_gap(
-        counts, side, cells, filters.start, filters.end, threshold=threshold
-    )
+    raters = await rater_levels(catalog, cells, side.rounds.values())
+    table = department_table(counts, raters, side, cells, filters.start, filters.end, **rules)
+    headline = organisation_gap(counts, raters, side, cells, filters.start, filters.end, **rules)
     points = period_gaps(counts, cells, periods, by=["department"], threshold=threshold, book=book)
     slopes = trends(points, ["department"])
-    before = await _comparison(catalog, cells, filters, threshold, book=book, pooled=True)
+    before = await _comparison(catalog, cells, filters, rules, book=book, pooled=True)
     names = await rounds_named(side.rounds.values())
     rows = []
     for row in table.iter_rows(named=True):
@@ -631,7 +440,7 @@ async def overview(filters: Filters, *, threshold: int) -> Overview:
                 "round_before_view": round_info is not None and round_info.ends < filters.start,
                 "trend": points.filter(pl.col("department") == key).to_dicts(),
                 "slope": slopes.get(key),
-                "change": _change(before.get(key), row),
+                "change": _change(before.get(key), row, side.rounds.get(key)),
             }
         )
     rows.sort(key=lambda r: (r["gap"] is None, -(r["gap"] or 0.0), r["name"]))
@@ -644,33 +453,50 @@ async def _comparison(
     catalog: Catalog,
     cells: Sequence[Cell],
     filters: Filters,
-    threshold: int,
+    rules: dict[str, int],
     *,
     book: EmployeeBook,
     pooled: bool,
 ) -> dict[Any, dict[str, Any]]:
-    """The gaps of the comparison period (its own round as of its end), keyed like the rows."""
+    """The gaps of the comparison period (its own round as of its end), keyed like the rows.
+
+    Each row also carries `round_id`, the round its employee side came from.
+    """
     if not filters.compare:
         return {}
     first, last = filters.compare
     counts = await read_counts(catalog, cells, first, last, segments=filters.segments)
-    side = employee_side(counts, cells, last, threshold, book=book)
+    side = employee_side(counts, cells, last, rules["threshold"], book=book)
     if pooled:
-        table = department_table(counts, side, cells, first, last, threshold=threshold)
-        return {row["department"]: row for row in table.iter_rows(named=True)}
-    table = cell_table(counts, side, cells, first, last, threshold=threshold)
-    return {tuple(row[k] for k in CELL_KEYS): row for row in table.iter_rows(named=True)}
+        raters = await rater_levels(catalog, cells, side.rounds.values())
+        table = department_table(counts, raters, side, cells, first, last, **rules)
+        return {
+            row["department"]: row | {"round_id": side.rounds.get(row["department"])}
+            for row in table.iter_rows(named=True)
+        }
+    table = cell_table(counts, side, cells, first, last, **rules)
+    return {
+        tuple(row[k] for k in CELL_KEYS): row | {"round_id": side.rounds.get(row["department"])}
+        for row in table.iter_rows(named=True)
+    }
 
 
-def _change(before: dict[str, Any] | None, after: dict[str, Any]) -> dict[str, Any] | None:
-    """Change of a gap against the comparison period, tested by Δ/√(SE₁² + SE₂²)."""
+def _change(
+    before: dict[str, Any] | None, after: dict[str, Any], round_id: int | None
+) -> dict[str, Any] | None:
+    """Change of a gap against the comparison period, tested by Δ/√(SE₁² + SE₂²).
+
+    When both periods read the same round, the employee side is the same ratings: only the
+    customers moved, so only their standard errors enter (counting the employees' error twice
+    would hide a real change).
+    """
     if before is None or before["gap"] is None or after["gap"] is None:
         return None
-    if before["standard_error"] is None or after["standard_error"] is None:
+    shared = round_id is not None and before.get("round_id") == round_id
+    error = "customer_standard_error" if shared else "standard_error"
+    if before[error] is None or after[error] is None:
         return None
-    change = stats.gap_change(
-        before["gap"], before["standard_error"], after["gap"], after["standard_error"]
-    )
+    change = stats.gap_change(before["gap"], before[error], after["gap"], after[error])
     return {"before": before["gap"], "difference": change.difference, "pvalue": change.pvalue}
 
 
@@ -696,7 +522,12 @@ class DepartmentView:
 
 
 async def department_view(
-    key: str, filters: Filters, *, threshold: int, comment_threshold: int
+    key: str,
+    filters: Filters,
+    *,
+    threshold: int,
+    comment_threshold: int,
+    verdict_min_raters: int = stats.VERDICT_MIN_RATERS,
 ) -> DepartmentView:
     """A department's page: its cells with gaps, trends, distributions, comments, follow-ups."""
     catalog = await load_catalog()
@@ -708,17 +539,20 @@ async def department_view(
     counts = await _read_view(catalog, all_cells, filters, periods)
     book = await employee_book(catalog, threshold=threshold, now=filters.now)
     side = employee_side(counts, all_cells, filters.end, threshold, book=book)
+    rules = {"threshold": threshold, "verdict_min_raters": verdict_min_raters}
+    raters = await rater_levels(catalog, all_cells, side.rounds.values())
     summary_table = department_table(
-        counts, side, all_cells, filters.start, filters.end, threshold=threshold
+        counts, raters, side, all_cells, filters.start, filters.end, **rules
     )
     summary = next((r for r in summary_table.iter_rows(named=True) if r["department"] == key), None)
+    # The cells' family is the organisation's cells of the view, so q matches the overview's.
+    table = cell_table(counts, side, cells, filters.start, filters.end, family=all_cells, **rules)
     counts = counts.filter((pl.col("source") == "employee") | pl.col("department").eq(key))
-    table = cell_table(counts, side, cells, filters.start, filters.end, threshold=threshold)
     points = period_gaps(
         counts, all_cells, periods, by=CELL_KEYS, threshold=threshold, book=book, only=cells
     )
     slopes = trends(points, CELL_KEYS)
-    before = await _comparison(catalog, all_cells, filters, threshold, book=book, pooled=False)
+    before = await _comparison(catalog, all_cells, filters, rules, book=book, pooled=False)
     view_counts = counts.filter(pl.col("day").is_between(filters.start, filters.end))
     round_id = side.rounds.get(key)
     names = await rounds_named([round_id] if round_id is not None else [])
@@ -728,7 +562,7 @@ async def department_view(
         cell = (row["department"], row["step"], row["question"])
         rows.append(
             _cell_details(catalog, cell, row, counts, view_counts, side)
-            | {"slope": slopes.get(cell), "change": _change(before.get(cell), row)}
+            | {"slope": slopes.get(cell), "change": _change(before.get(cell), row, round_id)}
         )
     total, follow_ups = await open_follow_ups(catalog.departments[key].id)
     step_keys = list(dict.fromkeys(c[1] for c in cells))
@@ -846,8 +680,13 @@ async def _employee_comments(
     return found
 
 
-async def gap_rows(filters: Filters, *, threshold: int) -> pl.DataFrame:
-    """The API's gap table: department × step × rating question, one BH family (the rows)."""
+async def gap_rows(
+    filters: Filters, *, threshold: int, verdict_min_raters: int = stats.VERDICT_MIN_RATERS
+) -> pl.DataFrame:
+    """The API's gap table: department × step × rating question, every row with its verdict.
+
+    One BH family: the organisation's cells of the view, whatever department is asked for.
+    """
     catalog = await load_catalog()
     all_cells = scope_cells(catalog, filters, filters.department)
     cells = [c for c in all_cells if filters.department in (None, c[0])]
@@ -856,7 +695,16 @@ async def gap_rows(filters: Filters, *, threshold: int) -> pl.DataFrame:
     )
     book = await employee_book(catalog, threshold=threshold, now=filters.now)
     side = employee_side(counts, all_cells, filters.end, threshold, book=book)
-    table = cell_table(counts, side, cells, filters.start, filters.end, threshold=threshold)
+    table = cell_table(
+        counts,
+        side,
+        cells,
+        filters.start,
+        filters.end,
+        threshold=threshold,
+        verdict_min_raters=verdict_min_raters,
+        family=all_cells,
+    )
     journeys = {c: catalog.steps[c[1]].journey for c in cells}
     kinds = {c: catalog.questions[(c[1], c[2])].kind for c in cells}
     return table.with_columns(

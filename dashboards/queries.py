@@ -37,6 +37,7 @@ from surveys.tables import (
     ResponseSegment,
     Round,
     SelfRating,
+    SelfRatingScore,
     Step,
     Tally,
 )
@@ -687,3 +688,53 @@ async def open_follow_ups_by_step(catalog: Catalog, step_keys: Sequence[str]) ->
     )
     by_id = {info.id: key for key, info in catalog.steps.items()}
     return {by_id[row["step"]]: int(row["n"]) for row in rows if row["step"] in by_id}
+
+
+# The one place that says which column tells one rater's answers from another's: the round's
+# pseudonym, written when the round is anonymised (only anonymised rounds are read). Its values
+# only group a rater's answers inside the statistics; they never leave the server.
+RATER_KEY = "rater"
+
+RATER_SCHEMA: dict[str, Any] = {
+    "department": pl.String,
+    "step": pl.String,
+    "question": pl.String,
+    "round_id": pl.Int64,
+    "rater": pl.String,
+    "level": pl.Int64,
+}
+
+
+async def rater_levels(
+    catalog: Catalog, cells: Sequence[tuple[str, str, str]], round_ids: Iterable[int]
+) -> pl.DataFrame:
+    """Each rater's level per cell in these rounds (RATER_SCHEMA), oriented higher-is-better.
+
+    The rater-level read behind pooled department and organisation gaps: one rater's answers
+    on several steps move together, so their uncertainty is taken rater by rater.
+    """
+    ids = sorted(set(round_ids))
+    cell_of: dict[int, tuple[tuple[str, str, str], QuestionInfo]] = {}
+    for department, step, key in cells:
+        info = catalog.questions[(step, key)]
+        for question_id in info.ids:
+            cell_of[question_id] = ((department, step, key), info)
+    if not ids or not cell_of:
+        return pl.DataFrame(schema=RATER_SCHEMA)
+    rating = SelfRatingScore.rating
+    rows = await SelfRatingScore.select(
+        rating.round.as_alias("round_id"),
+        getattr(rating, RATER_KEY).as_alias("rater"),
+        SelfRatingScore.question,
+        SelfRatingScore.score,
+    ).where(
+        rating.round.is_in(ids)
+        & SelfRatingScore.question.is_in(list(cell_of))
+        & getattr(rating, RATER_KEY).is_not_null()
+    )
+    found = []
+    for row in rows:
+        (department, step, key), info = cell_of[row["question"]]
+        level = row["score"] if info.higher_is_better else info.low + info.high - row["score"]
+        found.append((department, step, key, row["round_id"], str(row["rater"]), level))
+    return pl.DataFrame(found, schema=RATER_SCHEMA, orient="row")

@@ -10,7 +10,8 @@ from listening.tables import ApiKey
 from surveys.clock import Clock, system_clock
 from surveys.errors import Invalid, NotFound
 
-SCOPES = ("ingest", "admin")
+# ingest: send events only; suppress: events and suppressions (bounces, complaints); admin: all.
+SCOPES = ("ingest", "suppress", "admin")
 KEY_PREFIX = "lp_"
 
 

@@ -12,7 +12,6 @@ from litestar.config.allowed_hosts import AllowedHostsConfig
 from litestar.config.csrf import CSRFConfig
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
-from litestar.middleware.allowed_hosts import AllowedHostsMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
@@ -37,9 +36,12 @@ from listening.csrf import SessionCSRFMiddleware
 from listening.errors import EXCEPTION_HANDLERS
 from listening.event_privacy import STORED_EVENTS
 from listening.health import health
+from listening.host_check import AllowedHostNames
 from listening.ingest.ingestor import ingest_lifespan
 from listening.ingest_controllers import LISTENING_HANDLERS
 from listening.login import LoginController
+from listening.login_throttle import LoginThrottle
+from listening.page_cache import PageCache
 from listening.rate_limit import RateLimitMiddleware, make_counter
 from listening.security_headers import add_security_headers
 from listening.sessions import session_config, session_store
@@ -47,7 +49,6 @@ from listening.settings import Settings, allowed_hosts, get_settings, public_bas
 from listening.worker import worker_lifespan
 from surveys.catalog_controllers import CATALOG_CONTROLLERS
 from surveys.clock import Clock, system_clock
-from surveys.page_cache import PageCache
 from surveys.password_pages import (
     PASSWORD_CHANGE_CONTROLLERS,
     PASSWORD_CONTROLLERS,
@@ -153,6 +154,7 @@ def create_app(
         route_handlers=[*STAFF_CONTROLLERS, *PASSWORD_CHANGE_CONTROLLERS],
     )
     rate_counter = make_counter(settings)
+    login_throttle = LoginThrottle(settings)
     delivery = [worker_lifespan(settings, listen_url=listen_url, clock=clock)] if run_worker else []
     employees = Router(path="/", guards=[employee_guard], route_handlers=list(RATING_CONTROLLERS))
     round_admin = Router(
@@ -196,7 +198,7 @@ def create_app(
             # Litestar's allowed-hosts check, before anything else reads the request (as the
             # app's `allowed_hosts` setting it would run after these middlewares).
             DefineMiddleware(
-                AllowedHostsMiddleware,
+                AllowedHostNames,
                 config=AllowedHostsConfig(allowed_hosts=allowed_hosts(settings, listen_url)),
             ),
             # Then limits, before any parsing, CSRF check or session work.
@@ -224,7 +226,7 @@ def create_app(
             *delivery,
         ],
         on_startup=[_freeze_start_up_objects],
-        on_shutdown=[rate_counter.close],
+        on_shutdown=[rate_counter.close, login_throttle.close],
         request_max_body_size=settings.max_body_bytes,
         state={
             "settings": settings,
@@ -233,6 +235,7 @@ def create_app(
             "listen_url": listen_url,
             "base_url": base_url,
             "rate_counter": rate_counter,
+            "login_throttle": login_throttle,
             "page_cache": PageCache(),
         },
     )

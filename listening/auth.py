@@ -120,11 +120,13 @@ def staff_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     _require(connection, ("admin", "executive", "employee"))
 
 
-def ingest_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
-    """An API key of scope ingest or admin."""
+def suppression_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    """An API key of scope suppress or admin: ingest keys send events only."""
     principal = principal_of(connection)
     if principal is None or principal.key is None:
         raise NotAuthorizedException("send an API key as 'Authorization: Bearer <key>'")
+    if principal.key.scope not in ("suppress", "admin"):
+        raise PermissionDeniedException("suppressions need an API key of scope suppress or admin")
 
 
 def provide_principal(request: Any) -> Principal | None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from listening.settings import SettingsError, get_settings
+from listening.settings import SettingsError, get_settings, public_base_url
 
 
 def _run(coro: Coroutine[Any, Any, Any]) -> Any:
@@ -315,7 +315,7 @@ def demo(
             Path(str(settings.database.sqlite_path) + suffix).unlink(missing_ok=True)
     elif reset:
         raise click.ClickException("--reset only removes SQLite files; drop the database yourself")
-    url = settings.base_url or f"http://{host}:{port}"
+    url = public_base_url(settings, f"http://{host}:{port}")
     logins = _run(build_demo(seed=seed, size=size, months=months, base_url=url, progress=_progress))
     click.echo("")
     click.echo(f"Listening Post demo: {url}")

@@ -5,6 +5,8 @@ always means "stored", while the database pays one commit per batch instead of o
 The committer for SQLite keeps one long-lived connection (WAL; synchronous FULL unless
 configured otherwise) in a writer process of its own (`listening.writer_process`); the writer
 for PostgreSQL keeps connections of its own and runs its batches from the event loop.
+`GroupCommitter` is the one queue of batches in the event loop: PostgreSQL's events and SQLite's
+survey writes (`listening.sqlite_batch`) go through it.
 """
 
 from __future__ import annotations
@@ -20,9 +22,20 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from surveys.sqlite_batch import sqlite_synchronous
-
 log = logging.getLogger(__name__)
+
+
+def sqlite_synchronous() -> str:
+    """How hard SQLite commits reach the disk: FULL (default) or NORMAL.
+
+    FULL syncs the write-ahead log at every commit, so an acknowledged answer survives a power
+    cut; with group commit that is one sync per batch. NORMAL keeps commits atomic and survives
+    a crash of the process, but a power cut can drop the last commits; it is faster.
+    `LISTENING_SQLITE_SYNCHRONOUS` chooses (checked at start-up by the settings).
+    """
+    value = os.environ.get("LISTENING_SQLITE_SYNCHRONOUS", "full").upper()
+    return value if value in {"FULL", "NORMAL"} else "FULL"
+
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -82,9 +95,9 @@ class GroupCommitter(Generic[T, R]):
         return future
 
     async def _next_batch(self, queue: asyncio.Queue[_Pending[T]]) -> list[_Pending[T]]:
-        first = self._carry or await queue.get()
+        opening = self._carry or await queue.get()
         self._carry = None
-        batch, weight = [first], self._weight(first.item)
+        batch, weight = [opening], self._weight(opening.item)
         while not queue.empty() and weight < self._max_weight:
             pending = queue.get_nowait()
             w = self._weight(pending.item)

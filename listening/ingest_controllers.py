@@ -14,7 +14,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPT
 
 from listening import outbox, schemas, trigger_admin
 from listening.apikeys import hash_key
-from listening.auth import admin_guard, bearer_token, ingest_guard
+from listening.auth import admin_guard, bearer_token, suppression_guard
 from listening.ingest.answers import UNAUTHORIZED, answer, encode
 from listening.ingest.drivers import ingest_batch, ingest_one
 from listening.ingest.validate import parse_event, split_batch
@@ -120,9 +120,10 @@ class EventController(Controller):
 
 @post(
     "/api/suppressions",
-    guards=[ingest_guard],
+    guards=[suppression_guard],
     tags=["events"],
     summary="Report a bounced or complaining address; it is never emailed again",
+    description="Needs an API key of scope suppress or admin: an ingest key sends events only.",
     status_code=HTTP_201_CREATED,
     opt={"exclude_from_csrf": True},
 )

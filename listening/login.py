@@ -12,7 +12,7 @@ from litestar.utils.scope.state import ScopeState
 from msgspec import Struct
 
 from listening.auth import principal_of
-from listening.rate_limit import check_login_account
+from listening.login_throttle import DEVICE_COOKIE, LoginThrottle
 from listening.sessions import start_session
 from surveys.accounts import authenticate
 
@@ -61,9 +61,13 @@ class LoginController(Controller):
         data: Annotated[LoginForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Any:
         """Check the credentials and start a session."""
-        await check_login_account(request, data.email)
+        throttle: LoginThrottle = request.app.state["login_throttle"]
+        now = request.app.state["clock"]()
+        device = throttle.device(request.cookies.get(DEVICE_COOKIE), data.email)
+        await throttle.check(data.email, device, now.timestamp())
         account = await authenticate(data.email, data.password)
         if account is None:
+            await throttle.failed(data.email, device, now.timestamp())
             return Template(
                 "listening/login.html",
                 context={
@@ -75,10 +79,13 @@ class LoginController(Controller):
                 # The handler also answers with a Redirect, so Litestar would default to JSON.
                 media_type=MediaType.HTML,
             )
-        start_session(request, account, request.app.state["clock"]())
+        await throttle.succeeded(data.email, device, now.timestamp())
+        start_session(request, account, now)
         target = _safe_next(data.next)
         return Redirect(
-            path=landing_page(account.roles) if target == "/" else target, status_code=303
+            path=landing_page(account.roles) if target == "/" else target,
+            status_code=303,
+            cookies=[throttle.device_cookie(account.email)],
         )
 
     @post("/logout", include_in_schema=False, status_code=303)

@@ -1,10 +1,9 @@
 """Rate limits for the public entry points, checked before anything else reads the request.
 
-- Feedback posts (`POST /f/...`) and logins (`POST /login`): per client address,
-  `settings.public_rate_limit` a minute.
-- Logins also per account (`check_login_account`, called by the login handler once the form
-  is parsed): the same limit per submitted email, so guesses spread over many addresses are
-  still held to it for each account.
+- Feedback posts (`POST /f/...`), logins (`POST /login`) and "forgot password" forms
+  (`POST /password/forgot`): per client address, `settings.public_rate_limit` a minute.
+- Logins are also slowed per account, with an exemption for the owner's browser: see
+  `listening.login_throttle`.
 - Survey pages and the token API (`/s/{token}...`, `/api/responses/{token}`): per token,
   `settings.token_rate_limit` a minute, never per address (customers behind one office or
   mobile-carrier address must not block each other).
@@ -30,7 +29,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from litestar import Request
 from litestar.exceptions import TooManyRequestsException
 from litestar.types import ASGIApp, Receive, Scope, Send
 
@@ -168,8 +166,8 @@ def limit_key(scope: Scope, trusted: list[Any], settings: Settings) -> tuple[str
             # The counter is named by a hash: tokens never reach the limiter's store.
             digest = hashlib.sha256(token.encode()).hexdigest()[:32]
             return f"token:{digest}", settings.token_rate_limit
-    if method == "POST" and (path.startswith("/f/") or path == "/login"):
-        bucket = "feedback" if path.startswith("/f/") else "login"
+    if method == "POST" and (path.startswith("/f/") or path in ("/login", "/password/forgot")):
+        bucket = "feedback" if path.startswith("/f/") else path.strip("/").replace("/", "-")
         return f"{bucket}:{client_address(scope, trusted)}", settings.public_rate_limit
     return None
 
@@ -179,17 +177,6 @@ def _too_many(decision: Decision) -> TooManyRequestsException:
         "Too many requests: please wait a minute and try again.",
         headers={"Retry-After": str(decision.retry_after)},
     )
-
-
-async def check_login_account(request: Request, email: str) -> None:
-    """Count a login attempt against the account it names; 429 once the minute holds the limit."""
-    settings: Settings = request.app.state["settings"]
-    counter: MemoryCounter | RedisCounter = request.app.state["rate_counter"]
-    # Normalised as accounts store emails, and hashed: emails never reach the limiter's store.
-    digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
-    decision = await counter.hit(f"login-account:{digest}", settings.public_rate_limit)
-    if not decision.allowed:
-        raise _too_many(decision)
 
 
 def make_counter(settings: Settings) -> MemoryCounter | RedisCounter:

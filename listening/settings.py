@@ -58,6 +58,8 @@ class Settings:
     retention_days: int | None
     max_body_bytes: int
     delivery_lease_seconds: int = 300
+    # Fewer raters than this make a gap "indicative" (no verdict); never below the threshold.
+    verdict_min_raters: int = 10
     # Host headers answered; empty means the base URL's host plus localhost and 127.0.0.1.
     allowed_hosts: tuple[str, ...] = ()
     session_idle_seconds: int = 8 * 3600
@@ -83,21 +85,12 @@ def public_base_url(settings: Settings, listen_url: str | None = None) -> str:
 
 
 def allowed_hosts(settings: Settings, listen_url: str | None = None) -> list[str]:
-    """The Host header values answered: LISTENING_ALLOWED_HOSTS, else the base URL's host,
-    localhost and 127.0.0.1, each bare and with the ports the base and listening URLs name."""
-    names = list(settings.allowed_hosts)
-    if not names:
-        base = urlparse(public_base_url(settings, listen_url)).hostname or "localhost"
-        names = list(dict.fromkeys([base, "localhost", "127.0.0.1"]))
-    ports = {
-        urlparse(url).port for url in (settings.base_url, listen_url) if url and urlparse(url).port
-    }
-    # A Host header carries the port when it is not the scheme's default one.
-    return list(
-        dict.fromkeys(
-            [*names, *(f"{n}:{p}" for n in names if ":" not in n and "*" not in n for p in ports)]
-        )
-    )
+    """The host names requests may name in their Host header (any port): LISTENING_ALLOWED_HOSTS,
+    else the base URL's host, localhost and 127.0.0.1."""
+    if settings.allowed_hosts:
+        return list(settings.allowed_hosts)
+    base = urlparse(public_base_url(settings, listen_url)).hostname or "localhost"
+    return list(dict.fromkeys([base, "localhost", "127.0.0.1"]))
 
 
 def _int(env: dict[str, str], name: str, default: int, *, minimum: int | None = None) -> int:
@@ -174,6 +167,18 @@ def _base_url(env: dict[str, str]) -> str | None:
     return raw.rstrip("/")
 
 
+def _hosts(raw: str) -> tuple[str, ...]:
+    # Host names only: a port written after one is dropped, the check ignores ports.
+    names = []
+    for entry in raw.split(","):
+        entry = entry.strip().lower()
+        if entry.count(":") == 1:
+            entry = entry.split(":", 1)[0]
+        if entry:
+            names.append(entry)
+    return tuple(names)
+
+
 def _smtp(env: dict[str, str]) -> SmtpSettings:
     tls = env.get("LISTENING_SMTP_TLS", "none").lower()
     if tls not in {"none", "starttls", "tls"}:
@@ -199,6 +204,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     database = parse_database_url(env.get("LISTENING_DATABASE_URL") or DEFAULT_DATABASE_URL)
     threshold = _int(env, "LISTENING_ANONYMITY_THRESHOLD", 5, minimum=3)
     comment_threshold = _int(env, "LISTENING_COMMENT_THRESHOLD", 10, minimum=threshold)
+    verdict_min_raters = _int(env, "LISTENING_VERDICT_MIN_RATERS", 10, minimum=threshold)
     retention = env.get("LISTENING_RETENTION_DAYS")
     proxies = tuple(
         p.strip() for p in env.get("LISTENING_TRUSTED_PROXIES", "").split(",") if p.strip()
@@ -209,6 +215,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         base_url=_base_url(env),
         anonymity_threshold=threshold,
         comment_threshold=comment_threshold,
+        verdict_min_raters=verdict_min_raters,
         public_rate_limit=_int(env, "LISTENING_PUBLIC_RATE_LIMIT", 10, minimum=1),
         token_rate_limit=_int(env, "LISTENING_TOKEN_RATE_LIMIT", 20, minimum=1),
         redis_url=env.get("LISTENING_REDIS_URL") or None,
@@ -220,11 +227,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         # How long a worker holds what it claimed: a worker that dies mid-send leaves its rows
         # to be claimed again (and re-sent with the same Message-ID) once the lease runs out.
         delivery_lease_seconds=_int(env, "LISTENING_DELIVERY_LEASE_SECONDS", 300, minimum=5),
-        allowed_hosts=tuple(
-            h.strip().lower()
-            for h in env.get("LISTENING_ALLOWED_HOSTS", "").split(",")
-            if h.strip()
-        ),
+        allowed_hosts=_hosts(env.get("LISTENING_ALLOWED_HOSTS", "")),
         session_idle_seconds=60 * _int(env, "LISTENING_SESSION_IDLE_MINUTES", 480, minimum=1),
         session_lifetime_seconds=3600
         * _int(env, "LISTENING_SESSION_LIFETIME_HOURS", 168, minimum=1),

@@ -265,8 +265,8 @@ def decide(
 ) -> list[Decision]:
     """Each matching trigger's verdict in rule order; scheduling marks the customer invited.
 
-    `uid`, when given, goes to the first invitation scheduled (one made ahead of the
-    transaction, with its token); any other gets a new one.
+    `uid`, when given, goes to the first invitation scheduled (one the server precomputed
+    with its token); any other gets a new one.
     """
     decisions = []
     for rule in rules.by_type.get(event.type, ()):

@@ -28,6 +28,7 @@ from surveys.organisation import (
     check_organisation,
     current_organisation,
     organisation_table,
+    stored_organisation,
 )
 from surveys.tables import (
     Answer,
@@ -527,9 +528,9 @@ async def deactivate_survey(step_key: str, *, actor: str | None = None) -> schem
 # --- the organisation ------------------------------------------------------------------------
 
 
-async def get_organisation() -> schemas.Organisation:
-    """The organisation as loaded (defaults while none is)."""
-    found = await current_organisation()
+async def get_organisation(*, fresh: bool = False) -> schemas.Organisation:
+    """The organisation as loaded (defaults while none is); `fresh` skips the process cache."""
+    found = await (stored_organisation() if fresh else current_organisation())
     return schemas.Organisation(
         name=found.name,
         logo=found.logo,
@@ -542,13 +543,21 @@ async def get_organisation() -> schemas.Organisation:
 
 
 async def update_organisation(
-    data: schemas.OrganisationUpdate, *, clock: Clock = system_clock
+    data: schemas.OrganisationUpdate, *, actor: str | None = None, clock: Clock = system_clock
 ) -> schemas.Organisation:
     """Change the fields given, checked as the journey file's `[organisation]` table is."""
     changes = _changes(data)
+    step_names = {
+        key: {tag.lower(): name for tag, name in names.items()}
+        for key, names in changes.pop("step_names", {}).items()
+    }
     async with write_transaction():
-        table = {**organisation_table(await current_organisation()), **changes}
+        for key in step_names:
+            await _id_of(Step, key, "step_names", in_body=True)
+        before = await get_organisation(fresh=True)
+        table = {**organisation_table(await stored_organisation()), **changes}
         table = {k: v for k, v in table.items() if v is not None}
         spec = check_organisation({"organisation": table})
-        await apply_organisation(spec, {}, clock=clock)
-    return await get_organisation()
+        await apply_organisation(spec, step_names, clock=clock)
+        after = await get_organisation(fresh=True)
+        return await _log(actor, "organisation", "update", "organisation", before, after)

@@ -202,10 +202,10 @@ class OrganisationController(Controller):
 
     @patch("/")
     async def update_organisation(
-        self, data: JSONBody[OrganisationUpdate], clock: NamedDependency[Clock]
+        self, request: Request, data: JSONBody[OrganisationUpdate], clock: NamedDependency[Clock]
     ) -> Organisation:
         """Change the fields given; each change is a new version."""
-        return await catalog.update_organisation(data, clock=clock)
+        return await catalog.update_organisation(data, actor=actor_of(request.user), clock=clock)
 
 
 CATALOG_CONTROLLERS: list[type[Controller]] = [

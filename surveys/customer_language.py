@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from surveys.answers import pick_wording
-from surveys.languages import LOCALE_DIR, Wording
+from surveys.languages import SOURCE_LANGUAGE, Wording, shipped_languages
 from surveys.organisation import Organisation, current_organisation
 from surveys.tables import FollowUp, Invitation, Question
 from surveys.tokens import token_hash
@@ -33,8 +33,8 @@ class InvitationPage:
 
 def interface_languages(organisation: Organisation) -> list[str]:
     """The languages with interface words: the shipped catalogues and the organisation's own."""
-    shipped = sorted(p.name.lower() for p in LOCALE_DIR.iterdir() if p.is_dir())
-    return ["en", *(tag for tag in shipped if tag != "en"), *organisation.wording]
+    shipped = sorted(shipped_languages() - {SOURCE_LANGUAGE})
+    return [SOURCE_LANGUAGE, *shipped, *organisation.wording]
 
 
 def browser_wording(locales: Iterable[str | None], organisation: Organisation) -> Wording:
@@ -63,9 +63,7 @@ async def survey_wording(
     return Wording.of(lang or organisation.default_locale, organisation)
 
 
-async def invitation_page(
-    token: str, browser_locales: Iterable[str | None] = ()
-) -> InvitationPage | None:
+async def invitation_page(token: str) -> InvitationPage | None:
     """The wording and state of an invitation's pages; None for an unknown token."""
     if not token or len(token) > TOKEN_MAX:
         return None

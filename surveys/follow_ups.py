@@ -20,7 +20,7 @@ from surveys.answers import TEXT_MAX, GivenAnswer
 from surveys.clock import Clock, system_clock
 from surveys.errors import Conflict, Invalid, NotFound
 from surveys.scales import is_alert
-from surveys.tables import Answer, FollowUp, Message, Step
+from surveys.tables import Answer, FollowUp
 
 STATUSES = ("open", "in_progress", "closed")
 
@@ -61,22 +61,6 @@ def alerting(given: Sequence[GivenAnswer]) -> list[GivenAnswer]:
 
 def _follow_up_url(base_url: str | None, follow_up_id: int) -> str:
     return f"{(base_url or '').rstrip('/')}/follow-ups#follow-up-{follow_up_id}"
-
-
-_STEP_COLUMNS = (
-    Step.key,
-    Step.name,
-    Step.department,
-    Step.department.name.as_alias("department_name"),
-    Step.department.follow_up_email.as_alias("follow_up_email"),
-)
-
-
-async def step_context(step_id: int) -> dict[str, Any]:
-    """What follow-ups and their notices need to know about a step and its department."""
-    step = await Step.select(*_STEP_COLUMNS).where(Step.id == step_id).first()
-    assert step is not None
-    return step
 
 
 def plan_notices(
@@ -143,53 +127,6 @@ def plan_notices(
             }
         )
     return notices
-
-
-async def open_follow_ups(
-    *,
-    response_id: int,
-    step_id: int,
-    given: Sequence[GivenAnswer],
-    source: str,
-    customer_ref: str | None,
-    now: datetime,
-    base_url: str | None,
-    webhook_url: str | None,
-) -> list[int]:
-    """Open a follow-up per alerting answer and queue the notices; call inside the transaction."""
-    alerts = alerting(given)
-    if not alerts:
-        return []
-    step = await step_context(step_id)
-    ids: list[int] = []
-    for answer in alerts:
-        row = await FollowUp.insert(
-            FollowUp(
-                response=response_id,
-                step=step_id,
-                department=step["department"],
-                question=answer.question.id,
-                score=answer.score,
-                status="open",
-                created_at=now,
-                updated_at=now,
-            )
-        ).returning(FollowUp.id)
-        ids.append(row[0]["id"])
-    notices = plan_notices(
-        step=step,
-        follow_ups=list(zip(ids, alerts, strict=True)),
-        given=given,
-        response_id=response_id,
-        source=source,
-        customer_ref=customer_ref,
-        now=now,
-        base_url=base_url,
-        webhook_url=webhook_url,
-    )
-    if notices:
-        await Message.insert(*(Message(**n) for n in notices))
-    return ids
 
 
 def _email_text(step: dict, items: list[dict], comments: list[str], customer: str | None) -> str:

@@ -62,11 +62,18 @@ assert {s.low_label for s in SCALES.values()} | {s.high_label for s in SCALES.va
 
 
 @cache
+def shipped_languages() -> frozenset[str]:
+    """The languages with a catalogue in `surveys/locale/`, and the source language."""
+    found = {p.parent.parent.name.lower() for p in LOCALE_DIR.glob("*/LC_MESSAGES/messages.po")}
+    return frozenset({SOURCE_LANGUAGE, *found})
+
+
+@cache
 def catalogue(lang: str) -> gettext.NullTranslations:
     """The shipped catalogue of a language, compiled from its .po file; empty when none."""
-    po = LOCALE_DIR / lang / "LC_MESSAGES" / "messages.po"
-    if lang == SOURCE_LANGUAGE or not po.is_file():
+    if lang == SOURCE_LANGUAGE or lang not in shipped_languages():
         return gettext.NullTranslations()
+    po = LOCALE_DIR / lang / "LC_MESSAGES" / "messages.po"
     with po.open("rb") as source:
         messages = read_po(source, locale=lang)
     compiled = io.BytesIO()
@@ -83,7 +90,7 @@ def _lookup(tag: str, organisation: Organisation) -> tuple[dict[str, str], str]:
     """The organisation's wording and the shipped catalogue for a tag or its language."""
     base = tag.split("-")[0]
     own = organisation.wording.get(tag) or organisation.wording.get(base) or {}
-    shipped = tag if (LOCALE_DIR / tag).is_dir() else base
+    shipped = tag if tag in shipped_languages() else base
     return dict(own), shipped
 
 

@@ -14,6 +14,7 @@ Example::
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ NAME_MAX = 200
 LOGO_MAX = 2000
 LOCALE_MAX = 35
 WORDING_MAX = 2000
+PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 # Read on every customer page: kept this long in each process, and dropped at once by a write.
 CACHE_SECONDS = 10.0
 
@@ -96,6 +98,11 @@ async def _row() -> dict[str, Any] | None:
     return await OrganisationRow.select().order_by(OrganisationRow.id).first()
 
 
+async def stored_organisation() -> Organisation:
+    """The organisation as the database holds it now (for changes: no cache)."""
+    return _from_row(await _row())
+
+
 async def current_organisation() -> Organisation:
     """The loaded organisation, or defaults (no name, UTC, English) while none is loaded."""
     key = _cache_key()
@@ -103,7 +110,7 @@ async def current_organisation() -> Organisation:
     cached = _cache.get(key)
     if cached is not None and cached[0] > now:
         return cached[1]
-    organisation = _from_row(await _row())
+    organisation = await stored_organisation()
     _cache[key] = (now + CACHE_SECONDS, organisation)
     return organisation
 
@@ -139,7 +146,8 @@ def _logo(value: Any) -> str | None:
     if value is None:
         return None
     logo = _string(value, "organisation.logo", LOGO_MAX)
-    if not (logo.startswith(("https://", "http://")) or logo.startswith("/")):
+    # https only: a page served over https would not show an http image.
+    if not (logo.startswith("https://") or (logo.startswith("/") and not logo.startswith("//"))):
         raise Invalid(
             "organisation.logo must be an https:// address or a path on this site (/static/…)",
             field="organisation.logo",
@@ -177,10 +185,30 @@ def _wording(value: Any) -> dict[str, dict[str, str]]:
         if not isinstance(texts, dict):
             raise Invalid(f"{where} must be a table of original text = translation", field=where)
         wording[tag] = {
-            _string(k, where, WORDING_MAX): _string(v, f"{where}.{k}", WORDING_MAX)
+            _string(k, where, WORDING_MAX): _placeholders_kept(
+                k, _string(v, f"{where}.{k}", WORDING_MAX), f"{where}.{k}"
+            )
             for k, v in texts.items()
         }
     return wording
+
+
+def _placeholders_kept(original: str, text: str, where: str) -> str:
+    """A rewording of a message with `%(name)s` placeholders must keep them and format."""
+    names = set(PLACEHOLDER.findall(original))
+    if not names:
+        return text
+    try:
+        text % dict.fromkeys(names, "")
+    except (KeyError, ValueError, TypeError):
+        raise Invalid(
+            f"{where} must keep the placeholders {', '.join(sorted(names))} as %(name)s, "
+            "and write a percent sign as %%",
+            field=where,
+        ) from None
+    if set(PLACEHOLDER.findall(text)) != names:
+        raise Invalid(f"{where} must keep the placeholders of the original", field=where)
+    return text
 
 
 def check_organisation(doc: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -236,23 +264,14 @@ async def apply_organisation(
     names.update({k: dict(v) for k, v in step_names.items()})
     names = {k: v for k, v in names.items() if v}
     values: dict[str, Any] = dict(spec) if spec is not None else {}
+    outcome = "updated"
     if row is None:
         if spec is None and not names:
             return "unchanged"
-        fresh = {**values, "wording": values.get("wording", {}), "step_names": names}
-        await OrganisationRow.insert(
-            OrganisationRow(
-                **{
-                    **fresh,
-                    "wording": json.dumps(fresh["wording"], ensure_ascii=False),
-                    "step_names": json.dumps(names, ensure_ascii=False),
-                },
-                version=1,
-                updated_at=clock(),
-            )
-        )
-        forget_cached()
-        return "created"
+        # A row of defaults, brought in line below as its first version.
+        await OrganisationRow.insert(OrganisationRow(version=0))
+        row, outcome = await _row(), "created"
+        assert row is not None
     changes: dict[Any, Any] = {}
     for column in ("name", "logo", "time_zone", "default_locale"):
         if column in values and row[column] != values[column]:
@@ -261,13 +280,13 @@ async def apply_organisation(
         changes[OrganisationRow.wording] = json.dumps(values["wording"], ensure_ascii=False)
     if not _same_json(row["step_names"], names):
         changes[OrganisationRow.step_names] = json.dumps(names, ensure_ascii=False)
-    if not changes:
+    if not changes and outcome != "created":
         return "unchanged"
     changes[OrganisationRow.version] = (row["version"] or 0) + 1
     changes[OrganisationRow.updated_at] = clock()
     await OrganisationRow.update(changes).where(OrganisationRow.id == row["id"])
     forget_cached()
-    return "updated"
+    return outcome
 
 
 def organisation_table(organisation: Organisation) -> dict[str, Any]:

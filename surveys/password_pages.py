@@ -6,7 +6,7 @@ are for admins. Services live in `surveys.password_links` and `surveys.accounts`
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
@@ -65,7 +65,7 @@ class PasswordPageController(Controller):
     @post("/set/{token:str}", status_code=303)
     async def set(
         self, request: Request, clock: NamedDependency[Clock], token: FromPath[str]
-    ) -> Any:
+    ) -> Template | Redirect:
         """Set the password; the link stops working."""
         form = await request.form()
         password = form.get("password") or ""

@@ -211,7 +211,7 @@ class RatingPageController(Controller):
     @post("/", status_code=303)
     async def rate(
         self, request: Request, clock: NamedDependency[Clock], settings: NamedDependency[Any]
-    ) -> Any:
+    ) -> Template | Redirect:
         """Save one step's rating from the form."""
         employee_id, department_id = _me(request)
         form = await request.form()
@@ -417,7 +417,7 @@ class RoundAdminController(Controller):
     @post("/rounds", include_in_schema=False, status_code=303)
     async def create_from_form(
         self, request: Request, base_url: NamedDependency[str], clock: NamedDependency[Clock]
-    ) -> Any:
+    ) -> Template | Redirect:
         """Create a round from the page's form."""
         form = await request.form()
         values = {

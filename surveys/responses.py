@@ -10,9 +10,7 @@ two submissions racing each other store one response.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,26 +19,23 @@ from typing import Any
 from surveys.answers import AskedQuestion, GivenAnswer, asked_question, validate_answers
 from surveys.clock import Clock, system_clock
 from surveys.errors import Conflict, Gone, Invalid, NotFound
-from surveys.follow_ups import alerting, open_follow_ups, plan_notices
-from surveys.sqlite_batch import batch_for
-from surveys.tables import Answer, Invitation, Response, ResponseSegment
-from surveys.tallies import add_counts, response_source
+from surveys.response_rows import response_rows
+from surveys.response_store import (
+    ALREADY_ANSWERED,
+    Db,
+    Notify,
+    PiccoloDb,
+    Submitted,
+    fast_store,
+    write_response,
+)
+from surveys.tables import Invitation
 from surveys.tokens import token_hash
 from surveys.transactions import write_transaction
 
 # Statuses from which opening a link moves the invitation to `opened`.
 UNOPENED = ("scheduled", "sent", "failed")
 TOKEN_MAX = 100
-SEGMENT_NAME_MAX = 100
-SEGMENT_VALUE_MAX = 200
-
-
-@dataclass(frozen=True)
-class Notify:
-    """Where follow-up notices point and go: the public base URL and the webhook, if any."""
-
-    base_url: str | None = None
-    webhook_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -71,14 +66,6 @@ class OpenInvitation:
         return next((q for q in self.questions if q.low is not None), None)
 
 
-@dataclass(frozen=True)
-class Submitted:
-    """A stored response and the follow-ups it opened."""
-
-    response_id: int
-    follow_up_ids: list[int]
-
-
 _LOOKUP = (
     "SELECT i.id, i.status, i.survey, i.step, i.customer, i.locale, i.attributes, "
     "i.expires_at, s.key AS step_key, s.name AS step_name, v.fingerprint, "
@@ -95,7 +82,7 @@ _QUESTIONS = (
 # to the very next submission.
 _ALERTING = {
     "sqlite": "SELECT group_concat(id || ':' || coalesce(alert_threshold, '') || ':' || "
-    "higher_is_better || ':' || required, ',') FROM question WHERE survey = ?",
+    "higher_is_better || ':' || required, ',') FROM question WHERE survey = {}",
     "postgres": "SELECT string_agg(id || ':' || coalesce(alert_threshold::text, '') || ':' || "
     "higher_is_better || ':' || required, ',') AS t FROM question WHERE survey = {}",
 }
@@ -105,31 +92,28 @@ _ASKED_CACHE: dict[tuple[str, int, str, tuple], tuple[float, list[AskedQuestion]
 ASKED_TTL_SECONDS = 60.0
 
 
-def _sqlite(sql: str) -> str:
-    return sql.replace("{}", "?")
-
-
 async def _lookup(hashed: str) -> dict[str, Any] | None:
-    batch = batch_for(Invitation._meta.db)
-    if batch is not None:
-        return batch.read_one(_sqlite(_LOOKUP), (hashed,))
+    store = fast_store()
+    if store is not None:
+        return store.read_one(_LOOKUP, hashed)
     rows = await Invitation.raw(_LOOKUP, hashed)
     return rows[0] if rows else None
 
 
 async def _question_rows(survey_id: int) -> list[dict[str, Any]]:
-    batch = batch_for(Invitation._meta.db)
-    if batch is not None:
-        return batch.read_all(_sqlite(_QUESTIONS), (survey_id,))
+    store = fast_store()
+    if store is not None:
+        return store.read_all(_QUESTIONS, survey_id)
     return await Invitation.raw(_QUESTIONS, survey_id)
 
 
 async def _alerting_rules(survey_id: int) -> str:
-    batch = batch_for(Invitation._meta.db)
-    if batch is not None:
-        row = batch.read_one(_ALERTING["sqlite"], (survey_id,))
+    sql = _ALERTING["sqlite" if Invitation._meta.db.engine_type == "sqlite" else "postgres"]
+    store = fast_store()
+    if store is not None:
+        row = store.read_one(sql, survey_id)
     else:
-        rows = await Invitation.raw(_ALERTING["postgres"], survey_id)
+        rows = await Invitation.raw(sql, survey_id)
         row = rows[0] if rows else None
     return str(next(iter(row.values()))) if row else ""
 
@@ -170,7 +154,7 @@ async def find_invitation(
     if row is None:
         raise NotFound("This page does not exist.")
     if row["status"] == "answered":
-        raise Conflict("You have already answered this survey. Thank you!", field="token")
+        raise Conflict(ALREADY_ANSWERED, field="token")
     if row["status"] == "expired" or clock() >= row["expires_at"]:
         raise Gone("This survey link has expired.", field="token")
     locales = (row["locale"], row["customer_locale"])
@@ -195,8 +179,8 @@ async def find_invitation(
 
 
 _MARK_OPENED = (
-    "UPDATE invitation SET status = 'opened', opened_at = ? "
-    "WHERE id = ? AND status IN ('scheduled', 'sent', 'failed')"
+    "UPDATE invitation SET status = 'opened', opened_at = {} "
+    "WHERE id = {} AND status IN ('scheduled', 'sent', 'failed')"
 )
 
 
@@ -205,25 +189,16 @@ async def open_invitation(token: str, *, clock: Clock = system_clock) -> OpenInv
     invitation = await find_invitation(token, clock=clock)
     if invitation.status in UNOPENED:
         now = clock()
-        batch = batch_for(Invitation._meta.db)
-        if batch is not None:
-            await batch.write(lambda conn: conn.execute(_MARK_OPENED, (now, invitation.id)))
+
+        async def mark(db: Db) -> None:
+            await db.fetch(_MARK_OPENED, now, invitation.id)
+
+        store = fast_store()
+        if store is not None:
+            await store.write(mark)
         else:
-            await Invitation.update({Invitation.status: "opened", Invitation.opened_at: now}).where(
-                (Invitation.id == invitation.id) & Invitation.status.is_in(list(UNOPENED))
-            )
+            await mark(PiccoloDb())
     return invitation
-
-
-def segments_of(attributes: Mapping[str, Any]) -> dict[str, str]:
-    """The event attributes a response keeps for filtering, as short strings."""
-    found: dict[str, str] = {}
-    for name, value in attributes.items():
-        if value is None or isinstance(value, dict | list):
-            continue
-        text = ("true" if value else "false") if isinstance(value, bool) else str(value)
-        found[str(name)[:SEGMENT_NAME_MAX]] = text[:SEGMENT_VALUE_MAX]
-    return found
 
 
 async def store_response(
@@ -234,62 +209,13 @@ async def store_response(
     source: str,
     now: datetime,
     notify: Notify,
-    invitation_id: int | None = None,
-    customer_id: int | None = None,
-    customer_ref: str | None = None,
     locale: str | None = None,
-    attributes: Mapping[str, Any] | None = None,
 ) -> Submitted:
-    """Write a response, its answers, segments, tallies and follow-ups; call in a transaction."""
-    segments = segments_of(attributes or {})
-    created = await Response.insert(
-        Response(
-            survey=survey_id,
-            step=step_id,
-            invitation=invitation_id,
-            customer=customer_id,
-            source=source,
-            locale=locale,
-            attributes=json.dumps(segments, ensure_ascii=False),
-            submitted_at=now,
-        )
-    ).returning(Response.id)
-    response_id = created[0]["id"]
-    if given:
-        await Answer.insert(
-            *(
-                Answer(
-                    response=response_id,
-                    question=a.question.id,
-                    score=a.score,
-                    choice=a.choice,
-                    text=a.text,
-                )
-                for a in given
-            )
-        )
-    if segments:
-        await ResponseSegment.insert(
-            *(ResponseSegment(response=response_id, name=n, value=v) for n, v in segments.items())
-        )
-    tally_source = response_source(source)
-    counts = Counter(
-        (step_id, a.question.id, tally_source, 0, now.date(), a.score)
-        for a in given
-        if a.score is not None
+    """Write a response without an invitation (an unsolicited one); call in a transaction."""
+    rows = response_rows(
+        survey_id=survey_id, step_id=step_id, given=given, source=source, now=now, locale=locale
     )
-    await add_counts(counts)
-    follow_ups = await open_follow_ups(
-        response_id=response_id,
-        step_id=step_id,
-        given=given,
-        source=source,
-        customer_ref=customer_ref,
-        now=now,
-        base_url=notify.base_url,
-        webhook_url=notify.webhook_url,
-    )
-    return Submitted(response_id=response_id, follow_up_ids=follow_ups)
+    return await write_response(PiccoloDb(), rows, customer_ref=None, notify=notify)
 
 
 async def submit_response(
@@ -310,155 +236,29 @@ async def submit_response(
         invitation.questions, raw_answers, ignore_unknown=ignore_unknown
     )
     if errors:
-        first = next(iter(errors))
-        raise Invalid(f"{first}: {errors[first]}", field=first, errors=errors)
-    now = clock()
+        field_at_fault = next(iter(errors))
+        raise Invalid(
+            f"{field_at_fault}: {errors[field_at_fault]}", field=field_at_fault, errors=errors
+        )
     notify = notify or Notify()
-    batch = batch_for(Invitation._meta.db)
-    if batch is not None:
-        # SQLite: group-committed with other submissions by the one writer.
-        return await batch.write(lambda conn: _store_in_batch(conn, invitation, given, now, notify))
+    rows = response_rows(
+        survey_id=invitation.survey_id,
+        step_id=invitation.step_id,
+        given=given,
+        source="invited",
+        now=clock(),
+        invitation_id=invitation.id,
+        customer_id=invitation.customer_id,
+        locale=invitation.locale,
+        attributes=invitation.attributes,
+    )
+
+    async def write(db: Db) -> Submitted:
+        return await write_response(db, rows, customer_ref=invitation.customer_ref, notify=notify)
+
+    store = fast_store()
+    if store is not None:
+        # SQLite: group-committed with other submissions by the shell's one writer.
+        return await store.write(write)
     async with write_transaction():
-        # Only one submission can move the invitation to answered; a racing one finds it done.
-        claimed = (
-            await Invitation.update({Invitation.status: "answered", Invitation.answered_at: now})
-            .where(
-                (Invitation.id == invitation.id) & Invitation.status.not_in(["answered", "expired"])
-            )
-            .returning(Invitation.id)
-        )
-        if not claimed:
-            raise Conflict("You have already answered this survey. Thank you!", field="token")
-        if invitation.status in UNOPENED:
-            await Invitation.update({Invitation.opened_at: now}).where(
-                (Invitation.id == invitation.id) & Invitation.opened_at.is_null()
-            )
-        return await store_response(
-            survey_id=invitation.survey_id,
-            step_id=invitation.step_id,
-            given=given,
-            source="invited",
-            now=now,
-            notify=notify,
-            invitation_id=invitation.id,
-            customer_id=invitation.customer_id,
-            customer_ref=invitation.customer_ref,
-            locale=invitation.locale,
-            attributes=invitation.attributes,
-        )
-
-
-_CLAIM = (
-    "UPDATE invitation SET status = 'answered', answered_at = ?, "
-    "opened_at = COALESCE(opened_at, ?) WHERE id = ? AND status NOT IN ('answered', 'expired')"
-)
-_TALLY = (
-    'INSERT INTO "tally" ("step", "question", "source", "round_id", "day", "level", "count") '
-    "VALUES (?, ?, ?, 0, ?, ?, ?) "
-    'ON CONFLICT ("question", "source", "round_id", "day", "level") '
-    'DO UPDATE SET "count" = "tally"."count" + excluded."count"'
-)
-
-
-_STEP_CONTEXT = (
-    "SELECT s.key, s.name, s.department, d.name AS department_name, d.follow_up_email "
-    "FROM step s JOIN department d ON d.id = s.department WHERE s.id = ?"
-)
-_FOLLOW_UP = (
-    "INSERT INTO follow_up (response, step, department, question, score, status, created_at, "
-    "updated_at) VALUES (?, ?, ?, ?, ?, 'open', ?, ?)"
-)
-_MESSAGE_FIELDS = (
-    "uid",
-    "kind",
-    "channel",
-    "recipient",
-    "subject",
-    "body_text",
-    "body_html",
-    "payload",
-    "status",
-    "next_attempt_at",
-    "created_at",
-)
-_MESSAGE = (
-    "INSERT INTO message (uid, kind, channel, recipient, subject, body_text, body_html, payload, "
-    "status, next_attempt_at, created_at, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)"
-)
-
-
-def _store_in_batch(
-    conn: sqlite3.Connection,
-    invitation: OpenInvitation,
-    given: Sequence[GivenAnswer],
-    now: datetime,
-    notify: Notify,
-) -> Submitted:
-    """`submit_response`'s writes for SQLite's batching writer, in plain SQL.
-
-    The same rows as `store_response` and `open_follow_ups` write, with the step's context
-    (what `step_context` reads) read in the same transaction when an answer opens a follow-up.
-    """
-    if conn.execute(_CLAIM, (now, now, invitation.id)).rowcount != 1:
-        raise Conflict("You have already answered this survey. Thank you!", field="token")
-    segments = segments_of(invitation.attributes)
-    cursor = conn.execute(
-        "INSERT INTO response (survey, step, invitation, customer, source, locale, attributes, "
-        "submitted_at) VALUES (?, ?, ?, ?, 'invited', ?, ?, ?)",
-        (
-            invitation.survey_id,
-            invitation.step_id,
-            invitation.id,
-            invitation.customer_id,
-            invitation.locale,
-            json.dumps(segments, ensure_ascii=False),
-            now,
-        ),
-    )
-    response_id = cursor.lastrowid
-    conn.executemany(
-        "INSERT INTO answer (response, question, score, choice, text) VALUES (?, ?, ?, ?, ?)",
-        [(response_id, a.question.id, a.score, a.choice, a.text) for a in given],
-    )
-    conn.executemany(
-        "INSERT INTO response_segment (response, name, value) VALUES (?, ?, ?)",
-        [(response_id, n, v) for n, v in segments.items()],
-    )
-    counts = Counter((a.question.id, a.score) for a in given if a.score is not None)
-    conn.executemany(
-        _TALLY,
-        [
-            (invitation.step_id, question, response_source("invited"), now.date(), level, n)
-            for (question, level), n in sorted(counts.items())
-        ],
-    )
-    follow_ups: list[tuple[int, GivenAnswer]] = []
-    if alerting(given):
-        step = dict(conn.execute(_STEP_CONTEXT, (invitation.step_id,)).fetchone())
-        for answer in alerting(given):
-            follow_up = conn.execute(
-                _FOLLOW_UP,
-                (
-                    response_id,
-                    invitation.step_id,
-                    step["department"],
-                    answer.question.id,
-                    answer.score,
-                    now,
-                    now,
-                ),
-            )
-            follow_ups.append((follow_up.lastrowid, answer))
-        notices = plan_notices(
-            step=step,
-            follow_ups=follow_ups,
-            given=given,
-            response_id=response_id,
-            source="invited",
-            customer_ref=invitation.customer_ref,
-            now=now,
-            base_url=notify.base_url,
-            webhook_url=notify.webhook_url,
-        )
-        conn.executemany(_MESSAGE, [tuple(n[f] for f in _MESSAGE_FIELDS) for n in notices])
-    return Submitted(response_id=response_id, follow_up_ids=[fid for fid, _ in follow_ups])
+        return await write(PiccoloDb())

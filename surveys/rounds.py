@@ -26,6 +26,7 @@ from surveys.tables import (
 from surveys.transactions import write_transaction
 
 NAME_MAX = 200
+YEARS = (1970, 2100)
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,9 @@ def parse_time(value: Any, field: str) -> datetime:
         raise Invalid(f"{field} is required (RFC 3339 time)", field=field)
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise Invalid(f"{field} needs a time zone offset, e.g. Z or +01:00", field=field)
+    if not YEARS[0] <= moment.year <= YEARS[1]:
+        # also keeps astimezone() from overflowing at the ends of the calendar
+        raise Invalid(f"{field} must be between {YEARS[0]} and {YEARS[1]}", field=field)
     return moment.astimezone(UTC)
 
 

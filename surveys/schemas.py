@@ -209,10 +209,11 @@ class Organisation(Struct, kw_only=True):
 
 
 class OrganisationUpdate(Struct, **_INPUT):
-    """Changes to the organisation; `wording` replaces all of it."""
+    """Changes to the organisation; `wording` replaces all of it, `step_names` the steps named."""
 
     name: Name | UnsetType = UNSET
     logo: Annotated[str, Meta(max_length=2000)] | UnsetType | None = UNSET
     time_zone: Annotated[str, Meta(max_length=64)] | UnsetType = UNSET
     default_locale: Locale | UnsetType = UNSET
     wording: dict[Locale, dict[str, Wording]] | UnsetType = UNSET
+    step_names: dict[Key, dict[Locale, Name]] | UnsetType = UNSET

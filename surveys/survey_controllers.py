@@ -34,7 +34,6 @@ from surveys.form_tokens import (
 from surveys.languages import N_, Wording
 from surveys.optout import opt_out, opt_out_state
 from surveys.organisation import current_organisation
-from surveys.page_cache import TOKEN_MARK
 from surveys.parameters import RowId
 from surveys.response_schemas import (
     FollowUpOut,
@@ -104,7 +103,6 @@ async def _problem_page(error: DomainError, request: Request, token: str | None 
             **wording.template_context(),
             "title": wording.text(title),
             "lines": [wording.text(line) for line in lines],
-            "status": error.status_code,
         },
         status_code=error.status_code,
     )
@@ -221,7 +219,8 @@ class SurveyPageController(Controller):
         wording = await _wording(questions)
         step_name = wording.step_name(invitation.step_key, invitation.step_name)
         preselected = first and values.get(first.key)
-        html = request.app.state["page_cache"].page(
+        pages = request.app.state["page_cache"]  # the shell's page cache
+        html = pages.page(
             request.app.template_engine.engine,
             "surveys/survey.html",
             (step_name, tuple(questions), preselected, wording.lang, _version(wording)),
@@ -233,8 +232,8 @@ class SurveyPageController(Controller):
                 "errors": {},
                 "notice": None,
                 "preselected": preselected,
-                "action": f"/s/{TOKEN_MARK}",
-                "unsubscribe_url": f"/s/{TOKEN_MARK}/unsubscribe",
+                "action": f"/s/{pages.TOKEN_MARK}",
+                "unsubscribe_url": f"/s/{pages.TOKEN_MARK}/unsubscribe",
             },
             token=token,
             form_token=cookie,
@@ -461,7 +460,8 @@ _API_ERRORS = {
 }
 
 
-def _question_out(q: AskedQuestion) -> QuestionOut:
+def _question_out(q: AskedQuestion, wording: Wording) -> QuestionOut:
+    # Options stay as stored: they are what the answer must send back.
     return QuestionOut(
         key=q.key,
         kind=q.kind,
@@ -469,8 +469,8 @@ def _question_out(q: AskedQuestion) -> QuestionOut:
         required=q.required,
         low=q.low,
         high=q.high,
-        low_label=q.low_label,
-        high_label=q.high_label,
+        low_label=wording.label(q.low_label),
+        high_label=wording.label(q.high_label),
         options=list(q.options),
     )
 
@@ -490,12 +490,13 @@ class ResponseApiController(Controller):
     async def show(self, token: FromPath[str], clock: NamedDependency[Clock]) -> SurveyForCustomer:
         """The survey's questions in the customer's language."""
         invitation = await open_invitation(token, clock=clock)
+        wording = await _wording(invitation.questions)
         return SurveyForCustomer(
             step=invitation.step_key,
-            step_name=invitation.step_name,
-            locale=_lang(invitation.questions),
+            step_name=wording.step_name(invitation.step_key, invitation.step_name),
+            locale=wording.lang,
             expires_at=invitation.expires_at,
-            questions=[_question_out(q) for q in invitation.questions],
+            questions=[_question_out(q, wording) for q in invitation.questions],
         )
 
     @post(

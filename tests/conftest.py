@@ -20,6 +20,8 @@ from urllib.parse import urlparse
 import pytest
 
 ENGINE = os.environ.get("LISTENING_TEST_ENGINE", "sqlite")
+# The statistics simulations touch no database: they run once, in the SQLite pass.
+collect_ignore = ["test_stats_simulation.py"] if ENGINE == "postgresql" else []
 ADMIN_URL = os.environ.get(
     "LISTENING_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
@@ -157,6 +159,7 @@ async def app(shared_app, settings):
     Tests that need other settings or a clock of their own build their own with `create_app`.
     """
     shared_app.state["rate_counter"].reset()
+    shared_app.state["login_throttle"].failures.reset()
     return shared_app
 
 
@@ -220,6 +223,15 @@ async def ingest_key(db: None) -> str:
     from listening.apikeys import create_key
 
     _, key = await create_key("helpdesk", "ingest")
+    return key
+
+
+@pytest.fixture
+async def suppress_key(db: None) -> str:
+    """An API key of scope suppress (events and suppressions)."""
+    from listening.apikeys import create_key
+
+    _, key = await create_key("mail bounces", "suppress")
     return key
 
 

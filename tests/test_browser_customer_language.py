@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from customer_language_data import english_in, load_demo
-from survey_data import make_invitation
+from survey_data import NOW, make_invitation
 
 from surveys.tables import FollowUp
 
@@ -98,4 +98,30 @@ async def test_the_nps_scale_stays_on_one_row_on_a_phone(server, browser, settin
         box = await label.bounding_box()
         assert box["width"] >= 44 and box["height"] >= 44
         assert box["x"] + box["width"] <= width
+    await context.close()
+
+
+async def test_the_emails_nps_links_fit_one_row_of_a_phone(browser):
+    from listening.delivery.email import FirstQuestion, InvitationMail, invitation_message
+    from surveys.languages import Wording
+    from surveys.organisation import Organisation
+
+    mail = InvitationMail(
+        uid="u1",
+        to="anna@example.ch",
+        name="Anna",
+        step_name="Ihr Verlängerungsangebot",
+        survey_url="https://feedback.example/s/t",
+        unsubscribe_url="https://feedback.example/s/t/unsubscribe",
+        question=FirstQuestion(kind="nps", text="Wie wahrscheinlich empfehlen Sie uns?"),
+        wording=Wording.of("de", Organisation(name="Example Shop")),
+    )
+    message = invitation_message(mail, sender="feedback@example.com", now=NOW)
+    html = message.get_body(preferencelist=("html",)).get_content()
+    context = await browser.new_context(viewport={"width": 390, "height": 700})
+    page = await context.new_page()
+    await page.set_content(html)
+    boxes = [await link.bounding_box() for link in await page.locator("td a").all()]
+    assert len(boxes) == 11 and len({round(b["y"]) for b in boxes}) == 1
+    assert all(b["width"] >= 24 and b["x"] + b["width"] <= 390 for b in boxes)
     await context.close()

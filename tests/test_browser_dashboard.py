@@ -48,9 +48,11 @@ async def test_executive_opens_a_department_and_the_charts_render(server, browse
     for chart in ("journey", "gaps", "distribution", "trend"):
         await page.wait_for_selector(f"#chart-{chart} .main-svg", timeout=15000)
         assert await page.locator(f"#chart-{chart}").get_attribute("data-drawn") == "true"
-    # The journey map draws the customer line, its band, the employees and the moments of truth.
+    # The journey map draws customers and the team, each with interval whiskers, and the
+    # moments of truth.
     traces = await page.locator("#chart-journey .scatterlayer .trace").count()
-    assert traces >= 4
+    assert traces >= 3
+    assert await page.locator("#chart-journey .errorbar").count() >= 2
     bars = await page.locator("#chart-gaps .barlayer .point").count()
     assert bars == 2  # checkout and find-product; manage-account has no employee ratings
     shot = tmp_path / "department-shop.png"

@@ -21,7 +21,7 @@ from listening.settings import SmtpSettings
 from listening.worker import run_once
 from surveys.errors import Invalid
 from surveys.journey_file import load_journey, parse_toml
-from surveys.languages import LOCALE_DIR, SHIPPED, Wording
+from surveys.languages import LOCALE_DIR, SHIPPED, Wording, shipped_languages
 from surveys.organisation import Organisation, current_organisation, organisation_table
 from surveys.tables import FollowUp, Response
 
@@ -294,8 +294,8 @@ async def test_a_german_invitation_email_with_the_organisations_name(settings, d
     with SmtpServer() as smtp:
         smtp_settings = dataclasses.replace(smtp_settings, port=smtp.port)
         stats = await run_once(
-            dataclasses.replace(settings, smtp=smtp_settings, base_url=None),
-            base_url="http://feedback.test",
+            dataclasses.replace(settings, smtp=smtp_settings),
+            base_url=settings.base_url,
             clock=clock,
         )
         assert stats.sent == 1
@@ -306,7 +306,7 @@ async def test_a_german_invitation_email_with_the_organisations_name(settings, d
     assert "Guten Tag Anna," in text and "Wie zufrieden sind Sie mit der Lieferung" in text
     assert "(1 = Sehr unzufrieden, 5 = Sehr zufrieden)" in text
     assert "gesendet wird sie erst mit „Senden“" in text
-    assert "Zur Umfrage: http://feedback.test/s/" in text
+    assert f"Zur Umfrage: {settings.base_url}/s/" in text
     assert '<html lang="de">' in html and "Keine Umfrage-E-Mails mehr" in html
     assert english_in(text) == set() and english_in(visible(html)) == set()
 
@@ -417,7 +417,12 @@ async def test_without_an_organisation_table_the_defaults_hold(db):
         ('time_zone = "Mars/Olympus"', "organisation.time_zone"),
         ('default_locale = "de CH"', "organisation.default_locale"),
         ('logo = "javascript:alert(1)"', "organisation.logo"),
+        ('logo = "//elsewhere.example/logo.png"', "organisation.logo"),
         ('colour = "red"', "organisation.colour"),
+        (
+            '[organisation.wording.de]\n"Hello %(name)s," = "Hallo 100% %(name)s,"',
+            "organisation.wording.de.Hello %(name)s,",
+        ),
     ],
 )
 async def test_a_bad_organisation_table_is_refused_naming_the_field(db, line, field):
@@ -434,6 +439,7 @@ def test_every_shipped_catalogue_translates_every_message():
     with (LOCALE_DIR / "messages.pot").open("rb") as source:
         template = {m.id for m in read_po(source) if m.id}
     assert len(template) > 50
+    assert shipped_languages() == set(SHIPPED)
     for lang in SHIPPED[1:]:
         with (LOCALE_DIR / lang / "LC_MESSAGES" / "messages.po").open("rb") as source:
             catalogue = read_po(source)
@@ -495,10 +501,31 @@ async def test_admins_read_and_change_the_organisation_over_the_api(admin_client
     assert changed.json()["time_zone"] == "Europe/Berlin" and changed.json()["version"] == 2
     assert changed.json()["name"] == "Beispiel AG"  # the rest stays
     assert (await current_organisation()).time_zone == "Europe/Berlin"
+    from surveys.tables import AuditEntry
+
+    (logged,) = await AuditEntry.select().where(AuditEntry.kind == "organisation")
+    assert logged["action"] == "update" and logged["actor"]
+    named = await admin_client.patch(
+        "/api/organisation", json={"step_names": {"s": {"es": "Su entrega"}}}
+    )
+    assert named.json()["step_names"] == {"s": {"es": "Su entrega"}}
+    unknown = await admin_client.patch(
+        "/api/organisation", json={"step_names": {"nope": {"es": "x"}}}
+    )
+    assert unknown.status_code == 422 and unknown.json()["field"] == "step_names"
     refused = await admin_client.patch("/api/organisation", json={"time_zone": "Nowhere/Else"})
     assert refused.status_code == 422 and "time_zone" in refused.json()["field"]
-    assert (await current_organisation()).version == 2
+    assert (await current_organisation()).version == 3
 
 
 async def test_the_organisation_api_needs_an_admin(client, db):
     assert (await client.get("/api/organisation")).status_code == 401
+
+
+async def test_the_json_survey_is_in_the_customers_language(web, settings):
+    token, _ = await make_invitation(settings.secret_key, step_key="order-delivered", locale="fr")
+    survey = (await web.get(f"/api/responses/{token}")).json()
+    assert survey["locale"] == "fr" and survey["step_name"] == "Votre commande arrive"
+    csat, problem = survey["questions"]
+    assert (csat["low_label"], csat["high_label"]) == ("Très insatisfait", "Très satisfait")
+    assert "It came late" in problem["options"]  # the values an answer sends back

@@ -27,6 +27,12 @@ channel = "email"
 """
 
 
+@pytest.fixture
+def settings(settings):
+    """No LISTENING_BASE_URL: links start with the address the worker is given."""
+    return dataclasses.replace(settings, base_url=None)
+
+
 def with_smtp(settings, port: int):
     smtp = SmtpSettings(
         host="127.0.0.1",
@@ -36,7 +42,7 @@ def with_smtp(settings, port: int):
         tls="none",
         sender="Listening Post <feedback@example.com>",
     )
-    # No LISTENING_BASE_URL: the worker links to the address it is given, as `serve` does.
+    # No LISTENING_BASE_URL: links use the address each pass is given, as `serve` gives its own.
     return dataclasses.replace(settings, smtp=smtp, base_url=None)
 
 
@@ -211,20 +217,20 @@ async def test_unreachable_webhook_counts_as_a_failed_attempt(settings):
     assert row["next_attempt_at"] == NOW + timedelta(seconds=30)
 
 
-async def test_suppressed_address_is_never_emailed(settings, client, ingest_key):
+async def test_suppressed_address_is_never_emailed(settings, client, suppress_key):
     await load_org(EMAIL_TRIGGER)
     clock = FakeClock()
     await ingest(settings, clock, event(1, email="Bounce@Example.com"))
     response = await client.post(
         "/api/suppressions",
         json={"email": "bounce@example.com", "reason": "bounce"},
-        headers={"Authorization": f"Bearer {ingest_key}"},
+        headers={"Authorization": f"Bearer {suppress_key}"},
     )
     assert response.status_code == 201, response.text
     again = await client.post(
         "/api/suppressions",
         json={"email": "BOUNCE@example.com"},
-        headers={"Authorization": f"Bearer {ingest_key}"},
+        headers={"Authorization": f"Bearer {suppress_key}"},
     )
     assert again.status_code == 201
     with SmtpServer() as smtp:
@@ -238,9 +244,9 @@ async def test_suppressed_address_is_never_emailed(settings, client, ingest_key)
 @pytest.mark.parametrize(
     ("body", "field"), [({"email": "not-an-address"}, "email"), ({"reason": "x"}, "email")]
 )
-async def test_bad_suppression_is_refused(client, db, ingest_key, body, field):
+async def test_bad_suppression_is_refused(client, db, suppress_key, body, field):
     response = await client.post(
-        "/api/suppressions", json=body, headers={"Authorization": f"Bearer {ingest_key}"}
+        "/api/suppressions", json=body, headers={"Authorization": f"Bearer {suppress_key}"}
     )
     assert response.status_code in (400, 422)
     # Litestar names a missing field in the message of `extra` (its key says "data").

@@ -10,18 +10,31 @@ import polars as pl
 import pytest
 from dashboard_data import TODAY, scenario
 
-from dashboards.exports import FORMULA_START, csv_bytes, neutralise, parquet_bytes
+from dashboards.exports import csv_bytes, neutralise, neutralised, parquet_bytes
 from surveys.tables import Answer, Response, SelfRatingScore
 
+FORMULA_STARTS = ["=", "+", "-", "@", "＝", "＋", "－", "＠", "\t", "\r", "\n"]
+# What spreadsheets skip before a formula: spaces, a tab or line break, Unicode spaces.
+BLANK_PREFIXES = [" ", "   ", "\t", "\n", "\r\n", "\u00a0", "\u3000", "\u2003", "\u200b", "\ufeff"]
 
-@pytest.mark.parametrize("start", FORMULA_START)
+
+@pytest.mark.parametrize("start", FORMULA_STARTS)
 def test_every_formula_start_is_neutralised(start):
     assert neutralise(f"{start}1+1") == f"'{start}1+1"
 
 
-@pytest.mark.parametrize("text", ["plain", "", " =not at start", "1+1", "'already"])
+@pytest.mark.parametrize("blank", BLANK_PREFIXES)
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "＝", "＋", "－", "＠"])
+def test_a_formula_after_blanks_is_neutralised_in_csv_too(blank, start):
+    cell = f"{blank}{start}1+1"
+    assert neutralise(cell) == "'" + cell
+    assert neutralised(pl.DataFrame({"text": [cell]}))["text"].to_list() == ["'" + cell]
+
+
+@pytest.mark.parametrize("text", ["plain", "", "x =not at start", "1+1", "'already", "a\n=1"])
 def test_other_text_is_left_alone(text):
     assert neutralise(text) == text
+    assert neutralised(pl.DataFrame({"text": [text]}))["text"].to_list() == [text]
 
 
 def test_csv_keeps_numbers_numbers_and_neutralises_text():

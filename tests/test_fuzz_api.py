@@ -1,11 +1,14 @@
 """Fuzzing: schemathesis drives every operation of the OpenAPI schema of a running server.
 
-With an admin API key and with a session of each role (admin, executive, employee), generated
-requests (valid ones and, for admins, invalid ones) must never get a 5xx nor an answer that
-contradicts the schema. Path parameters are drawn half the time from ids that exist (departments,
-steps, a live survey token, a round, a follow-up), so the fuzzer reaches the handlers' logic and
-not only their 404s. The event endpoints read their bodies themselves, so the schema does not
-describe them; the test adds the event schema to those two operations before fuzzing.
+With an admin API key, with a session of each role (admin, executive, employee) and as a
+customer holding survey tokens, generated requests (valid ones and, for admins and customers,
+invalid ones) must never get a 5xx nor an answer that contradicts the schema. Path parameters are
+drawn half the time from ids that exist (departments, steps, survey tokens, a round, a
+follow-up), so the fuzzer reaches the handlers' logic and not only their 404s; the customer's
+token operations always get a token that exists. Every dashboard filter is in the schema with
+its bounds, so the fuzzer reaches each one. The event endpoints read their bodies themselves,
+so the schema does not describe them; the test adds the event schema to those two operations
+before fuzzing.
 
 The run is bounded and derandomized (the same cases every run): a few examples per operation
 keep it near two minutes on two cores. It runs in the SQLite pass only (the PostgreSQL pass
@@ -45,6 +48,8 @@ class Identity:
     headers: dict[str, str]
     examples: int
     negative: bool
+    # Only operations with this path parameter, always given a value that exists.
+    only_with: str | None = None
 
 
 def _login(base_url: str, email: str) -> tuple[requests.Session, dict[str, str]]:
@@ -61,14 +66,14 @@ def _login(base_url: str, email: str) -> tuple[requests.Session, dict[str, str]]
     return session, {"x-csrftoken": session.cookies["lp_csrf"]}
 
 
-def _with_known_values(strategy: Any, known: dict[str, list[Any]]) -> Any:
-    """Cases whose path parameters are, half the time, ids that exist."""
+def _with_known_values(strategy: Any, known: dict[str, list[Any]], always: str | None) -> Any:
+    """Cases whose path parameters are, half the time (`always`: every time), ids that exist."""
 
     @st.composite
     def cases(draw: Any) -> Any:
         case = draw(strategy)
         for name in list(case.path_parameters or {}):
-            if name in known and draw(st.booleans()):
+            if name in known and (name == always or draw(st.booleans())):
                 case.path_parameters[name] = draw(st.sampled_from(known[name]))
         return case
 
@@ -130,13 +135,23 @@ def _fuzz(base_url: str, identities: list[Identity], known: dict[str, list[Any]]
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) > 40  # the whole API, not a page of it
     failures: dict[str, str] = {}
+    filters = {"from", "to", "journey", "segment", "compare", "period", "department"}
+    reached = {
+        p.name
+        for op in operations
+        for p in op.query
+        if op.path.startswith(("/api/gaps", "/api/responses.", "/dashboards"))
+    }
+    assert filters <= reached, filters - reached  # every dashboard filter is fuzzed
     for who in identities:
         modes = [GenerationMode.POSITIVE] + ([GenerationMode.NEGATIVE] if who.negative else [])
         for operation in operations:
+            if who.only_with and f"{{{who.only_with}}}" not in operation.path:
+                continue
             for mode in modes:
                 strategy = operation.as_strategy(generation_mode=mode)
                 if mode is GenerationMode.POSITIVE:
-                    strategy = _with_known_values(strategy, known)
+                    strategy = _with_known_values(strategy, known, who.only_with)
                 label = f"{who.name}: {operation.label} ({mode.value})"
                 # Unsatisfiable: nothing to negate in an operation without parameters or body.
                 with suppress(Unsatisfiable):
@@ -149,7 +164,7 @@ async def _prepare(server: LiveServer, admin_key: str) -> dict[str, list[Any]]:
     auth = {"Authorization": f"Bearer {admin_key}"}
     async with httpx.AsyncClient(base_url=server.url, headers=auth, timeout=60) as api:
         tokens = []
-        for n in (1, 2):
+        for n in range(1, 9):
             sent = await api.post("/api/events", json=link_event(f"fuzz-{n}", f"fuzz-c{n}"))
             assert sent.status_code == 202, sent.text
             tokens.append(token_of(sent.json()))
@@ -208,6 +223,11 @@ if ENGINE == "sqlite":  # one engine suffices for the fuzzer; the PostgreSQL pas
                         f"{role} session", session, headers, examples, negative=role == "admin"
                     )
                 )
+            # A customer: every survey-token operation with a token that exists (fresh ones,
+            # one already answered), valid answers and invalid ones.
+            identities.append(
+                Identity("survey token", requests.Session(), {}, 6, True, only_with="token")
+            )
             failures = _fuzz(server.url, identities, known)
             log = server.log()
         assert not failures, f"{len(failures)} failing operations:\n\n" + "\n\n".join(failures)

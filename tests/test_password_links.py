@@ -81,6 +81,7 @@ async def test_admin_creates_account_and_the_link_sets_the_password(web):
     assert page.headers["cache-control"] == "no-store"
     response = await choose(browser, token, NEW_PASSWORD, "something else")
     assert response.status_code == 422
+    assert response.headers["content-type"].startswith("text/html")  # a page, not its source
     assert "differ" in response.text
     response = await choose(browser, token, "short")
     assert response.status_code == 422

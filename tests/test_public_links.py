@@ -50,8 +50,11 @@ async def test_an_unknown_host_header_is_refused(settings, admin_user):
         assert forgot.status_code == 400
     async with httpx.AsyncClient(transport=transport, base_url=BASE) as good:
         assert (await good.get("/login")).status_code == 200
-    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as local:
-        assert (await local.get("/health")).status_code == 200
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost:9999") as local:
+        assert (await local.get("/health")).status_code == 200  # any port
+    async with httpx.AsyncClient(transport=transport, base_url="http://evil.example:443") as c:
+        refused = await c.get("/api/session")
+        assert refused.status_code == 400 and refused.json()["field"] == "host"
     assert await Message.count() == 0
 
 
@@ -59,11 +62,11 @@ def test_allowed_hosts_default_to_the_base_url_host_and_loopback():
     settings = load_settings({"LISTENING_SECRET_KEY": "k" * 40, "LISTENING_BASE_URL": BASE})
     assert allowed_hosts(settings) == ["feedback.example.com", "localhost", "127.0.0.1"]
     local = dataclasses.replace(settings, base_url=None)
-    hosts = allowed_hosts(local, "http://127.0.0.1:8123")
-    assert hosts == ["127.0.0.1", "localhost", "127.0.0.1:8123", "localhost:8123"]
+    assert allowed_hosts(local, "http://127.0.0.1:8123") == ["127.0.0.1", "localhost"]
     assert public_base_url(local, "http://127.0.0.1:8123") == "http://127.0.0.1:8123"
+    assert public_base_url(local) == "http://127.0.0.1:8000"
     chosen = load_settings(
-        {"LISTENING_SECRET_KEY": "k" * 40, "LISTENING_ALLOWED_HOSTS": "a.example, B.example"}
+        {"LISTENING_SECRET_KEY": "k" * 40, "LISTENING_ALLOWED_HOSTS": "a.example, B.example:8443"}
     )
     assert allowed_hosts(chosen) == ["a.example", "b.example"]
 

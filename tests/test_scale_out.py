@@ -6,19 +6,19 @@ spread it: events through the ingest API (one at a time, in batches, and the sam
 both servers at once), survey answers through the token API and the survey page, a rating round
 with employee ratings, and employees added to the round during it, invited from both servers at
 once. Each worker hands its mail to an SMTP server of its own on loopback, so every message is
-known to come from one worker or the other. The first message worker A sends is held unanswered
-in its SMTP server (received, never acknowledged); then server A and worker A are killed with
-SIGKILL, the clients go on against server B, and worker B takes over A's claims once their lease
-(shortened to a few seconds) runs out.
+known to come from one worker or the other. The first survey invitation worker A sends is held
+unanswered in its SMTP server (received, never acknowledged); then server A and worker A are
+killed with SIGKILL, the clients go on against server B, and worker B takes over A's claims once
+their lease (shortened to a few seconds) runs out.
 
 Then: no request answered 5xx; every event and survey answer that got a 2xx answer is stored
 exactly once and the tallies equal the stored rows; every employee rating is one row; every
-invitation and queued message was delivered at least once, each with one Message-ID; the message
-held at the kill was sent again by worker B with the same Message-ID; the servers counted rate
-limits in Redis together.
+invitation and queued message was delivered at least once, each with one Message-ID; the
+invitation held at the kill was sent again by worker B with the same Message-ID; the servers
+counted rate limits in Redis together.
 
-It runs in the PostgreSQL pass only: several processes on one SQLite file are not a supported
-deployment (docs/operations.md, "Running several processes").
+It runs in the PostgreSQL pass only: spreading over several machines means PostgreSQL (a SQLite
+file lives on one machine; docs/operations.md, "Running several processes").
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ class Received:
 
 @dataclass
 class Mailroom:
-    """What both SMTP servers received; holds worker A's first message unanswered."""
+    """What both SMTP servers received; holds worker A's first survey invitation unanswered."""
 
     received: list[Received] = field(default_factory=list)
     held: threading.Event = field(default_factory=threading.Event)
@@ -95,7 +95,8 @@ class Mailroom:
                 message = message_from_bytes(envelope.content, policy=policy.default)
                 (recipient,) = envelope.rcpt_tos
                 room.received.append(Received(worker, recipient, message, room.killed.is_set()))
-                if worker == "a" and not room.held.is_set():
+                invitation = message["Subject"].startswith("How was it")
+                if worker == "a" and invitation and not room.held.is_set():
                     # Received but never acknowledged: worker A is mid-send when it is killed.
                     room.held_message = message
                     room.held.set()
@@ -167,7 +168,6 @@ class Load:
         self.pairs: list[tuple[int, int]] = []  # one id sent to both servers: both statuses
         self.rated: dict[tuple[str, str], set[int]] = {}  # (employee, step) -> scores sent
         self.rated_acked: set[tuple[str, str]] = set()
-        self.counts_at_kill: tuple[int, int] = (0, 0)
 
     async def request(
         self, method: str, path: str, client: httpx.AsyncClient | None = None, **kw: Any
@@ -317,10 +317,12 @@ class Load:
                     self.rated.setdefault((email, step), set()).add(score)
                     body = {"step": step, "answers": {question: score}}
                     answer = await self.request("POST", "/api/self-ratings", own, json=body)
-                    if answer is not None and answer.status_code == 201:
+                    if answer is None:
+                        continue
+                    # A 5xx is counted in server_errors; anything else but 201 is wrong here.
+                    assert answer.status_code == 201 or answer.status_code >= 500, answer.text
+                    if answer.status_code == 201:
                         self.rated_acked.add((email, step))
-                    elif answer is not None:
-                        assert answer.status_code >= 500, answer.text  # counted as an error
                 await asyncio.sleep(0.05)
 
     async def late_joiners(self, round_id: int) -> list[int]:
@@ -361,6 +363,10 @@ async def _wait_for(
     raise AssertionError(f"waited {timeout:.0f}s for {what}")
 
 
+def _text(message: EmailMessage) -> str:
+    return message.get_body(preferencelist=("plain",)).get_content()
+
+
 def _fresh_redis() -> Any:
     import redis
 
@@ -392,6 +398,9 @@ def _start(
 ) -> tuple[dict[str, LiveServer], dict[str, WorkerProcess]]:
     """Two `listening serve --no-worker` and two `listening worker`, worker X beside server X."""
     shared = {
+        # No public address: on loopback each server links to itself, and each worker to its
+        # own server, so the two workers' links differ while a message's Message-ID must not.
+        "LISTENING_BASE_URL": "",
         "LISTENING_REDIS_URL": REDIS_URL,
         "LISTENING_SMTP_HOST": "127.0.0.1",
         "LISTENING_SMTP_TLS": "none",
@@ -404,7 +413,6 @@ def _start(
     workers = {}
     for name, server in servers.items():
         env = {**server.env, "LISTENING_SMTP_PORT": str(smtp[name])}
-        # Each worker links to its own server, as it would without LISTENING_BASE_URL.
         workers[name] = WorkerProcess(logs / f"worker-{name}.log", env, server.url)
     return servers, workers
 
@@ -425,7 +433,9 @@ async def _open_round(load: Load) -> int:
     return created.json()["id"]
 
 
-if ENGINE == "postgresql":  # several processes on one SQLite file are not a supported setup
+# Only in the PostgreSQL pass (the SQLite pass collects nothing here, so it skips nothing): several
+# machines mean PostgreSQL.
+if ENGINE == "postgresql":
 
     async def test_two_servers_and_two_workers_lose_nothing_when_one_of_each_is_killed(
         db, tmp_root, settings
@@ -497,6 +507,7 @@ if ENGINE == "postgresql":  # several processes on one SQLite file are not a sup
                         and len(load.acked_events) >= 60
                         and len(load.answered) >= 15
                         and len(load.rated_acked) >= EMPLOYEES
+                        and len(load.pairs) >= 10
                     )
 
                 await _wait_for(busy_enough, "load on both servers and worker A mid-send", tasks)
@@ -542,8 +553,11 @@ if ENGINE == "postgresql":  # several processes on one SQLite file are not a sup
 
         assert not load.server_errors, load.server_errors[:5]
         assert not load.unanswered, load.unanswered[:5]
-        # Both servers counted the token's requests in Redis, together.
-        assert limited == [200] * TOKEN_LIMIT + [429, 429]
+        # Both servers counted the token's requests in Redis, together: counting alone, neither
+        # would refuse any (each saw half). A request whose count Redis was too slow to answer
+        # is let through by design, so one of the two over the limit may pass.
+        assert limited[:TOKEN_LIMIT] == [200] * TOKEN_LIMIT, limited
+        assert 429 in limited[TOKEN_LIMIT:], limited
         assert rate_keys
 
         # Every acknowledged event is stored exactly once, with exactly one invitation.
@@ -606,15 +620,19 @@ if ENGINE == "postgresql":  # several processes on one SQLite file are not a sup
         for r in mailroom.received:
             if r.message["Message-ID"] in invited_by:
                 recipient, uid = invited_by[r.message["Message-ID"]]
-                body = r.message.get_body(preferencelist=("plain",)).get_content()
-                assert f"/s/{invitation_token(settings.secret_key, uid)}\r\n" in body
+                assert f"/s/{invitation_token(settings.secret_key, uid)}\r\n" in _text(r.message)
             else:
                 recipient, subject = queued[r.message["Message-ID"]]
                 assert r.message["Subject"] == subject
             assert r.recipient == recipient
         assert {r.message["Message-ID"] for r in mailroom.received} == set(invited_by | queued)
-        # The message held at the kill went out again from worker B, with the same Message-ID.
+        # The invitation held at the kill went out again from worker B, with the same Message-ID.
+        assert held_id in invited_by
         sent_again = [r for r in mailroom.received if r.message["Message-ID"] == held_id]
         assert sent_again[0].worker == "a" and not sent_again[0].after_kill
-        assert any(r.worker == "b" and r.after_kill for r in sent_again[1:])
+        resent = [r for r in sent_again[1:] if r.worker == "b" and r.after_kill]
+        assert resent
+        # ... though each copy links to the server of the worker that sent it.
+        assert f"{servers['a'].url}/s/" in _text(sent_again[0].message)
+        assert f"{servers['b'].url}/s/" in _text(resent[0].message)
         assert "Traceback" not in servers["b"].log() + workers["b"].log()

@@ -468,6 +468,7 @@ async def test_rate_page_form_flow(web):
     form = {"_csrf_token": token, "step": "ship", "score.ease": "6", "comment": "ok"}
     response = await me.post("/rate", data=form, headers={"accept": "text/html"})
     assert response.status_code == 422
+    assert response.headers["content-type"].startswith("text/html")  # a page, not its source
     assert 'id="error-ship-nps"' in response.text
     assert 'value="6" checked' in response.text  # the given answer is kept
     form["score.nps"] = "9"
@@ -491,6 +492,7 @@ async def test_rate_page_form_flow(web):
     assert await my_ratings(web.employees[0].id, clock=web.clock) == []
     # after the round closed the page says so and the form is gone
     web.clock.now = info.ends_at
+    me = await web.new("ops1@example.com")  # a week on, the session has ended
     page = await me.get("/rate")
     assert "No rating round is open" in page.text
     assert 'action="/rate"' not in page.text

@@ -40,7 +40,7 @@ async def test_get_lists_questions_in_the_customers_locale(api, settings):
     assert list(questions) == ["csat", "effort", "channel", "comment"]
     assert questions["csat"]["text"] == "Wie zufrieden sind Sie mit der Lösung Ihrer Anfrage?"
     assert questions["csat"]["low"] == 1 and questions["csat"]["high"] == 5
-    assert questions["csat"]["low_label"] == "Very dissatisfied"
+    assert questions["csat"]["low_label"] == "Sehr unzufrieden"  # end labels follow the language
     assert questions["channel"]["options"] == ["Phone", "Chat", "Email"]
     assert questions["effort"]["required"] is False
     row = await Invitation.select(Invitation.status).where(Invitation.id == inv).first()

@@ -26,6 +26,12 @@ from surveys.tokens import invitation_token
 BASE = "http://feedback.test"
 
 
+@pytest.fixture
+def settings(settings):
+    """No LISTENING_BASE_URL: links start with the address the worker is given."""
+    return dataclasses.replace(settings, base_url=None)
+
+
 def with_smtp(settings, port: int):
     smtp = SmtpSettings(
         host="127.0.0.1",
@@ -35,7 +41,7 @@ def with_smtp(settings, port: int):
         tls="none",
         sender="feedback@example.com",
     )
-    # No LISTENING_BASE_URL: the worker links to the address it is given, as `serve` does.
+    # No LISTENING_BASE_URL: links use the address each pass is given, as `serve` gives its own.
     return dataclasses.replace(settings, smtp=smtp, base_url=None)
 
 
@@ -212,6 +218,8 @@ async def test_worker_runs_inside_the_served_app(settings, ingest_key):
 
     from listening.app import create_app
 
+    settings = dataclasses.replace(settings, base_url=None)  # links use the listening address
+
     with WebhookServer() as hook:
         await load_org(
             f"""
@@ -225,12 +233,7 @@ webhook_url = "{hook.url}"
         )
         port = free_port()
         listen_url = f"http://127.0.0.1:{port}"
-        app = create_app(
-            dataclasses.replace(settings, base_url=None),
-            manage_pool=False,
-            run_worker=True,
-            listen_url=listen_url,
-        )
+        app = create_app(settings, manage_pool=False, run_worker=True, listen_url=listen_url)
         # A real server in this event loop, with the app's lifespan (which starts the worker).
         server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning")

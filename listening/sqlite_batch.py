@@ -1,13 +1,18 @@
 """SQLite hot paths for survey links: a kept-open reader and a batching writer.
 
+The survey domain receives it through `surveys.response_store.use_store` (the app factory
+installs `batch_for`), and writes through it with the same `write_response` as on PostgreSQL.
+
 Piccolo's SQLite engine opens a connection (and a thread) per query outside a transaction and
 commits per request; at survey-link rates that cost dominates. Here:
 
 - reads are point look-ups by an indexed column on one long-lived connection (WAL lets them run
   beside the writer, and they take microseconds, so they run on the event loop);
-- writes are queued and applied by one writer thread on its own connection, many per
-  transaction (group commit), each in a SAVEPOINT so one refused write cannot undo its
-  neighbours; every caller waits until the transaction holding its write has committed.
+- writes are queued (`listening.group_commit.GroupCommitter`) and applied by one writer thread
+  on its own connection, many per transaction, each in a SAVEPOINT so one refused write cannot
+  undo its neighbours; every caller waits until the transaction holding its write has committed. A
+  write is the domain's coroutine over a `Db`: the thread runs it on an event loop of its own,
+  where every statement completes at once (sqlite3 is synchronous).
 
 PostgreSQL does not need this: its pool keeps connections and concurrent transactions commit
 in parallel. The writer takes `BEGIN IMMEDIATE`, so it serialises with Piccolo's writers.
@@ -17,32 +22,37 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from functools import lru_cache
+from typing import Any, TypeVar
 
-log = logging.getLogger(__name__)
+from listening.group_commit import GroupCommitter, sqlite_synchronous
 
 BUSY_TIMEOUT_SECONDS = 30.0
-MAX_BATCH = 256
+WRITES_PER_TRANSACTION = 256
 
 
-def sqlite_synchronous() -> str:
-    """How hard SQLite commits reach the disk: FULL (default) or NORMAL.
-
-    FULL syncs the write-ahead log at every commit, so an acknowledged answer survives a power
-    cut; with group commit that is one sync per batch. NORMAL keeps commits atomic and survives
-    a crash of the process, but a power cut can drop the last commits; it is faster.
-    `LISTENING_SQLITE_SYNCHRONOUS` chooses (checked at start-up by the settings).
-    """
-    value = os.environ.get("LISTENING_SQLITE_SYNCHRONOUS", "full").upper()
-    return value if value in {"FULL", "NORMAL"} else "FULL"
+T = TypeVar("T")
+Write = Callable[["ConnectionDb"], Awaitable[Any]]
 
 
-Write = Callable[[sqlite3.Connection], Any]
+@lru_cache(maxsize=256)
+def _qmark(sql: str) -> str:
+    # The domain's statements take Piccolo's {} placeholders; sqlite3 takes ?.
+    return sql.replace("{}", "?")
+
+
+class ConnectionDb:
+    """A sqlite3 connection as the domain's `Db`: `{}` placeholders, rows as dicts."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        """Run one statement; its rows as dicts."""
+        return [dict(r) for r in self._conn.execute(_qmark(sql), args).fetchall()]
 
 
 def _connect(path: str) -> sqlite3.Connection:
@@ -69,66 +79,47 @@ class SqliteBatch:
         self._reader: sqlite3.Connection | None = None
         self._writer: sqlite3.Connection | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="survey-writer")
-        self._queue: asyncio.Queue[tuple[Write, asyncio.Future]] | None = None
-        self._task: asyncio.Task | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._writer_loop: asyncio.AbstractEventLoop | None = None
+        self._committer: GroupCommitter[Write, tuple[bool, Any]] = GroupCommitter(
+            self._commit, max_weight=WRITES_PER_TRANSACTION
+        )
 
-    def read_one(self, sql: str, args: tuple = ()) -> dict[str, Any] | None:
+    def read_one(self, sql: str, *args: Any) -> dict[str, Any] | None:
         """The first row of a quick read, as a dict (never use it for scans)."""
         if self._reader is None:
             self._reader = _connect(self.path)
-        row = self._reader.execute(sql, args).fetchone()
+        row = self._reader.execute(_qmark(sql), args).fetchone()
         return dict(row) if row is not None else None
 
-    def read_all(self, sql: str, args: tuple = ()) -> list[dict[str, Any]]:
+    def read_all(self, sql: str, *args: Any) -> list[dict[str, Any]]:
         """All rows of a quick read (a survey's few questions)."""
         if self._reader is None:
             self._reader = _connect(self.path)
-        return [dict(r) for r in self._reader.execute(sql, args).fetchall()]
+        return [dict(r) for r in self._reader.execute(_qmark(sql), args).fetchall()]
 
-    async def write(self, work: Write) -> Any:
-        """Run `work(connection)` in the next batch; return its result once committed."""
-        loop = asyncio.get_running_loop()
-        if self._queue is None or self._loop is not loop or self._task is None or self._task.done():
-            self._loop = loop
-            self._queue = asyncio.Queue()
-            self._task = loop.create_task(self._run(self._queue), name="survey-writer")
-        future = loop.create_future()
-        self._queue.put_nowait((work, future))
-        return await future
+    async def write(self, work: Callable[[ConnectionDb], Awaitable[T]]) -> T:
+        """Run `await work(db)` in the next batch; return its result once committed."""
+        ok, value = await self._committer.submit(work)
+        if not ok:
+            raise value
+        return value
 
-    async def _run(self, queue: asyncio.Queue[tuple[Write, asyncio.Future]]) -> None:
+    async def _commit(self, works: list[Write]) -> list[tuple[bool, Any]]:
         loop = asyncio.get_running_loop()
-        while True:
-            batch = [await queue.get()]
-            while not queue.empty() and len(batch) < MAX_BATCH:
-                batch.append(queue.get_nowait())
-            try:
-                outcomes = await loop.run_in_executor(
-                    self._executor, self._apply, [w for w, _ in batch]
-                )
-            except Exception as exc:  # the commit itself failed: nobody's write is stored
-                log.exception("survey writer batch failed")
-                outcomes = [(False, exc)] * len(batch)
-            for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
-                if future.done():
-                    continue
-                if ok:
-                    future.set_result(value)
-                else:
-                    future.set_exception(value)
+        return await loop.run_in_executor(self._executor, self._apply, works)
 
     def _apply(self, works: list[Write]) -> list[tuple[bool, Any]]:
         if self._writer is None:
             self._writer = _connect(self.path)
-        conn = self._writer
+            self._writer_loop = asyncio.new_event_loop()  # this thread's, for the writes
+        conn, db = self._writer, ConnectionDb(self._writer)
         outcomes: list[tuple[bool, Any]] = []
         conn.execute("BEGIN IMMEDIATE")
         try:
             for work in works:
                 conn.execute("SAVEPOINT one")
                 try:
-                    outcomes.append((True, work(conn)))
+                    outcomes.append((True, self._writer_loop.run_until_complete(work(db))))
                 except Exception as exc:
                     conn.execute("ROLLBACK TO one")
                     outcomes.append((False, exc))

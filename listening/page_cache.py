@@ -26,6 +26,8 @@ MAX_PAGES = 2000
 class PageCache:
     """Rendered pages with markers for the link token and the form token."""
 
+    TOKEN_MARK = TOKEN_MARK  # where a page's context puts the link token
+
     def __init__(self, limit: int = MAX_PAGES) -> None:
         self._pages: dict[Hashable, str] = {}
         self._limit = limit
