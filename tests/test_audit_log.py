@@ -110,20 +110,21 @@ async def test_trigger_user_and_round_api_changes_are_recorded(admin_client):
     assert "password" not in json.dumps(log).lower()
 
 
-async def test_erasure_is_logged_by_hash_and_blanks_what_the_log_held(
-    admin_client, ingest_key, settings
-):
+async def test_erasure_is_logged_by_hash_and_blanks_what_the_log_held(admin_client, settings):
+    from listening.apikeys import create_key
+
+    _, bounce_key = await create_key("mailer", "suppress")
     await load_org()
     now = datetime.now(UTC)
     await Customer.insert(Customer(external_id="cust-9", email="nine@example.com", created_at=now))
     r = await admin_client.post(
         "/api/suppressions",
         json={"email": "Nine@Example.com", "reason": "bounce"},
-        headers={"authorization": f"Bearer {ingest_key}"},
+        headers={"authorization": f"Bearer {bounce_key}"},
     )
     assert r.status_code == 201, r.text
     (suppression,) = await entries(admin_client, kind="suppression")
-    assert suppression["actor"] == "key:helpdesk"
+    assert suppression["actor"] == "key:mailer"
     assert "nine" not in json.dumps(suppression).lower()
     assert suppression["subject"] == audit.person_ref("nine@example.com", settings.secret_key)
     assert suppression["after"] == {"reason": "bounce"}
