@@ -110,6 +110,31 @@ async def test_trigger_user_and_round_api_changes_are_recorded(admin_client):
     assert "password" not in json.dumps(log).lower()
 
 
+async def test_round_extension_and_closing_are_recorded(admin_client):
+    await load_org(triggers="")
+    now = datetime.now(UTC)
+    made = await admin_client.post(
+        "/api/rounds",
+        json={
+            "name": "Autumn",
+            "starts_at": now.isoformat(),
+            "ends_at": (now + timedelta(days=7)).isoformat(),
+            "departments": ["support"],
+        },
+    )
+    assert made.status_code == 201, made.text
+    round_id = made.json()["id"]
+    later = (now + timedelta(days=14)).isoformat()
+    r = await admin_client.patch(f"/api/rounds/{round_id}", json={"ends_at": later})
+    assert r.status_code == 200, r.text
+    r = await admin_client.post(f"/api/rounds/{round_id}/close")
+    assert r.status_code == 200, r.text
+    log = await entries(admin_client, kind="round")
+    assert [e["action"] for e in log] == ["close", "update", "create"]
+    assert log[1]["before"]["ends_at"] < log[1]["after"]["ends_at"]
+    assert log[0]["after"]["status"] == "closed"
+
+
 async def test_erasure_is_logged_by_hash_and_blanks_what_the_log_held(admin_client, settings):
     from listening.apikeys import create_key
 
