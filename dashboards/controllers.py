@@ -181,7 +181,11 @@ class DashboardPages(Controller):
             return Redirect(path=f"/dashboards/{own}" + (f"?{query}" if query else ""))
         try:
             filters = _filters(request, clock)
-            view = await gaps.overview(filters, threshold=settings.anonymity_threshold)
+            view = await gaps.overview(
+                filters,
+                threshold=settings.anonymity_threshold,
+                verdict_min_raters=settings.verdict_min_raters,
+            )
         except Invalid as error:
             return await _filter_problem(request, error, "/dashboards")
         items = await focus.focus(filters, threshold=settings.anonymity_threshold)
@@ -210,6 +214,7 @@ class DashboardPages(Controller):
                 filters,
                 threshold=settings.anonymity_threshold,
                 comment_threshold=settings.comment_threshold,
+                verdict_min_raters=settings.verdict_min_raters,
             )
         except Invalid as error:
             return await _filter_problem(request, error, f"/dashboards/{department_key}")
@@ -283,7 +288,11 @@ class GapsApi(Controller):
         filters = await _scoped_filters(request, clock)
         if level == "department":
             return await _department_records(filters, settings.anonymity_threshold)
-        table = await gaps.gap_rows(filters, threshold=settings.anonymity_threshold)
+        table = await gaps.gap_rows(
+            filters,
+            threshold=settings.anonymity_threshold,
+            verdict_min_raters=settings.verdict_min_raters,
+        )
         return exports.gap_records(table)
 
     @get(
@@ -312,7 +321,9 @@ class GapsApi(Controller):
     ) -> Response:
         """The gap table as CSV (formula characters neutralised)."""
         table = await gaps.gap_rows(
-            await _scoped_filters(request, clock), threshold=settings.anonymity_threshold
+            await _scoped_filters(request, clock),
+            threshold=settings.anonymity_threshold,
+            verdict_min_raters=settings.verdict_min_raters,
         )
         return _download(exports.csv_bytes(exports.gap_frame(table)), CSV, "gaps.csv")
 
@@ -322,7 +333,9 @@ class GapsApi(Controller):
     ) -> Response:
         """The gap table as Parquet."""
         table = await gaps.gap_rows(
-            await _scoped_filters(request, clock), threshold=settings.anonymity_threshold
+            await _scoped_filters(request, clock),
+            threshold=settings.anonymity_threshold,
+            verdict_min_raters=settings.verdict_min_raters,
         )
         return _download(exports.parquet_bytes(exports.gap_frame(table)), PARQUET, "gaps.parquet")
 
