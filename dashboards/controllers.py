@@ -130,7 +130,12 @@ async def _scoped_filters(request: Request, clock: Clock) -> Filters:
 
 
 async def _filter_problem(request: Request, error: Invalid, action: str) -> Template:
-    """The filter form again, with the submitted values, the message and a way back."""
+    """The filter form again, with the submitted values, the message and a way back.
+
+    Only for people (a browser asking for HTML); other clients get the refusal as JSON.
+    """
+    if request.accept.best_match(["application/json", "text/html"], default="") != "text/html":
+        raise error
     return Template(
         "dashboards/filter_error.html",
         context={
@@ -163,7 +168,7 @@ class DashboardPages(Controller):
     tags = ["pages"]
     parameters = FILTER_PARAMETERS
 
-    @get("/dashboards")
+    @get("/dashboards", media_type=MediaType.HTML)
     async def overview(
         self, request: Request, settings: NamedDependency[Any], clock: NamedDependency[Clock]
     ) -> Template | Redirect:
@@ -184,7 +189,7 @@ class DashboardPages(Controller):
             media_type=MediaType.HTML,
         )
 
-    @get("/dashboards/{department_key:str}")
+    @get("/dashboards/{department_key:str}", media_type=MediaType.HTML)
     async def department(
         self,
         request: Request,
@@ -219,7 +224,11 @@ class DashboardPages(Controller):
             context["department_links"] = []
         return Template("dashboards/department.html", context=context, media_type=MediaType.HTML)
 
-    @get("/report", parameters={"department": API_FILTER_PARAMETERS["department"]})
+    @get(
+        "/report",
+        media_type=MediaType.HTML,
+        parameters={"department": API_FILTER_PARAMETERS["department"]},
+    )
     async def report_download(
         self, request: Request, settings: NamedDependency[Any], clock: NamedDependency[Clock]
     ) -> Response:
