@@ -204,7 +204,7 @@ async def test_employee_reads_own_department_only(org, client):
 
 
 NAV_LINKS = {
-    "admin@example.com": ["Dashboards", "Where to act", "Follow-ups", "Rounds", "Report"],
+    "admin@example.com": ["Dashboards", "Where to act", "Follow-ups", "Rounds", "Admin", "Report"],
     "exec@example.com": ["Dashboards", "Where to act", "Follow-ups", "Report"],
     "emp@example.com": ["Our results", "Where to act", "Follow-ups", "Rate my steps", "Report"],
 }
