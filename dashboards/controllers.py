@@ -137,7 +137,12 @@ async def _scoped_filters(request: Request, clock: Clock) -> Filters:
 
 
 async def _filter_problem(request: Request, error: Invalid, action: str) -> Template:
-    """The filter form again, with the submitted values, the message and a way back."""
+    """The filter form again, with the submitted values, the message and a way back.
+
+    A page answers with a page; only a client that asks for JSON gets the refusal as JSON.
+    """
+    if request.accept.best_match(["text/html", "application/json"]) == "application/json":
+        raise error
     return Template(
         "dashboards/filter_error.html",
         context={
