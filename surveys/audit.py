@@ -33,6 +33,7 @@ KINDS = (
     "suppression",
     "opt_out",
     "erasure",
+    "invitation",
 )
 FORGOTTEN = "erased"
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)

@@ -1,0 +1,88 @@
+"""The console's operations sections in a real browser with JavaScript off: an admin finds an
+invitation in the outbox, reads its story and cancels it; then each section's pages are looked at
+on a phone and on a laptop screen (nothing wider than the window)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from conftest import PASSWORD
+from trigger_org import event_json, load_org
+
+from listening.apikeys import create_key
+from surveys.accounts import create_user
+from surveys.tables import Invitation
+
+pytestmark = pytest.mark.browser
+
+WIDER_THAN_THE_WINDOW = """
+[...document.querySelectorAll('main *')]
+  .filter(e => e.getBoundingClientRect().right > innerWidth + 1)
+  .slice(0, 5)
+  .map(e => `${e.tagName}.${e.className}#${e.id}`)
+"""
+DELAYED = """
+[[triggers]]
+key = "ticket-later"
+event_type = "ticket.closed"
+step = "ticket-resolved"
+channel = "email"
+delay = "1h"
+"""
+
+
+async def look_at(page, server: str, paths: list[str], tmp_root) -> None:
+    """Each page on a phone and a laptop: 200, a screenshot, nothing wider than the window."""
+    for width, height in ((390, 844), (1366, 900)):
+        await page.set_viewport_size({"width": width, "height": height})
+        for path in paths:
+            response = await page.goto(f"{server}{path}")
+            assert response.status == 200, path
+            name = path.strip("/").replace("/", "-").replace("?", "-").replace("=", "-")
+            await page.screenshot(path=str(tmp_root / f"{name}-{width}.png"), full_page=True)
+            wide = await page.evaluate(WIDER_THAN_THE_WINDOW)
+            overflow = await page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert overflow <= 0, (path, width, overflow, wide)
+
+
+async def test_admin_cancels_an_invitation_from_the_outbox(server, browser, db, tmp_root):
+    await load_org(DELAYED)
+    await create_user(email="ada@example.com", name="Ada", roles=["admin"], password=PASSWORD)
+    _, key = await create_key("source", "ingest")
+    async with httpx.AsyncClient(base_url=server) as source:
+        for n in (1, 2):
+            body = event_json(n, customer={"id": f"c{n}", "email": f"c{n}@example.com"})
+            sent = await source.post(
+                "/api/events", json=body, headers={"authorization": f"Bearer {key}"}
+            )
+            assert sent.status_code == 202, sent.text
+    uid = (await Invitation.select(Invitation.uid).where(Invitation.customer.external_id == "c1"))[
+        0
+    ]["uid"]
+    context = await browser.new_context(
+        java_script_enabled=False, viewport={"width": 1366, "height": 900}
+    )
+    page = await context.new_page()
+    await page.goto(f"{server}/admin/outbox")
+    await page.fill("#email", "ada@example.com")
+    await page.fill("#password", PASSWORD)
+    await page.click("button[type=submit]")
+    assert page.url.endswith("/admin/outbox")
+
+    await page.select_option("#status", "scheduled")
+    await page.fill("#since", "1900-01-01")
+    await page.click("text=Filter")
+    assert "(since) must lie between 1970 and 2100" in await page.inner_text("#since-error")
+    await page.fill("#since", "")
+    await page.click("text=Filter")
+    await page.click(f"a[href='/admin/outbox/{uid}']")
+    assert "Event e1 of type ticket.closed" in await page.inner_text("main")
+    await page.click("text=Cancel this invitation")
+    assert f"Invitation {uid} was cancelled." in await page.inner_text("#notice")
+    row = await Invitation.select().where(Invitation.uid == uid).first()
+    assert row["status"] == "cancelled"
+
+    await look_at(page, server, ["/admin/outbox", f"/admin/outbox/{uid}"], tmp_root)
+    await context.close()
