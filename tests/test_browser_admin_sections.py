@@ -84,5 +84,19 @@ async def test_admin_cancels_an_invitation_from_the_outbox(server, browser, db, 
     row = await Invitation.select().where(Invitation.uid == uid).first()
     assert row["status"] == "cancelled"
 
-    await look_at(page, server, ["/admin/outbox", f"/admin/outbox/{uid}"], tmp_root)
+    # The privacy desk: find the other customer, refuse an unconfirmed erasure, then erase.
+    await page.goto(f"{server}/admin/privacy")
+    await page.fill("#q", "c2@example.com")
+    await page.click("text=Find")
+    assert "Customer c2" in await page.inner_text("#found-heading")
+    await page.screenshot(path=str(tmp_root / "admin-privacy-found.png"), full_page=True)
+    await page.fill("#confirm", "c")
+    await page.click("button.danger")
+    assert "Type the customer's id exactly" in await page.inner_text("#confirm-error")
+    await page.fill("#confirm", "c2")
+    await page.click("button.danger")
+    assert "personal data is erased" in await page.inner_text("#notice")
+
+    paths = ["/admin/outbox", f"/admin/outbox/{uid}", "/admin/privacy?q=c1"]
+    await look_at(page, server, paths, tmp_root)
     await context.close()
