@@ -97,6 +97,16 @@ async def test_admin_cancels_an_invitation_from_the_outbox(server, browser, db, 
     await page.click("button.danger")
     assert "personal data is erased" in await page.inner_text("#notice")
 
-    paths = ["/admin/outbox", f"/admin/outbox/{uid}", "/admin/privacy?q=c1"]
+    # People: an employees CSV previewed with a refused row, then a key shown once.
+    await page.goto(f"{server}/admin/people")
+    await page.fill("#csv", "email,name,department\nann@corp.example,Ann,support\nbad,Bo,support\n")
+    await page.click('button:has-text("Preview")')
+    assert "not an email address" in await page.inner_text("#preview")
+    await page.screenshot(path=str(tmp_root / "admin-people-preview.png"), full_page=True)
+    await page.fill("#key_name", "crm")
+    await page.click('button:has-text("Create a key")')
+    assert "shown only this once" in await page.inner_text("#new-key")
+
+    paths = ["/admin/outbox", f"/admin/outbox/{uid}", "/admin/privacy?q=c1", "/admin/people"]
     await look_at(page, server, paths, tmp_root)
     await context.close()
