@@ -107,6 +107,20 @@ async def test_admin_cancels_an_invitation_from_the_outbox(server, browser, db, 
     await page.click('button:has-text("Create a key")')
     assert "shown only this once" in await page.inner_text("#new-key")
 
-    paths = ["/admin/outbox", f"/admin/outbox/{uid}", "/admin/privacy?q=c1", "/admin/people"]
+    # Rounds: open one for support with the date pickers' defaults.
+    await page.goto(f"{server}/admin/rounds")
+    await page.fill("#name", "Spring")
+    await page.fill("#starts_at", "2020-01-01T09:00")
+    await page.check("input[name=departments][value=support]")
+    await page.click('button:has-text("Open the round")')
+    assert "The round is open." in await page.inner_text("#notice")
+
+    paths = [
+        "/admin/outbox",
+        f"/admin/outbox/{uid}",
+        "/admin/privacy?q=c1",
+        "/admin/people",
+        "/admin/rounds",
+    ]
     await look_at(page, server, paths, tmp_root)
     await context.close()
