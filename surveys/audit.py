@@ -34,6 +34,7 @@ KINDS = (
     "opt_out",
     "erasure",
     "invitation",
+    "follow_up",
 )
 FORGOTTEN = "erased"
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)

@@ -121,6 +121,7 @@ async def test_admin_cancels_an_invitation_from_the_outbox(server, browser, db, 
         "/admin/privacy?q=c1",
         "/admin/people",
         "/admin/rounds",
+        "/admin/follow-ups",
     ]
     await look_at(page, server, paths, tmp_root)
     await context.close()
