@@ -122,6 +122,7 @@ async def test_admin_cancels_an_invitation_from_the_outbox(server, browser, db, 
         "/admin/people",
         "/admin/rounds",
         "/admin/follow-ups",
+        "/admin/report",
     ]
     await look_at(page, server, paths, tmp_root)
     await context.close()
