@@ -123,6 +123,7 @@ async def test_admin_cancels_an_invitation_from_the_outbox(server, browser, db, 
         "/admin/rounds",
         "/admin/follow-ups",
         "/admin/report",
+        "/admin/messages",
     ]
     await look_at(page, server, paths, tmp_root)
     await context.close()
