@@ -232,6 +232,40 @@ def department_rates(
     )
 
 
+WEEKS = 13
+ROUND_ENDS = (4, 10)  # weeks in which the two rating rounds end
+WEEKLY_CUSTOMERS = 60
+TREND_RATERS = 8
+
+
+def trend_rates(*, sets: int, seed: int, by_round: bool = True) -> float:
+    """Share of no-change data sets whose weekly gap series is called a trend (p < 0.05).
+
+    13 weeks of customers and two rounds of 8 employees, all from one distribution: nothing
+    changes. `by_round`: weeks before the first round ended have no gap and pairs of weeks are
+    compared within a round (the dashboards' rule); False: every week read as one series, the
+    early weeks borrowing the first round (what the dashboards did before).
+    """
+    from dashboards.stats import theil_sen_trend
+
+    rng = np.random.default_rng(seed)
+    weeks = np.arange(1, WEEKS + 1)
+    rounds = np.searchsorted(np.array(ROUND_ENDS), weeks, side="right")  # 0 before the first
+    called = 0
+    for _ in range(sets):
+        customers = rng.multinomial(WEEKLY_CUSTOMERS, CUSTOMERS, size=WEEKS) @ POINTS
+        employees = rng.multinomial(TREND_RATERS, CUSTOMERS, size=len(ROUND_ENDS)) @ POINTS
+        side = employees[np.maximum(rounds, 1) - 1] / TREND_RATERS
+        gaps = side - customers / WEEKLY_CUSTOMERS
+        if by_round:
+            kept = rounds > 0
+            trend = theil_sen_trend(weeks[kept], gaps[kept], blocks=rounds[kept])
+        else:
+            trend = theil_sen_trend(weeks, gaps)
+        called += trend.pvalue is not None and trend.pvalue < 0.05
+    return called / sets
+
+
 def _row(label: str, rates: Rates) -> str:
     return (
         f"| {label} | {100 * rates.coverage:.1f} % | {rates.width:.1f} | "
@@ -309,9 +343,14 @@ def main(argv: list[str] | None = None) -> int:
         print("\n### Step mix (4,000 customers at gap 0, 100 at gap +5, 10 raters, ICC 0.4)\n")
         print(f"{header}\n" + _row(f"mean gap {rates.mean_gap:+.2f} (truth +0.12)", rates))
     if "trends" in parts:
-        from bench.trend_simulation import trend_table
-
-        print(trend_table(sets=args.sets, seed=args.seed))
+        print(
+            f"\n### Trend with a round switch ({WEEKS} weeks, rounds ending in weeks "
+            f"{ROUND_ENDS[0]} and {ROUND_ENDS[1]}, {TREND_RATERS} raters, no change)\n"
+        )
+        print("| trend test | false trend |\n| --- | --- |")
+        for label, by_round in (("within rounds", True), ("one series across rounds", False)):
+            rate = trend_rates(sets=args.sets, seed=args.seed, by_round=by_round)
+            print(f"| {label} | {100 * rate:.1f} % |")
     print(f"\n{args.sets} data sets per design; {time.perf_counter() - started:.0f} s.")
     return 0
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 from functools import cache
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import polars as pl
 from litestar import Controller, MediaType, Request, Response, get
@@ -174,7 +174,11 @@ class DashboardPages(Controller):
             return Redirect(path=f"/dashboards/{own}" + (f"?{query}" if query else ""))
         try:
             filters = _filters(request, clock)
-            view = await gaps.overview(filters, threshold=settings.anonymity_threshold)
+            view = await gaps.overview(
+                filters,
+                threshold=settings.anonymity_threshold,
+                verdict_min_raters=settings.verdict_min_raters,
+            )
         except Invalid as error:
             return await _filter_problem(request, error, "/dashboards")
         items = await focus.focus(filters, threshold=settings.anonymity_threshold)
@@ -203,6 +207,7 @@ class DashboardPages(Controller):
                 filters,
                 threshold=settings.anonymity_threshold,
                 comment_threshold=settings.comment_threshold,
+                verdict_min_raters=settings.verdict_min_raters,
             )
         except Invalid as error:
             return await _filter_problem(request, error, f"/dashboards/{department_key}")
@@ -219,9 +224,14 @@ class DashboardPages(Controller):
             context["department_links"] = []
         return Template("dashboards/department.html", context=context, media_type=MediaType.HTML)
 
-    @get("/report", parameters={"department": API_FILTER_PARAMETERS["department"]})
+    @get("/report")
     async def report_download(
-        self, request: Request, settings: NamedDependency[Any], clock: NamedDependency[Clock]
+        self,
+        request: Request,
+        settings: NamedDependency[Any],
+        clock: NamedDependency[Clock],
+        # Declared for the schema and its bound; read with the other filters below.
+        department: Annotated[str | None, API_FILTER_PARAMETERS["department"]] = None,
     ) -> Response:
         """The view as a standalone HTML report (the overview, or `department=` one page)."""
         filters = await _scoped_filters(request, clock)
@@ -251,26 +261,31 @@ class GapsApi(Controller):
             "[low, high]), qvalue (Benjamini–Hochberg over the rows returned) and suppression. "
             "level=department: one row per department (its pooled gap) with the same fields."
         ),
-        parameters={
-            "level": QueryParameter(
-                annotation=Literal["cell", "department"],
-                name="level",
-                required=False,
-                description="`cell` (default) or `department`.",
-            )
-        },
     )
     async def gaps_json(
-        self, request: Request, settings: NamedDependency[Any], clock: NamedDependency[Clock]
+        self,
+        request: Request,
+        settings: NamedDependency[Any],
+        clock: NamedDependency[Clock],
+        level: Annotated[
+            str,
+            QueryParameter(
+                description="`cell` (default) or `department`.",
+                schema_extra={"enum": ["cell", "department"]},
+            ),
+        ] = "cell",
     ) -> list[dict[str, Any]]:
         """The gap table as JSON: cells, or departments with `level=department`."""
-        level = request.query_params.get("level") or "cell"
         if level not in ("cell", "department"):
             raise Invalid("level must be cell or department", field="level")
         filters = await _scoped_filters(request, clock)
         if level == "department":
             return await _department_records(filters, settings.anonymity_threshold)
-        table = await gaps.gap_rows(filters, threshold=settings.anonymity_threshold)
+        table = await gaps.gap_rows(
+            filters,
+            threshold=settings.anonymity_threshold,
+            verdict_min_raters=settings.verdict_min_raters,
+        )
         return exports.gap_records(table)
 
     @get(
@@ -299,7 +314,9 @@ class GapsApi(Controller):
     ) -> Response:
         """The gap table as CSV (formula characters neutralised)."""
         table = await gaps.gap_rows(
-            await _scoped_filters(request, clock), threshold=settings.anonymity_threshold
+            await _scoped_filters(request, clock),
+            threshold=settings.anonymity_threshold,
+            verdict_min_raters=settings.verdict_min_raters,
         )
         return _download(exports.csv_bytes(exports.gap_frame(table)), CSV, "gaps.csv")
 
@@ -309,7 +326,9 @@ class GapsApi(Controller):
     ) -> Response:
         """The gap table as Parquet."""
         table = await gaps.gap_rows(
-            await _scoped_filters(request, clock), threshold=settings.anonymity_threshold
+            await _scoped_filters(request, clock),
+            threshold=settings.anonymity_threshold,
+            verdict_min_raters=settings.verdict_min_raters,
         )
         return _download(exports.parquet_bytes(exports.gap_frame(table)), PARQUET, "gaps.parquet")
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
@@ -60,6 +60,7 @@ from dashboards.queries import (
     DepartmentInfo,
     RoundInfo,
     employee_comments,
+    invited_counts,
     load_catalog,
     open_follow_ups,
     rater_levels,
@@ -222,12 +223,17 @@ def period_gaps(
     threshold: int,
     book: EmployeeBook,
     only: Sequence[Cell] | None = None,
+    complete_through: date | None = None,
 ) -> pl.DataFrame:
     """The gap (points) per group and period: customers of the period against its round.
 
-    Columns: the `by` keys, period (index), period_start, gap, standard_error, n_customers.
-    `by` = CELL_KEYS: each shown cell; ["department"]: each shown department, pooled.
-    The gap is Welch's difference of means (no resampling: trends need the estimate only).
+    Columns: the `by` keys, period (index), period_start, gap, standard_error, n_customers,
+    round_id (the round the employee side comes from: a change marks a break), partial (the
+    period runs past `complete_through`, e.g. the current week). `by` = CELL_KEYS: each shown
+    cell; ["department"]: each department's weighted mean of its shown cells' gaps (weights:
+    the period's customer counts, the same on both sides; scales are never pooled raw).
+    A period only uses a round that had ended by its last day: before the first round ended
+    there is no gap. The cell gap is Welch's difference of means (trends need the estimate).
     `only`: the cells wanted (anonymity is still decided over all `cells`).
     """
     keys = pl.DataFrame(list(cells), schema=dict.fromkeys(CELL_KEYS, pl.String), orient="row")
@@ -236,21 +242,22 @@ def period_gaps(
         period=_period_index(periods)
     )
     customers = customers.filter(pl.col("period").is_not_null())
-    customer_counts = _level_counts(customers, [*by, "period"])
+    customer_counts = _level_counts(customers, [*CELL_KEYS, "period"])
     employees = points.filter(pl.col("source") == "employee")
+    known = _rounds_by_department(counts)
+    ends = {round_id: day for found in known.values() for day, round_id in found}
+    wanted = set(only) if only is not None else None
     # Periods that share their rounds share their employee side: compute each once.
     sides: dict[tuple, dict[tuple, stats.LevelCounts]] = {}
-    known = _rounds_by_department(counts)
     rows = []
     for period in periods:
         rounds = choose_rounds(counts, period.end, book=book, known=known)
+        rounds = {d: r for d, r in rounds.items() if ends.get(r, period.end) <= period.end}
         config = tuple(sorted(rounds.items()))
         if config not in sides:
             side = employee_side(counts, cells, period.end, threshold, book=book, rounds=rounds)
             # Pooled or not, only shown cells: a pooled trend never includes a hidden cell.
-            shown = [c for c in cells if side.cell_shown(c)]
-            if only is not None:
-                shown = [c for c in shown if c in set(only)]
+            shown = [c for c in cells if side.cell_shown(c) and (wanted is None or c in wanted)]
             chosen = employees.join(
                 pl.DataFrame(
                     list(side.rounds.items()),
@@ -262,37 +269,75 @@ def period_gaps(
                 pl.DataFrame(shown, schema=dict.fromkeys(CELL_KEYS, pl.String), orient="row"),
                 on=CELL_KEYS,
             )
-            sides[config] = _level_counts(chosen, by)
-        for key, employee in sides[config].items():
-            customer = customer_counts.get((*key, period.index))
+            sides[config] = _level_counts(chosen, CELL_KEYS)
+        partial = complete_through is not None and period.end > complete_through
+        for cell, employee in sides[config].items():
+            customer = customer_counts.get((*cell, period.index))
             if customer is None:
                 continue
             result = stats.welch_gap(employee, customer)
             rows.append(
                 (
-                    *key,
+                    *cell,
                     period.index,
                     period.start,
                     result.difference,
                     result.standard_error,
                     customer.n,
+                    rounds[cell[0]],
+                    partial,
                 )
             )
-    schema = {k: pl.String for k in by} | {
+    schema = dict.fromkeys(CELL_KEYS, pl.String) | {
         "period": pl.Int64,
         "period_start": pl.Date,
         "gap": pl.Float64,
         "standard_error": pl.Float64,
         "n_customers": pl.Int64,
+        "round_id": pl.Int64,
+        "partial": pl.Boolean,
     }
-    return pl.DataFrame(rows, schema=schema, orient="row").sort([*by, "period"])
+    frame = pl.DataFrame(rows, schema=schema, orient="row")
+    if by != CELL_KEYS:
+        share = pl.col("n_customers") / pl.col("n_customers").sum()
+        frame = frame.group_by([*by, "period"]).agg(
+            pl.col("period_start").first(),
+            (share * pl.col("gap")).sum().alias("gap"),
+            ((share * pl.col("standard_error")) ** 2).sum().sqrt().alias("standard_error"),
+            pl.col("n_customers").sum(),
+            pl.col("round_id").first(),
+            pl.col("partial").first(),
+        )
+    return frame.select(*by, *list(schema)[len(CELL_KEYS) :]).sort([*by, "period"])
+
+
+def _complete_through(filters: Filters) -> date:
+    """The last day a trend period may reach and still count as complete: yesterday.
+
+    A period that reaches today is still filling up (the current week or month).
+    """
+    today = filters.now.date() if filters.now is not None else date.today()
+    return today - timedelta(days=1)
 
 
 def trends(points: pl.DataFrame, by: list[str]) -> dict[Any, dict[str, Any]]:
-    """Theil–Sen slope (points per period) of every group's gap, keyed like the tables."""
+    """Theil–Sen slope (points per period) of every group's gap, keyed like the tables.
+
+    Pairs of periods are compared within a round only (`stats.theil_sen_trend`), the current
+    partial period is left out, and `qvalue` is Benjamini–Hochberg over the trends given: one
+    family, the trend tests of the view.
+    """
     if points.height == 0:
         return {}
-    table = stats.gap_trend(points.select(*by, "period", "gap"), by=by)
+    complete = points.filter(~pl.col("partial")) if "partial" in points.columns else points
+    table = stats.gap_trend(complete.select(*by, "period", "gap", "round_id"), by=by)
+    tested = table["pvalue"].is_not_null()
+    qvalues: list[float | None] = [None] * table.height
+    if tested.any():
+        adjusted = stats.adjust_pvalues(table.filter(tested)["pvalue"].to_numpy())
+        for index, value in zip(tested.arg_true().to_list(), adjusted, strict=True):
+            qvalues[index] = float(value)
+    table = table.with_columns(qvalue=pl.Series(qvalues, dtype=pl.Float64))
     found = {}
     for row in table.iter_rows(named=True):
         key = tuple(row[k] for k in by) if len(by) > 1 else row[by[0]]
@@ -352,9 +397,15 @@ def _needed(
     employees: tuple[np.ndarray, np.ndarray],
     low: int,
     high: int,
+    invited: int | None = None,
 ) -> dict[str, Any] | None:
+    """A planning hint against the interval shown, never asking for more than were invited."""
     plan = stats.responses_needed(
-        customers, employees, scale=(low, high), half_width=TARGET_HALF_WIDTH
+        customers,
+        employees,
+        scale=(low, high),
+        half_width=TARGET_HALF_WIDTH,
+        max_employees=invited,
     )
     if plan.current_half_width is not None and plan.current_half_width <= TARGET_HALF_WIDTH:
         return None
@@ -364,6 +415,8 @@ def _needed(
         "employees": plan.additional_employees,
         "balanced_customers": plan.balanced_customers,
         "balanced_employees": plan.balanced_employees,
+        # With every invited employee: "best reachable: ±X".
+        "best_half_width": plan.best_half_width,
     }
 
 
@@ -420,7 +473,15 @@ async def overview(
     raters = await rater_levels(catalog, cells, side.rounds.values())
     table = department_table(counts, raters, side, cells, filters.start, filters.end, **rules)
     headline = organisation_gap(counts, raters, side, cells, filters.start, filters.end, **rules)
-    points = period_gaps(counts, cells, periods, by=["department"], threshold=threshold, book=book)
+    points = period_gaps(
+        counts,
+        cells,
+        periods,
+        by=["department"],
+        threshold=threshold,
+        book=book,
+        complete_through=_complete_through(filters),
+    )
     slopes = trends(points, ["department"])
     before = await _comparison(catalog, cells, filters, rules, book=book, pooled=True)
     names = await rounds_named(side.rounds.values())
@@ -547,21 +608,35 @@ async def department_view(
     summary = next((r for r in summary_table.iter_rows(named=True) if r["department"] == key), None)
     # The cells' family is the organisation's cells of the view, so q matches the overview's.
     table = cell_table(counts, side, cells, filters.start, filters.end, family=all_cells, **rules)
+    full_counts = counts
     counts = counts.filter((pl.col("source") == "employee") | pl.col("department").eq(key))
+    # Every cell's trend is computed: the trend tests of the view are one BH family.
     points = period_gaps(
-        counts, all_cells, periods, by=CELL_KEYS, threshold=threshold, book=book, only=cells
+        full_counts,
+        all_cells,
+        periods,
+        by=CELL_KEYS,
+        threshold=threshold,
+        book=book,
+        complete_through=_complete_through(filters),
     )
     slopes = trends(points, CELL_KEYS)
+    points = points.filter(pl.col("department") == key)
     before = await _comparison(catalog, all_cells, filters, rules, book=book, pooled=False)
     view_counts = counts.filter(pl.col("day").is_between(filters.start, filters.end))
     round_id = side.rounds.get(key)
     names = await rounds_named([round_id] if round_id is not None else [])
     round_info = names.get(round_id) if round_id is not None else None
+    invited = {
+        r: n
+        for (r, department), n in (await invited_counts([round_id] if round_id else [])).items()
+        if department == key
+    }
     rows = []
     for row in table.iter_rows(named=True):
         cell = (row["department"], row["step"], row["question"])
         rows.append(
-            _cell_details(catalog, cell, row, counts, view_counts, side)
+            _cell_details(catalog, cell, row, counts, view_counts, side, invited.get(round_id))
             | {"slope": slopes.get(cell), "change": _change(before.get(cell), row, round_id)}
         )
     total, follow_ups = await open_follow_ups(catalog.departments[key].id)
@@ -598,6 +673,7 @@ def _cell_details(
     counts: pl.DataFrame,
     view_counts: pl.DataFrame,
     side: EmployeeSide,
+    invited: int | None = None,
 ) -> dict[str, Any]:
     """A cell row plus what the page shows beside it (only shown employee data is touched)."""
     department, step_key, question_key = cell
@@ -638,7 +714,7 @@ def _cell_details(
         "unsolicited_score": None if unsolicited_mean is None else unsolicited_mean[0],
         "nps": _nps(*customers) if question.kind == "nps" else None,
         "employee_nps": _nps(*employees) if question.kind == "nps" and shown else None,
-        "needed": _needed(customers, employees, low, high) if shown else None,
+        "needed": _needed(customers, employees, low, high, invited) if shown else None,
     }
 
 

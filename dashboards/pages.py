@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import date, timedelta
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -256,10 +257,11 @@ def _common(view: Overview | DepartmentView) -> dict[str, Any]:
         "fmt": Formats,
         "verdict": verdict,
         "technical": technical,
-        "trend_text": lambda slope, gap: trend_text(slope, gap, view.filters.period),
-        "trend_technical": lambda slope: trend_technical(slope, view.filters.period),
+        # partials, not lambdas: a context reads the same (repr included) for the same view
+        "trend_text": partial(trend_text, unit=view.filters.period),
+        "trend_technical": partial(trend_technical, unit=view.filters.period),
         "unit": view.filters.period,
-        "trend_name": lambda cell: charts.cell_label(cell, with_question=True),
+        "trend_name": partial(charts.cell_label, with_question=True),
         "kind_words": charts.KIND_WORDS,
         "period_labels": period_labels(view.periods, view.filters.period),
     }

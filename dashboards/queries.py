@@ -36,6 +36,7 @@ from surveys.tables import (
     Question,
     ResponseSegment,
     Round,
+    RoundInvitee,
     SelfRating,
     SelfRatingScore,
     Step,
@@ -738,3 +739,18 @@ async def rater_levels(
         level = row["score"] if info.higher_is_better else info.low + info.high - row["score"]
         found.append((department, step, key, row["round_id"], str(row["rater"]), level))
     return pl.DataFrame(found, schema=RATER_SCHEMA, orient="row")
+
+
+async def invited_counts(round_ids: Iterable[int]) -> dict[tuple[int, str], int]:
+    """How many employees each round invited, per department: {(round id, department key): n}."""
+    ids = sorted(set(round_ids))
+    if not ids:
+        return {}
+    rows = await (
+        RoundInvitee.select(
+            RoundInvitee.round, RoundInvitee.department.key.as_alias("department"), Count()
+        )
+        .where(RoundInvitee.round.is_in(ids))
+        .group_by(RoundInvitee.round, RoundInvitee.department.key)
+    )
+    return {(row["round"], row["department"]): int(row["count"]) for row in rows}

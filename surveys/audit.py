@@ -60,6 +60,17 @@ class Entry:
     before: Any
     after: Any
 
+    def changes(self) -> list[tuple[str, Any, Any]]:
+        """The top-level fields an update changed, as (field, before, after)."""
+        if not isinstance(self.before, dict) or not isinstance(self.after, dict):
+            return []
+        names = [*self.before, *(k for k in self.after if k not in self.before)]
+        return [
+            (k, self.before.get(k), self.after.get(k))
+            for k in names
+            if self.before.get(k) != self.after.get(k)
+        ]
+
 
 def actor_of(user: Any) -> str:
     """Who a request acts as: the account's email, or `key:<name>` for an API key."""

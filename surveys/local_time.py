@@ -10,13 +10,13 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from surveys.errors import Invalid
-
-UTC_ZONE = ZoneInfo("UTC")
+from surveys.organisation import current_organisation
 
 
 async def organisation_time_zone() -> ZoneInfo:
-    """The zone the organisation's people read and type times in (UTC until one is set)."""
-    return UTC_ZONE
+    """The zone the organisation's people read and type times in (the journey file's
+    `[organisation] time_zone`; UTC until one is set)."""
+    return (await current_organisation()).zone
 
 
 def from_local_input(value: str, field: str, zone: ZoneInfo, *, label: str) -> datetime:

@@ -516,10 +516,23 @@ class RoundController(Controller):
         ),
     )
     async def update(
-        self, clock: NamedDependency[Clock], round_id: RowId, data: JSONBody[RoundUpdate]
+        self,
+        request: Request,
+        clock: NamedDependency[Clock],
+        round_id: RowId,
+        data: JSONBody[RoundUpdate],
     ) -> RatingRound:
         """Change a round that has not closed."""
+        before = round_out(await get_round(round_id), clock())
         info = await extend_round(round_id, ends_at=data.ends_at, name=data.name, clock=clock)
+        await record(
+            actor_of(request.user),
+            "round",
+            "update",
+            info.name,
+            before=before,
+            after=round_out(info, clock()),
+        )
         return round_out(info, clock())
 
     @post(
@@ -528,9 +541,16 @@ class RoundController(Controller):
         guards=[admins_only],
         summary="Close an open round now and anonymise its ratings (admins)",
     )
-    async def close(self, clock: NamedDependency[Clock], round_id: RowId) -> RatingRound:
+    async def close(
+        self, request: Request, clock: NamedDependency[Clock], round_id: RowId
+    ) -> RatingRound:
         """Set the round's end to now; its ratings are severed from their authors at once."""
-        return round_out(await close_round(round_id, clock=clock), clock())
+        before = round_out(await get_round(round_id), clock())
+        after = round_out(await close_round(round_id, clock=clock), clock())
+        await record(
+            actor_of(request.user), "round", "close", after.name, before=before, after=after
+        )
+        return after
 
     @get("/{round_id:int}/participation", summary="Invited and answered counts per department")
     async def participation(

@@ -76,6 +76,31 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{_PG_DB}" WITH (FORCE)'))
 
 
+# Tests of many seconds each (several processes, a fuzzer, whole demos and CLI runs), marked
+# slow in one place so that `.ci/test --fast` leaves them out. Prefixes of test ids.
+SLOW = (
+    "tests/test_fuzz_api.py",
+    "tests/test_crash_safety.py",
+    "tests/test_backup_copy.py",
+    "tests/test_concurrency.py",
+    "tests/test_demo.py",
+    "tests/test_scale_out.py",
+    "tests/test_cli.py",
+    "tests/test_dashboard_report.py::test_cli_writes_the_overview_report",
+    "tests/test_login_throttle.py::test_login_limits_hold_across_two_server_processes",
+    "tests/test_rate_limit.py::test_two_app_instances_share_limits_through_redis",
+    "tests/test_worker.py::test_cli_",
+    "tests/test_triggers.py::test_sample_rate_holds_over_ten_thousand_events",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the tests listed in SLOW."""
+    for item in items:
+        if item.nodeid.startswith(SLOW):
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     """Say which engine this run uses."""
     return f"listening engine: {ENGINE} ({os.environ.get('LISTENING_DATABASE_URL')})"

@@ -120,6 +120,10 @@ async def test_creating_a_trigger_is_audited_and_shown(admin_client):
 
     audit_page = await admin_client.get("/admin/audit", params={"kind": "trigger"}, headers=HTML)
     assert audit_page.text.count("phone-tickets") >= 3
+    # An update shows the fields it changed, before and after.
+    assert "<strong>sample_percent</strong>: <code>50.0</code> → <code>100.0</code>" in (
+        audit_page.text
+    )
 
 
 async def test_trigger_form_errors_are_shown_beside_the_field(admin_client):

@@ -16,11 +16,13 @@ cell and checks the figures do move, so the comparison can see a difference when
 
 from __future__ import annotations
 
+import difflib
 import io
 import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pprint import pformat
 from urllib.parse import urlencode
 
 import httpx
@@ -250,8 +252,18 @@ async def everything(client: httpx.AsyncClient, org: Org, filtered: list[dict]) 
             report = await build_report(
                 filters, department=department, threshold=5, comment_threshold=10
             )
-            found[f"report/{department}?{query}"] = (repr(report.context), repr(report.figures))
+            # the report's data: its context (template helpers aside) and its figures
+            data = {k: v for k, v in report.context.items() if not callable(v)}
+            found[f"report/{department}?{query}"] = (repr(data), repr(report.figures))
     return found
+
+
+def first_difference(before: object, after: object) -> str:
+    """The first lines where two outputs differ, for the failure message."""
+    lines = difflib.unified_diff(
+        pformat(before, width=100).splitlines(), pformat(after, width=100).splitlines(), n=1
+    )
+    return "\n".join(list(lines)[:30])
 
 
 def hidden_cells(rows: list[dict]) -> tuple[set[str], set[str]]:
@@ -288,7 +300,10 @@ async def test_no_output_depends_on_a_hidden_cell(app, org, pair):
             await change_scores(hidden)
             after = await everything(client, org, filtered)
             changed = [name for name in before if before[name] != after[name]]
-            assert changed == [], f"these outputs depend on a hidden cell: {changed}"
+            assert changed == [], (
+                f"these outputs depend on a hidden cell: {changed}\n"
+                + first_difference(before[changed[0]], after[changed[0]])
+            )
         if shown:
             # the control: a shown cell's change is seen, so the comparison above can fail
             await change_scores({sorted(shown)[0]})

@@ -110,20 +110,46 @@ async def test_trigger_user_and_round_api_changes_are_recorded(admin_client):
     assert "password" not in json.dumps(log).lower()
 
 
-async def test_erasure_is_logged_by_hash_and_blanks_what_the_log_held(
-    admin_client, ingest_key, settings
-):
+async def test_round_extension_and_closing_are_recorded(admin_client):
+    await load_org(triggers="")
+    now = datetime.now(UTC)
+    made = await admin_client.post(
+        "/api/rounds",
+        json={
+            "name": "Autumn",
+            "starts_at": now.isoformat(),
+            "ends_at": (now + timedelta(days=7)).isoformat(),
+            "departments": ["support"],
+        },
+    )
+    assert made.status_code == 201, made.text
+    round_id = made.json()["id"]
+    later = (now + timedelta(days=14)).isoformat()
+    r = await admin_client.patch(f"/api/rounds/{round_id}", json={"ends_at": later})
+    assert r.status_code == 200, r.text
+    r = await admin_client.post(f"/api/rounds/{round_id}/close")
+    assert r.status_code == 200, r.text
+    log = await entries(admin_client, kind="round")
+    assert [e["action"] for e in log] == ["close", "update", "create"]
+    assert log[1]["before"]["ends_at"] < log[1]["after"]["ends_at"]
+    assert log[0]["after"]["status"] == "closed"
+
+
+async def test_erasure_is_logged_by_hash_and_blanks_what_the_log_held(admin_client, settings):
+    from listening.apikeys import create_key
+
+    _, bounce_key = await create_key("mailer", "suppress")
     await load_org()
     now = datetime.now(UTC)
     await Customer.insert(Customer(external_id="cust-9", email="nine@example.com", created_at=now))
     r = await admin_client.post(
         "/api/suppressions",
         json={"email": "Nine@Example.com", "reason": "bounce"},
-        headers={"authorization": f"Bearer {ingest_key}"},
+        headers={"authorization": f"Bearer {bounce_key}"},
     )
     assert r.status_code == 201, r.text
     (suppression,) = await entries(admin_client, kind="suppression")
-    assert suppression["actor"] == "key:helpdesk"
+    assert suppression["actor"] == "key:mailer"
     assert "nine" not in json.dumps(suppression).lower()
     assert suppression["subject"] == audit.person_ref("nine@example.com", settings.secret_key)
     assert suppression["after"] == {"reason": "bounce"}

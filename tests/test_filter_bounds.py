@@ -9,7 +9,7 @@ import pytest
 from dashboard_data import scenario
 
 API = ["/api/gaps", "/api/gaps.csv", "/api/gaps.parquet", "/api/responses.csv"]
-API += ["/api/responses.parquet"]
+API += ["/api/responses.parquet", "/api/focus"]
 PAGES = ["/dashboards", "/dashboards/shop"]
 FILTERS = {"from", "to", "journey", "segment", "compare", "period"}
 
@@ -44,7 +44,7 @@ async def admin_with_data(admin):
     ],
 )
 async def test_dates_out_of_bounds_answer_400_naming_the_parameter(admin, params, field):
-    for path in API + PAGES:
+    for path in [*API, *PAGES, "/report"]:
         answer = await admin.get(path, params=params)
         assert answer.status_code == 400, (path, params, answer.text[:300])
         if path.startswith("/api/"):
@@ -72,10 +72,10 @@ async def test_the_edges_of_the_bounds_are_served(admin_with_data, params):
 
 async def test_every_filter_is_in_the_schema_with_its_bounds(client):
     schema = (await client.get("/schema/openapi.json")).json()
-    for path in [*API, "/dashboards", "/dashboards/{department_key}"]:
+    for path in [*API, "/dashboards", "/dashboards/{department_key}", "/report"]:
         parameters = {p["name"]: p for p in schema["paths"][path]["get"]["parameters"]}
         assert set(parameters) >= FILTERS, (path, set(parameters))
-        if path.startswith("/api/"):
+        if path.startswith(("/api/", "/report")):
             assert "department" in parameters
         for name in ("from", "to"):
             pattern = re.compile(parameters[name]["schema"]["pattern"])

@@ -337,6 +337,7 @@ async def test_admin_extends_an_open_round_later_only(clients, clock, people):
     assert response.status_code == 409 and response.json()["field"] == "ends_at"
     # once closed it cannot change
     clock.advance(days=21)
+    admin = await clients.new("admin@example.com")  # three weeks on, the session has ended
     response = await admin.patch(path, json={"ends_at": (clock() + timedelta(days=2)).isoformat()})
     assert response.status_code == 409 and response.json()["field"] == "ends_at"
 

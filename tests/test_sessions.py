@@ -9,12 +9,21 @@ import hashlib
 import httpx
 import pytest
 from conftest import PASSWORD, login
-from rating_org import Clock, make_app
+from rating_org import Clock
 
 from listening.tables import WebSession
 from surveys.accounts import create_user, issue_password_link, use_password_link
 
 EMAIL = "exec@example.com"
+
+
+def make_app(settings, clock: Clock):
+    """The application with the test's clock and the settings' session timeouts."""
+    from listening.app import create_app
+
+    return create_app(settings, clock=clock, manage_pool=False)
+
+
 NEW_PASSWORD = "another long passphrase"
 
 

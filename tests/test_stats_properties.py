@@ -26,9 +26,11 @@ from dashboards.stats import (
     level_counts,
     nps,
     perception_gap,
+    pooled_gap,
     responses_needed,
     seeded,
     theil_sen_trend,
+    verdict,
     welch_gap,
 )
 
@@ -443,13 +445,10 @@ def test_responses_needed_reaches_the_target(customers, employees, target) -> No
 
 
 def _half_width(plan, n_customers: int, n_employees: int) -> float:
-    from scipy import stats as sps
-
-    a, b = plan.customer_variance / n_customers, plan.employee_variance / n_employees
-    if a + b == 0:
-        return 0.0
-    df = (a + b) ** 2 / (a**2 / (n_customers - 1) + b**2 / (n_employees - 1))
-    return sps.t.ppf(0.975, df) * math.sqrt(a + b)
+    """The planning formula: the Dirichlet posterior's normal half-width (see the docstring)."""
+    a = plan.customer_variance / (n_customers + 2)
+    b = plan.employee_variance / (n_employees + 2)
+    return 1.959963984540054 * math.sqrt(a + b)
 
 
 def test_responses_needed_impossible_by_customers_alone() -> None:
@@ -464,4 +463,71 @@ def test_responses_needed_with_empty_group_uses_fallback_variance() -> None:
     plan = responses_needed([3, 4, 4, 5] * 50, [], scale=(1, 5))
     assert plan.employee_variance_assumed and plan.employee_variance == 2500.0
     assert plan.current_half_width is None and plan.additional_customers is None
-    assert plan.additional_employees is not None and plan.additional_employees >= 2
+    assert plan.additional_employees is not None and plan.additional_employees >= 1
+
+
+def test_responses_needed_fits_the_team_and_the_interval_shown() -> None:
+    """Never more employees than invited; one-level teams still get a plan; the planned
+    half-width is the shown interval's."""
+    customers, employees = [1, 2, 3, 4, 5] * 40, [5] * 6
+    plan = responses_needed(customers, employees, scale=(1, 5), max_employees=8)
+    assert plan.additional_employees is None and plan.balanced_employees is None
+    assert plan.best_half_width is not None and 5.0 < plan.best_half_width < plan.current_half_width
+    free = responses_needed(customers, employees, scale=(1, 5))
+    assert free.additional_employees is not None and free.additional_employees > 2
+    team = [4, 5, 5, 3, 5, 4, 5, 4]
+    shown = perception_gap(customers, team, scale=(1, 5)).gap_ci
+    planned = responses_needed(customers, team, scale=(1, 5)).current_half_width
+    assert planned == pytest.approx((shown.high - shown.low) / 2, rel=0.1)
+
+
+# Verdicts and pooled gaps ------------------------------------------------------------------
+
+
+def test_one_verdict_rule() -> None:
+    rule = {"suppressed": False, "raters": 12, "one_level": False, "qvalue": 0.01}
+    assert verdict(**rule, low=1.0, high=9.0) == "clear"
+    assert verdict(**rule | {"qvalue": 0.2}, low=1.0, high=9.0) == "not yet clear"
+    assert verdict(**rule, low=-1.0, high=9.0) == "not yet clear"
+    assert verdict(**rule | {"raters": 9}, low=1.0, high=9.0) == "indicative"
+    assert verdict(**rule | {"raters": 9}, low=1.0, high=9.0, min_raters=5) == "clear"
+    assert verdict(**rule | {"one_level": True}, low=1.0, high=9.0) == "indicative"
+    assert verdict(**rule | {"suppressed": True}, low=1.0, high=9.0) is None
+
+
+def test_constant_groups_get_an_interval_of_some_width() -> None:
+    result = perception_gap([5] * 100, [5] * 6, scale=(1, 5))
+    assert result.gap == 0 and result.gap_ci.low < 0 < result.gap_ci.high
+    assert result.verdict == "indicative"
+    assert result.gap_ci.low > -100 and result.gap_ci.high < 100
+
+
+def test_pooled_gap_weights_cells_not_ratings() -> None:
+    """A busy step without a gap and a quiet step with one: the mix cannot invent a gap."""
+    levels = [1, 2, 3, 4, 5]
+    customers = {
+        "deliver": (levels, [120, 280, 600, 1400, 1600]),
+        "setup": (levels, [3, 7, 15, 35, 40]),
+    }
+    employees = {f"r{i}": {"deliver": 4, "setup": 4 + (i % 2)} for i in range(10)}
+    result = pooled_gap(customers, employees, scales={"deliver": (1, 5), "setup": (1, 5)})
+    deliver = perception_gap(customers["deliver"], [4] * 10, scale=(1, 5)).gap
+    setup = perception_gap(customers["setup"], [4, 5] * 5, scale=(1, 5)).gap
+    assert result.gap == pytest.approx((4000 * deliver + 100 * setup) / 4100)
+    assert result.n_employees == 10 and result.n_customers == 4100
+    assert result.gap_ci.low < result.gap < result.gap_ci.high
+    equal = pooled_gap(
+        customers,
+        employees,
+        scales={"deliver": (1, 5), "setup": (1, 5)},
+        weights={"deliver": 1, "setup": 1},
+    )
+    assert equal.gap == pytest.approx((deliver + setup) / 2)
+
+
+def test_pooled_gap_suppresses_few_raters_and_hides_their_ids() -> None:
+    customers = {"a": [3, 4, 5] * 20}
+    few = pooled_gap(customers, {"x": {"a": 5}, "y": {"a": 4}}, scales={"a": (1, 5)})
+    assert few.suppressed and few.employee_score is None and few.verdict is None
+    many = pooled_gap(customers, {f"secret-{i}": {"a": 4} for i in range(6)}, scales={"a": (1, 5)})
+    assert "secret" not in repr(many)

@@ -26,6 +26,7 @@ from bench.stats_simulation import (
     cell_probabilities,
     cell_rates,
     department_rates,
+    trend_rates,
 )
 from dashboards.stats import perception_gap, pooled_gap
 from dashboards.stats.intervals import dirichlet_mean_batch
@@ -85,6 +86,13 @@ def test_step_mix_cannot_invent_a_gap() -> None:
     assert 0 <= rates.mean_gap <= 5
     assert rates.clear <= MAX_FALSE_CLEAR
     assert LOW <= rates.coverage <= HIGH
+
+
+def test_a_round_switch_is_not_a_trend() -> None:
+    """13 weeks, rounds ending in weeks 4 and 10, 8 raters, nothing changes."""
+    assert trend_rates(sets=SETS, seed=8) <= MAX_FALSE_CLEAR
+    # Read as one series across the switch (as before), the same data show trends often.
+    assert trend_rates(sets=SETS, seed=8, by_round=False) > 0.2
 
 
 def test_perception_gap_uses_the_simulated_interval() -> None:

@@ -49,7 +49,7 @@ def duration_text(seconds: int | None) -> str:
     """Seconds as people write them: "7d", "2h", "15m", "90s"; "" for none."""
     if seconds is None:
         return ""
-    for unit, size in (("w", 7 * 86400), ("d", 86400), ("h", 3600), ("m", 60)):
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds and seconds % size == 0:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
