@@ -11,7 +11,9 @@ from trigger_org import event_json, load_org
 
 from listening.apikeys import create_key
 from surveys.accounts import create_user
+from surveys.responses import submit_response
 from surveys.tables import Invitation
+from surveys.tokens import invitation_token
 
 pytestmark = pytest.mark.browser
 
@@ -47,7 +49,7 @@ async def look_at(page, server: str, paths: list[str], tmp_root) -> None:
             assert overflow <= 0, (path, width, overflow, wide)
 
 
-async def test_admin_cancels_an_invitation_from_the_outbox(server, browser, db, tmp_root):
+async def test_admin_cancels_an_invitation_from_the_outbox(server, browser, db, tmp_root, settings):
     await load_org(DELAYED)
     await create_user(email="ada@example.com", name="Ada", roles=["admin"], password=PASSWORD)
     _, key = await create_key("source", "ingest")
@@ -61,6 +63,16 @@ async def test_admin_cancels_an_invitation_from_the_outbox(server, browser, db, 
     uid = (await Invitation.select(Invitation.uid).where(Invitation.customer.external_id == "c1"))[
         0
     ]["uid"]
+    # Customer c3 answers badly: a follow-up for the board.
+    async with httpx.AsyncClient(base_url=server) as source:
+        body = event_json(3, customer={"id": "c3", "email": "c3@example.com"})
+        await source.post("/api/events", json=body, headers={"authorization": f"Bearer {key}"})
+    third = (
+        await Invitation.select(Invitation.uid).where(Invitation.customer.external_id == "c3")
+    )[0]["uid"]
+    await submit_response(
+        invitation_token(settings.secret_key, third), {"csat": 1, "comment": "Nobody called back"}
+    )
     context = await browser.new_context(
         java_script_enabled=False, viewport={"width": 1366, "height": 900}
     )
@@ -114,6 +126,13 @@ async def test_admin_cancels_an_invitation_from_the_outbox(server, browser, db, 
     await page.check("input[name=departments][value=support]")
     await page.click('button:has-text("Open the round")')
     assert "The round is open." in await page.inner_text("#notice")
+
+    await page.goto(f"{server}/admin/follow-ups")
+    assert "Nobody called back" in await page.inner_text("#col-open + article, .board")
+    await page.click('button:has-text("Save")')  # status "closed" not chosen: stays open
+    await page.select_option("select[name=status]", "closed")
+    await page.click('button:has-text("Save")')
+    assert "say what was done before closing" in await page.inner_text("main")
 
     paths = [
         "/admin/outbox",
