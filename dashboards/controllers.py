@@ -14,6 +14,7 @@ import polars as pl
 from litestar import Controller, MediaType, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.exceptions import PermissionDeniedException
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect, Template
 
@@ -85,6 +86,12 @@ FILTER_PARAMETERS = {
         description="Trend periods (default week up to half a year, month beyond).",
     ),
 }
+# A page answers a filter it cannot use with the filter form again, as HTML.
+PAGE_ERRORS = {
+    400: ResponseSpec(
+        data_container=str, media_type=MediaType.HTML, description="The filters, with the error"
+    )
+}
 API_FILTER_PARAMETERS = {
     **FILTER_PARAMETERS,
     "department": QueryParameter(
@@ -130,7 +137,12 @@ async def _scoped_filters(request: Request, clock: Clock) -> Filters:
 
 
 async def _filter_problem(request: Request, error: Invalid, action: str) -> Template:
-    """The filter form again, with the submitted values, the message and a way back."""
+    """The filter form again, with the submitted values, the message and a way back.
+
+    A page answers with a page; only a client that asks for JSON gets the refusal as JSON.
+    """
+    if request.accept.best_match(["text/html", "application/json"]) == "application/json":
+        raise error
     return Template(
         "dashboards/filter_error.html",
         context={
@@ -163,7 +175,7 @@ class DashboardPages(Controller):
     tags = ["pages"]
     parameters = FILTER_PARAMETERS
 
-    @get("/dashboards")
+    @get("/dashboards", media_type=MediaType.HTML, responses=PAGE_ERRORS)
     async def overview(
         self, request: Request, settings: NamedDependency[Any], clock: NamedDependency[Clock]
     ) -> Template | Redirect:
@@ -188,7 +200,7 @@ class DashboardPages(Controller):
             media_type=MediaType.HTML,
         )
 
-    @get("/dashboards/{department_key:str}")
+    @get("/dashboards/{department_key:str}", media_type=MediaType.HTML, responses=PAGE_ERRORS)
     async def department(
         self,
         request: Request,
@@ -224,7 +236,7 @@ class DashboardPages(Controller):
             context["department_links"] = []
         return Template("dashboards/department.html", context=context, media_type=MediaType.HTML)
 
-    @get("/report")
+    @get("/report", media_type=MediaType.HTML)
     async def report_download(
         self,
         request: Request,

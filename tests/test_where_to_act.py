@@ -204,7 +204,7 @@ async def test_employee_reads_own_department_only(org, client):
 
 
 NAV_LINKS = {
-    "admin@example.com": ["Dashboards", "Where to act", "Follow-ups", "Rounds", "Report"],
+    "admin@example.com": ["Dashboards", "Where to act", "Follow-ups", "Rounds", "Admin", "Report"],
     "exec@example.com": ["Dashboards", "Where to act", "Follow-ups", "Report"],
     "emp@example.com": ["Our results", "Where to act", "Follow-ups", "Rate my steps", "Report"],
 }
@@ -261,3 +261,30 @@ async def test_refusals_read_for_people_with_a_way_back(org, client):
     assert "Your account cannot open this page." in page.text
     assert 'class="back"' in page.text
     assert "role" not in re.search(r'<p role="alert">([^<]*)</p>', page.text).group(1)
+
+
+async def test_round_times_are_typed_in_the_organisations_time_zone(org, admin_client):
+    from surveys.organisation import apply_organisation, check_organisation
+
+    spec = check_organisation({"organisation": {"name": "Shop", "time_zone": "Europe/Zurich"}})
+    await apply_organisation(spec, {})
+    page = await admin_client.get("/rounds", headers=HTML)
+    assert "Starts (Europe/Zurich time)" in page.text
+    assert re.search(
+        r'id="starts_at" name="starts_at" required value="\d{4}-\d\d-\d\dT09:00"', page.text
+    )
+    form = {
+        "_csrf_token": admin_client.cookies.get("lp_csrf"),
+        "name": "Spring",
+        "starts_at": "2030-03-10T09:00",
+        "ends_at": "2030-03-20T17:30",
+        "departments": ["shop"],
+    }
+    response = await admin_client.post("/rounds", data=form, follow_redirects=False)
+    assert response.status_code == 303, response.text
+    created = (await admin_client.get("/api/rounds")).json()[0]
+    # Winter time in Zurich is UTC+1: 09:00 there is 08:00 UTC.
+    assert created["starts_at"].startswith("2030-03-10T08:00:00")
+    assert created["ends_at"].startswith("2030-03-20T16:30:00")
+    listed = await admin_client.get("/rounds", headers=HTML)
+    assert "10 Mar 2030, 09:00 (Europe/Zurich)" in listed.text
