@@ -33,6 +33,8 @@ KINDS = (
     "suppression",
     "opt_out",
     "erasure",
+    "invitation",
+    "follow_up",
 )
 FORGOTTEN = "erased"
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)

@@ -237,6 +237,7 @@ class FollowUp(Table):
     status = Varchar(length=12, default="open")  # open | in_progress | closed
     note = Text(null=True, default=None)
     closed_by = ForeignKey(references=User, on_delete=OnDelete.set_null, null=True)
+    assignee = ForeignKey(references=User, on_delete=OnDelete.set_null, null=True)
     created_at = Timestamptz()
     updated_at = Timestamptz()
     closed_at = Timestamptz(null=True, default=None)
