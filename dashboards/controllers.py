@@ -252,6 +252,7 @@ class DashboardPages(Controller):
             department=filters.department,
             threshold=settings.anonymity_threshold,
             comment_threshold=settings.comment_threshold,
+            verdict_min_raters=settings.verdict_min_raters,
         )
         name = f"listening-report-{filters.department or 'all'}-{filters.end.isoformat()}.html"
         return _download(report.render_html(built).encode("utf-8"), "text/html", name)

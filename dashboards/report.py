@@ -16,7 +16,7 @@ from typing import Any
 
 import jinja2
 
-from dashboards import charts, gaps, pages
+from dashboards import charts, gaps, pages, stats
 from dashboards.filters import Filters
 
 HERE = Path(__file__).parent
@@ -39,18 +39,29 @@ class Report:
 
 
 async def build_report(
-    filters: Filters, *, department: str | None, threshold: int, comment_threshold: int
+    filters: Filters,
+    *,
+    department: str | None,
+    threshold: int,
+    comment_threshold: int,
+    verdict_min_raters: int = stats.VERDICT_MIN_RATERS,
 ) -> Report:
     """The overview (or one department's page) of a view, ready to write."""
     if department is None:
-        view = await gaps.overview(filters, threshold=threshold)
+        view = await gaps.overview(
+            filters, threshold=threshold, verdict_min_raters=verdict_min_raters
+        )
         context = pages.overview_context(view)
         figures = [
             charts.gap_bars(view.departments, label="department", title="Gap per department")
         ]
         return Report("Perception gap: all departments", "overview", context, figures)
     view = await gaps.department_view(
-        department, filters, threshold=threshold, comment_threshold=comment_threshold
+        department,
+        filters,
+        threshold=threshold,
+        comment_threshold=comment_threshold,
+        verdict_min_raters=verdict_min_raters,
     )
     context = pages.department_context(view)
     figures = [charts.journey_map(view.cells, title="Journey map")]

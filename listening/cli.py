@@ -385,6 +385,7 @@ def report(
             department=department,
             threshold=settings.anonymity_threshold,
             comment_threshold=settings.comment_threshold,
+            verdict_min_raters=settings.verdict_min_raters,
         )
     )
     try:

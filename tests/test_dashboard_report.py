@@ -96,3 +96,23 @@ async def test_pdf_report_through_kaleido(db, tmp_path):
     out = tmp_path / "shop.pdf"
     assert write_report(report, out) == "pdf"
     assert Path(out).read_bytes()[:5] == b"%PDF-"
+
+
+async def test_the_report_reads_verdicts_with_the_configured_minimum_of_raters(db):
+    await scenario(days=20)
+    filters = parse_filters(VIEW, today=TODAY)
+
+    async def verdicts(minimum: int) -> dict[str, str | None]:
+        built = await build_report(
+            filters,
+            department="shop",
+            threshold=5,
+            comment_threshold=10,
+            verdict_min_raters=minimum,
+        )
+        return {c["step"]: c["verdict"] for c in built.context["cells"]}
+
+    # Checkout has 8 raters: below the default minimum of 10 its gap is a number without a
+    # verdict; with the minimum set to 5 it gets one.
+    assert (await verdicts(10))["checkout"] == "indicative"
+    assert (await verdicts(5))["checkout"] in ("clear", "not yet clear")

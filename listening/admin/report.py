@@ -81,6 +81,7 @@ async def download(
             department=department,
             threshold=settings.anonymity_threshold,
             comment_threshold=settings.comment_threshold,
+            verdict_min_raters=settings.verdict_min_raters,
         )
         if kind == "pdf":
             try:
