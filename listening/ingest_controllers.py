@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency
@@ -190,6 +190,11 @@ class TriggerController(Controller):
         return after
 
 
+InvitationStatus = Literal[
+    "scheduled", "sent", "opened", "answered", "expired", "failed", "cancelled"
+]
+
+
 @get(
     "/api/invitations",
     guards=[admin_guard],
@@ -199,9 +204,9 @@ class TriggerController(Controller):
 async def list_invitations(
     settings: NamedDependency[Settings],
     base_url: NamedDependency[str],
-    status: FromQuery[str | None] = None,
-    channel: FromQuery[str | None] = None,
-    trigger: FromQuery[str | None] = None,
+    status: FromQuery[InvitationStatus | None] = None,
+    channel: FromQuery[Literal["email", "link", "webhook"] | None] = None,
+    trigger: Annotated[str | None, QueryParameter(max_length=100)] = None,
     limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     offset: Offset = 0,
 ) -> list[schemas.Invitation]:

@@ -87,3 +87,21 @@ async def test_every_filter_is_in_the_schema_with_its_bounds(client):
         assert compare.match("previous") and compare.match("2026-01-01..2026-03-31")
         assert not compare.match("0001-01-01..2026-01-01")
         assert parameters["journey"]["schema"]["maxLength"] == 100
+
+
+async def test_the_invitation_list_declares_its_filters_and_refuses_others(admin):
+    schema = (await admin.get("/schema/openapi.json")).json()
+    parameters = {p["name"]: p for p in schema["paths"]["/api/invitations"]["get"]["parameters"]}
+    status = parameters["status"]["schema"]
+    assert "cancelled" in str(status) and "scheduled" in str(status)
+    assert "webhook" in str(parameters["channel"]["schema"])
+    assert "100" in str(parameters["trigger"]["schema"])
+    for params, field in (
+        ({"status": "lost"}, "status"),
+        ({"channel": "pigeon"}, "channel"),
+        ({"trigger": "t" * 101}, "trigger"),
+    ):
+        answer = await admin.get("/api/invitations", params=params)
+        assert answer.status_code == 400, answer.text
+        assert field in answer.text
+    assert (await admin.get("/api/invitations", params={"status": "failed"})).status_code == 200
