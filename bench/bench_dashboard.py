@@ -69,16 +69,35 @@ def _customer_rows(questions: list, responses: int, rng) -> list[tuple]:
     return rows
 
 
-def _employee_rows(questions: list, round_id: int, ends: datetime, rng) -> list[tuple]:
-    """One rating round's tally rows: 6 to 20 raters per question, scoring near the top."""
-    rows = []
-    for question, step, kind, _ in questions:
-        low, high = SCALES[kind]
+def _employee_rows(questions: list, round_id: int, ends: datetime, rng) -> tuple[list, dict]:
+    """One rating round: its tally rows and its pseudonymous ratings (6 to 20 raters a step).
+
+    Returns the tally rows and the round's rows as the anonymisation of an ended round leaves
+    them: `self_rating` (no employee, a rater pseudonym) and `self_rating_score`.
+    """
+    rows: list[tuple] = []
+    ratings: list[tuple] = []
+    scores: list[tuple] = []
+    raters_of: dict[int, int] = {}
+    by_step: dict[int, list] = {}
+    for question, step, kind, department in questions:
+        by_step.setdefault(step, []).append((question, kind, department))
+    for step, step_questions in by_step.items():
         raters = int(rng.integers(6, 21))
-        scores = rng.integers(max(low, high - 2), high + 1, size=raters)
-        for level, count in zip(*np.unique(scores, return_counts=True), strict=True):
-            rows.append((step, question, "employee", round_id, ends.date(), int(level), int(count)))
-    return rows
+        department = step_questions[0][2]
+        first = len(ratings) + 1
+        for rater in range(raters):
+            ratings.append((first + rater, round_id, step, f"r{department}-{rater}", department))
+        for question, kind, _ in step_questions:
+            low, high = SCALES[kind]
+            given = rng.integers(max(low, high - 2), high + 1, size=raters)
+            scores += [(first + r, question, int(s)) for r, s in enumerate(given)]
+            for level, count in zip(*np.unique(given, return_counts=True), strict=True):
+                rows.append(
+                    (step, question, "employee", round_id, ends.date(), int(level), int(count))
+                )
+        raters_of[department] = max(raters_of.get(department, 0), raters)
+    return rows, {"ratings": ratings, "scores": scores, "departments": sorted(raters_of)}
 
 
 def _round_ends() -> datetime:
@@ -94,16 +113,32 @@ def _populate(path: Path, responses: int, *, raw: bool, seed: int = 7) -> dict:
     rows = _customer_rows(questions, responses, rng)
     ends = _round_ends()
     cursor = db.execute(
-        'INSERT INTO "rating_round" ("name", "starts_at", "ends_at", "created_at") '
-        "VALUES (?, ?, ?, ?)",
+        'INSERT INTO "rating_round" ("name", "starts_at", "ends_at", "created_at", '
+        '"anonymised_at") VALUES (?, ?, ?, ?, ?)',
         (
             "Benchmark round",
             (ends - timedelta(days=14)).isoformat(),
             ends.isoformat(),
             ends.isoformat(),
+            ends.isoformat(),
         ),
     )
-    rows += _employee_rows(questions, cursor.lastrowid, ends, rng)
+    round_id = cursor.lastrowid
+    employee, rated = _employee_rows(questions, round_id, ends, rng)
+    rows += employee
+    db.executemany(
+        'INSERT INTO "round_department" ("round", "department") VALUES (?, ?)',
+        [(round_id, d) for d in rated["departments"]],
+    )
+    db.executemany(
+        'INSERT INTO "self_rating" ("id", "round", "step", "rater", "department", "created_at", '
+        '"updated_at") VALUES (?, ?, ?, ?, ?, ?, ?)',
+        [(*r, ends.isoformat(), ends.isoformat()) for r in rated["ratings"]],
+    )
+    db.executemany(
+        'INSERT INTO "self_rating_score" ("rating", "question", "score") VALUES (?, ?, ?)',
+        rated["scores"],
+    )
     db.executemany(
         'INSERT INTO "tally" ("step", "question", "source", "round_id", "day", "level", "count") '
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -128,14 +163,31 @@ async def _populate_postgres(url: str, responses: int, seed: int = 7) -> dict:
         rows = _customer_rows(questions, responses, rng)
         ends = _round_ends()
         round_id = await conn.fetchval(
-            'INSERT INTO "rating_round" ("name", "starts_at", "ends_at", "created_at") '
-            'VALUES ($1, $2, $3, $4) RETURNING "id"',
+            'INSERT INTO "rating_round" ("name", "starts_at", "ends_at", "created_at", '
+            '"anonymised_at") VALUES ($1, $2, $3, $4, $5) RETURNING "id"',
             "Benchmark round",
             ends - timedelta(days=14),
             ends,
             ends,
+            ends,
         )
-        rows += _employee_rows(questions, round_id, ends, rng)
+        employee, rated = _employee_rows(questions, round_id, ends, rng)
+        rows += employee
+        await conn.copy_records_to_table(
+            "round_department",
+            records=[(round_id, d) for d in rated["departments"]],
+            columns=["round", "department"],
+        )
+        await conn.copy_records_to_table(
+            "self_rating",
+            records=[(*r, ends, ends) for r in rated["ratings"]],
+            columns=["id", "round", "step", "rater", "department", "created_at", "updated_at"],
+        )
+        await conn.copy_records_to_table(
+            "self_rating_score",
+            records=rated["scores"],
+            columns=["rating", "question", "score"],
+        )
         await conn.copy_records_to_table(
             "tally",
             records=rows,
