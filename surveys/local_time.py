@@ -7,6 +7,7 @@ Forms use `<input type="datetime-local">`, which sends a wall-clock time without
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from surveys.errors import Invalid
@@ -43,3 +44,18 @@ def local_text(moment: datetime, zone: ZoneInfo) -> str:
     """An instant as people read it: "1 Dec 2026, 09:00 (Europe/Zurich)"."""
     local = moment.astimezone(zone)
     return f"{local.day} {local.strftime('%b %Y, %H:%M')} ({zone.key})"
+
+
+async def round_form_times(values: dict[str, Any]) -> tuple[dict[str, datetime], dict[str, str]]:
+    """A round form's start and end read in the organisation's zone, and the fields at fault."""
+    zone = await organisation_time_zone()
+    times: dict[str, datetime] = {}
+    errors: dict[str, str] = {}
+    for field, label in (("starts_at", "starts"), ("ends_at", "ends")):
+        try:
+            times[field] = from_local_input(values[field], field, zone, label=label)
+        except Invalid as exc:
+            errors[field] = exc.message
+    if not values["departments"]:
+        errors["departments"] = "Choose at least one department."
+    return times, errors

@@ -26,9 +26,9 @@ from surveys.audit import actor_of, record
 from surveys.clock import Clock
 from surveys.errors import Conflict, Invalid
 from surveys.local_time import (
-    from_local_input,
     local_text,
     organisation_time_zone,
+    round_form_times,
     to_local_input,
 )
 from surveys.parameters import RowId, RowIdQuery
@@ -426,16 +426,7 @@ class RoundAdminController(Controller):
             "ends_at": form.get("ends_at") or "",
             "departments": form.getall("departments", []),
         }
-        zone = await organisation_time_zone()
-        errors: dict[str, str] = {}
-        times = {}
-        for field, label in (("starts_at", "starts"), ("ends_at", "ends")):
-            try:
-                times[field] = from_local_input(values[field], field, zone, label=label)
-            except Invalid as exc:
-                errors[field] = exc.message
-        if not values["departments"]:
-            errors["departments"] = "Choose at least one department."
+        times, errors = await round_form_times(values)
         if not values["name"].strip():
             errors["name"] = "Give the round a name, for example “Spring 2027”."
         try:

@@ -20,6 +20,7 @@ from surveys.local_time import (
     from_local_input,
     local_text,
     organisation_time_zone,
+    round_form_times,
     to_local_input,
 )
 from surveys.round_reminders import not_rated_count, remind_not_rated
@@ -99,16 +100,7 @@ async def open_round(
         "ends_at": text(form, "ends_at"),
         "departments": [d for d in form.getall("departments", []) if isinstance(d, str)],
     }
-    zone = await organisation_time_zone()
-    errors: dict[str, str] = {}
-    times = {}
-    for field, label in (("starts_at", "starts"), ("ends_at", "ends")):
-        try:
-            times[field] = from_local_input(values[field], field, zone, label=label)
-        except Invalid as exc:
-            errors[field] = exc.message
-    if not values["departments"]:
-        errors["departments"] = "Choose at least one department."
+    times, errors = await round_form_times(values)
     try:
         if errors:
             raise Invalid("Please check the fields marked below.", errors=errors)
