@@ -49,6 +49,7 @@ from listening.settings import Settings, allowed_hosts, get_settings, public_bas
 from listening.worker import worker_lifespan
 from surveys.catalog_controllers import CATALOG_CONTROLLERS
 from surveys.clock import Clock, system_clock
+from surveys.organisation_style import organisation_css
 from surveys.password_pages import (
     PASSWORD_CHANGE_CONTROLLERS,
     PASSWORD_CONTROLLERS,
@@ -73,7 +74,7 @@ PACKAGE_DIRS = [
 # Paths that neither read a session nor act for a user: token pages and their API, feedback
 # posts and the keyed event endpoints. Skipping the session and principal middleware there
 # keeps the busiest requests short.
-NO_SESSION_PATHS = ["^/s/", "^/f/", "^/api/responses/", "^/api/events"]
+NO_SESSION_PATHS = ["^/s/", "^/f/", "^/api/responses/", "^/api/events", "^/organisation.css$"]
 
 
 def _templates_from_memory(engine: JinjaTemplateEngine) -> None:
@@ -175,6 +176,7 @@ def create_app(
             admin_api,
             privacy,
             *PUBLIC_CONTROLLERS,
+            organisation_css,
             *LISTENING_HANDLERS,
             staff,
             employees,

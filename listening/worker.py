@@ -19,12 +19,12 @@ import httpx
 
 from listening import outbox
 from listening.delivery import email, webhook
+from listening.delivery.invitation_mail import invitation_mail
 from listening.event_privacy import purge_personal_data
 from listening.settings import Settings, public_base_url
 from listening.triggers import customer_zone, outside_quiet_hours
 from surveys.anonymisation import anonymise_ended_rounds
 from surveys.clock import Clock, system_clock
-from surveys.customer_language import survey_wording
 from surveys.password_links import process_reset_requests
 from surveys.tokens import invitation_token
 
@@ -122,28 +122,16 @@ async def _deliver_invitation(d: Delivery, due: outbox.DueInvitation, stats: Pas
 async def _send_invitation_email(
     d: Delivery, due: outbox.DueInvitation, url: str, now: Any
 ) -> None:
-    question = await outbox.first_rating_question(due.survey_id)
-    wording = await survey_wording(due.survey_id, (due.locale,))
-    first = (
-        email.FirstQuestion(
-            kind=question["kind"],
-            text=email.pick_wording(question["customer"], wording.lang),
-            low_label=question["low_label"],
-            high_label=question["high_label"],
-        )
-        if question
-        else None
-    )
-    mail = email.InvitationMail(
+    mail = await invitation_mail(
+        survey_id=due.survey_id,
+        locale=due.locale,
         uid=due.uid,
         to=due.email or "",
         name=due.name,
-        step_name=wording.step_name(due.step_key, due.step_name),
+        step_key=due.step_key,
+        step_name=due.step_name,
         survey_url=url,
-        unsubscribe_url=f"{url}/unsubscribe",
-        question=first,
         reminder=due.reminder,
-        wording=wording,
     )
     message = email.invitation_message(mail, sender=d.settings.smtp.sender, now=now)
     await email.send_message(d.settings.smtp, message)

@@ -7,6 +7,7 @@ Survey questions go through the same checks and versioning as the journey file.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from typing import Any
 
@@ -17,6 +18,7 @@ from piccolo.query.functions.aggregate import Max
 from surveys import audit, schemas
 from surveys.clock import Clock, system_clock
 from surveys.errors import Conflict, Invalid, NotFound
+from surveys.invitation_text import check_survey_email
 from surveys.journey_file import (
     LoadSummary,
     check_questions,
@@ -347,6 +349,7 @@ _SURVEY_COLUMNS = (
     Survey.version,
     Survey.active,
     Survey.created_at,
+    Survey.email,
 )
 _QUESTION_FIELDS = (
     "key",
@@ -390,9 +393,24 @@ async def _surveys(rows: list[dict[str, Any]]) -> list[schemas.Survey]:
             active=r["active"],
             created_at=r["created_at"],
             questions=[schemas.Question(**q) for q in questions[r["id"]]],
+            email=_email_json(r["email"]),
         )
         for r in rows
     ]
+
+
+def _email_json(value: Any) -> dict[str, dict[str, str]]:
+    return json.loads(value or "{}") if isinstance(value, str) else (value or {})
+
+
+def _email_spec(email: dict[str, schemas.EmailSentences] | None) -> dict[str, dict[str, str]]:
+    """A body's `email` checked as the journey file's `email` table is."""
+    plain = {
+        tag: {k: v for k, v in msgspec.structs.asdict(texts).items() if v is not None}
+        for tag, texts in (email or {}).items()
+    }
+    _refuse_nul(plain, "email")
+    return check_survey_email(plain, "email")
 
 
 async def list_surveys() -> list[schemas.Survey]:
@@ -425,6 +443,11 @@ async def _survey_row(step_key: str, version: int | None = None) -> dict[str, An
 async def get_survey(step_key: str, version: int | None = None) -> schemas.Survey:
     """A step's active survey (or its latest, when none is active), or the version named."""
     return (await _surveys([await _survey_row(step_key, version)]))[0]
+
+
+async def survey_id(step_key: str) -> int:
+    """The row id of a step's active survey (else its latest); 404 when it has none."""
+    return (await _survey_row(step_key))["id"]
 
 
 async def list_survey_versions(step_key: str) -> list[schemas.Survey]:
@@ -479,7 +502,12 @@ async def create_survey(
                 f"step {data.step!r} already has an active survey; change it with PATCH",
                 field="step",
             )
-        spec = {"key": data.step, "survey_name": data.name or step["name"], "questions": questions}
+        spec = {
+            "key": data.step,
+            "survey_name": data.name or step["name"],
+            "questions": questions,
+            "email": _email_spec(data.email),
+        }
         await sync_survey(step["id"], spec, LoadSummary(), clock)
         return await _log(actor, "survey", "create", data.step, None, await get_survey(data.step))
 
@@ -507,6 +535,7 @@ async def update_survey(
             "key": step_key,
             "survey_name": changes.get("name", current["name"]),
             "questions": questions,
+            "email": _email_spec(data.email) if "email" in changes else None,
         }
         step_id = await _id_of(Step, step_key, "step_key", in_body=False)
         await sync_survey(step_id, spec, LoadSummary(), clock)
@@ -534,6 +563,7 @@ async def get_organisation(*, fresh: bool = False) -> schemas.Organisation:
     return schemas.Organisation(
         name=found.name,
         logo=found.logo,
+        accent_colour=found.accent_colour,
         time_zone=found.time_zone,
         default_locale=found.default_locale,
         wording={k: dict(v) for k, v in found.wording.items()},

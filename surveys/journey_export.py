@@ -63,6 +63,8 @@ async def organisation_document() -> dict[str, Any]:
                 if survey.name != step.name:
                     item["survey"] = survey.name
                 item["questions"] = [_question(q) for q in survey.questions]
+                if survey.email:
+                    item["email"] = {tag: dict(texts) for tag, texts in survey.email.items()}
             items.append(item)
         journeys.append({"key": journey.key, "name": journey.name, "steps": items})
     document: dict[str, Any] = {"departments": departments, "journeys": journeys}

@@ -16,6 +16,7 @@ from typing import Any
 
 from surveys.clock import Clock, system_clock
 from surveys.errors import Invalid
+from surveys.invitation_text import check_survey_email
 from surveys.organisation import apply_organisation, check_organisation, default_locale_of
 from surveys.tables import (
     Answer,
@@ -243,6 +244,7 @@ def check_document(doc: dict[str, Any]) -> dict[str, Any]:
                     or _default_text(names, locale),
                     "position": s,
                     "questions": questions,
+                    "email": check_survey_email(step.get("email"), f"{step_where}.email"),
                 }
             )
         journeys.append(
@@ -309,14 +311,17 @@ async def _insert_questions(survey_id: int, questions: list[dict[str, Any]]) -> 
 async def sync_survey(
     step_id: int, step: dict[str, Any], summary: LoadSummary, clock: Clock
 ) -> int:
-    """Bring a step's active survey in line with `step` (its "key", "survey_name", "questions").
+    """Bring a step's active survey in line with `step` (its "key", "survey_name", "questions"
+    and, when given, "email": the invitation email's own sentences).
 
-    Same questions: nothing but the name and alert thresholds change. Changed questions on a
-    survey nobody answered: edited in place. Changed questions on an answered survey, or no
-    active survey: a new version. Returns the id of the step's active survey; call inside a
-    transaction.
+    Same questions: nothing but the name, the email's sentences and alert thresholds change (in
+    place: they do not change what is asked). A new version carries the email's sentences on.
+    Changed questions on a survey nobody answered: edited in place. Changed questions on an
+    answered survey, or no active survey: a new version. Returns the id of the step's active
+    survey; call inside a transaction.
     """
     fingerprint = survey_fingerprint(step["questions"])
+    email = step.get("email")
     current = (
         await Survey.select()
         .where((Survey.step == step_id) & (Survey.active == True))
@@ -325,18 +330,22 @@ async def sync_survey(
     )
     if current is None:
         latest = (
-            await Survey.select(Survey.version)
+            await Survey.select(Survey.version, Survey.email)
             .where(Survey.step == step_id)
             .order_by(Survey.version, ascending=False)
             .first()
         )
         version = latest["version"] + 1 if latest else 1
+        carried = _json(latest["email"]) if latest else {}
     elif current["fingerprint"] == fingerprint:
         await _sync_thresholds(current["id"], step["questions"])
+        changes = {}
         if current["name"] != step["survey_name"]:
-            await Survey.update({Survey.name: step["survey_name"]}).where(
-                Survey.id == current["id"]
-            )
+            changes[Survey.name] = step["survey_name"]
+        if email is not None and _json(current["email"]) != email:
+            changes[Survey.email] = json.dumps(email, ensure_ascii=False)
+        if changes:
+            await Survey.update(changes).where(Survey.id == current["id"])
             summary.count("updated", "surveys")
         else:
             summary.count("unchanged", "surveys")
@@ -344,14 +353,16 @@ async def sync_survey(
     elif await _survey_has_answers(current["id"]):
         await Survey.update({Survey.active: False}).where(Survey.id == current["id"])
         version = current["version"] + 1
+        carried = _json(current["email"])
         summary.new_survey_versions.append(f"{step['key']} v{version}")
     else:
         # Nobody answered yet: edit in place rather than pile up empty versions.
         await Question.delete().where(Question.survey == current["id"])
         await _insert_questions(current["id"], step["questions"])
-        await Survey.update(
-            {Survey.fingerprint: fingerprint, Survey.name: step["survey_name"]}
-        ).where(Survey.id == current["id"])
+        changes = {Survey.fingerprint: fingerprint, Survey.name: step["survey_name"]}
+        if email is not None:
+            changes[Survey.email] = json.dumps(email, ensure_ascii=False)
+        await Survey.update(changes).where(Survey.id == current["id"])
         summary.count("updated", "surveys")
         return current["id"]
     created = await Survey.insert(
@@ -362,11 +373,16 @@ async def sync_survey(
             active=True,
             fingerprint=fingerprint,
             created_at=clock(),
+            email=json.dumps(carried if email is None else email, ensure_ascii=False),
         )
     ).returning(Survey.id)
     await _insert_questions(created[0]["id"], step["questions"])
     summary.count("created", "surveys")
     return created[0]["id"]
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value or "{}") if isinstance(value, str) else (value or {})
 
 
 async def _sync_thresholds(survey_id: int, questions: list[dict[str, Any]]) -> None:

@@ -1,5 +1,5 @@
-"""The organisation customers deal with: its name and logo on every customer page and email,
-its time zone for dates, its default language, and its wording per language.
+"""The organisation customers deal with: its name, logo and accent colour on every customer
+page and email, its time zone for dates, its default language, and its wording per language.
 
 It comes from the journey file's `[organisation]` table (and the per-locale step names of the
 file's steps), is stored in one `Organisation` row and is read through `current_organisation`,
@@ -22,6 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from surveys.clock import Clock, system_clock
+from surveys.colours import check_colour
 from surveys.errors import Invalid
 from surveys.tables import Organisation as OrganisationRow
 
@@ -32,6 +33,7 @@ WORDING_MAX = 2000
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 # Read on every customer page: kept this long in each process, and dropped at once by a write.
 CACHE_SECONDS = 10.0
+SETTINGS = ("name", "logo", "accent_colour", "time_zone", "default_locale", "wording")
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class Organisation:
 
     name: str = ""
     logo: str | None = None
+    accent_colour: str | None = None
     time_zone: str = "UTC"
     default_locale: str = "en"
     wording: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
@@ -86,6 +89,7 @@ def _from_row(row: Mapping[str, Any] | None) -> Organisation:
     return Organisation(
         name=row["name"] or "",
         logo=row["logo"],
+        accent_colour=row["accent_colour"],
         time_zone=row["time_zone"] or "UTC",
         default_locale=row["default_locale"] or "en",
         wording=_json(row["wording"]),
@@ -123,7 +127,8 @@ def forget_cached() -> None:
 # --- the journey file's [organisation] table -------------------------------------------------
 
 
-def _locale(value: Any, where: str) -> str:
+def check_locale(value: Any, where: str) -> str:
+    """A language tag such as en or de-CH (`_` read as `-`); Invalid naming `where` otherwise."""
     if (
         not isinstance(value, str)
         or not value
@@ -181,7 +186,7 @@ def _wording(value: Any) -> dict[str, dict[str, str]]:
     wording: dict[str, dict[str, str]] = {}
     for locale, texts in value.items():
         where = f"organisation.wording.{locale}"
-        tag = _locale(locale, where).lower()
+        tag = check_locale(locale, where).lower()
         if not isinstance(texts, dict):
             raise Invalid(f"{where} must be a table of original text = translation", field=where)
         wording[tag] = {
@@ -218,19 +223,23 @@ def check_organisation(doc: Mapping[str, Any]) -> dict[str, Any] | None:
         return None
     if not isinstance(table, dict):
         raise Invalid("organisation must be a table ([organisation])", field="organisation")
-    unknown = set(table) - {"name", "logo", "time_zone", "default_locale", "wording"}
+    unknown = set(table) - set(SETTINGS)
     if unknown:
         first = sorted(unknown)[0]
         raise Invalid(
-            f"organisation.{first} is not a setting of the organisation "
-            "(name, logo, time_zone, default_locale, wording)",
+            f"organisation.{first} is not a setting of the organisation ({', '.join(SETTINGS)})",
             field=f"organisation.{first}",
         )
     return {
         "name": _string(table.get("name"), "organisation.name", NAME_MAX),
         "logo": _logo(table.get("logo")),
+        "accent_colour": None
+        if table.get("accent_colour") is None
+        else check_colour(table["accent_colour"], "organisation.accent_colour"),
         "time_zone": _time_zone(table.get("time_zone")),
-        "default_locale": _locale(table.get("default_locale", "en"), "organisation.default_locale"),
+        "default_locale": check_locale(
+            table.get("default_locale", "en"), "organisation.default_locale"
+        ),
         "wording": _wording(table.get("wording")),
     }
 
@@ -239,7 +248,7 @@ def default_locale_of(doc: Mapping[str, Any]) -> str:
     """The language of the document's plain strings: `[organisation] default_locale`, else en."""
     table = doc.get("organisation")
     if isinstance(table, dict) and table.get("default_locale") is not None:
-        return _locale(table["default_locale"], "organisation.default_locale")
+        return check_locale(table["default_locale"], "organisation.default_locale")
     return "en"
 
 
@@ -273,7 +282,7 @@ async def apply_organisation(
         row, outcome = await _row(), "created"
         assert row is not None
     changes: dict[Any, Any] = {}
-    for column in ("name", "logo", "time_zone", "default_locale"):
+    for column in ("name", "logo", "accent_colour", "time_zone", "default_locale"):
         if column in values and row[column] != values[column]:
             changes[getattr(OrganisationRow, column)] = values[column]
     if "wording" in values and not _same_json(row["wording"], values["wording"]):
@@ -294,6 +303,8 @@ def organisation_table(organisation: Organisation) -> dict[str, Any]:
     table: dict[str, Any] = {"name": organisation.name}
     if organisation.logo:
         table["logo"] = organisation.logo
+    if organisation.accent_colour:
+        table["accent_colour"] = organisation.accent_colour
     table["time_zone"] = organisation.time_zone
     table["default_locale"] = organisation.default_locale
     if organisation.wording:

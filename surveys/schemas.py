@@ -165,6 +165,18 @@ class QuestionCreate(Struct, **_INPUT):
 
 
 Questions = Annotated[list[QuestionCreate], Meta(min_length=1, max_length=50)]
+EmailSentence = Annotated[str, Meta(min_length=1, max_length=300, pattern=r"\S")]
+
+
+class EmailSentences(Struct, **_INPUT):
+    """A survey's invitation email in one locale; a sentence left out keeps the organisation's."""
+
+    subject: EmailSentence | None = None
+    opening: EmailSentence | None = None
+    answer: EmailSentence | None = None
+
+
+SurveyEmail = Annotated[dict[Locale, EmailSentences], Meta(max_length=50)]
 
 
 class Survey(Struct, kw_only=True):
@@ -176,6 +188,8 @@ class Survey(Struct, kw_only=True):
     active: bool
     created_at: datetime
     questions: list[Question]
+    # The invitation email's own sentences per locale: subject, opening, answer (the link line).
+    email: dict[str, dict[str, str]] = msgspec.field(default_factory=dict)
 
 
 class SurveyCreate(Struct, **_INPUT):
@@ -184,6 +198,7 @@ class SurveyCreate(Struct, **_INPUT):
     step: Key
     questions: Questions
     name: Name | None = None
+    email: SurveyEmail | None = None
 
 
 class SurveyUpdate(Struct, **_INPUT):
@@ -191,6 +206,7 @@ class SurveyUpdate(Struct, **_INPUT):
 
     name: Name | UnsetType = UNSET
     questions: Questions | UnsetType = UNSET
+    email: SurveyEmail | UnsetType = UNSET
 
 
 # --- the organisation ------------------------------------------------------------------------
@@ -201,6 +217,7 @@ class Organisation(Struct, kw_only=True):
 
     name: str
     logo: str | None
+    accent_colour: str | None = None
     time_zone: str
     default_locale: str
     wording: dict[str, dict[str, str]]
@@ -213,6 +230,7 @@ class OrganisationUpdate(Struct, **_INPUT):
 
     name: Name | UnsetType = UNSET
     logo: Annotated[str, Meta(max_length=2000)] | UnsetType | None = UNSET
+    accent_colour: Annotated[str, Meta(max_length=7)] | UnsetType | None = UNSET
     time_zone: Annotated[str, Meta(max_length=64)] | UnsetType = UNSET
     default_locale: Locale | UnsetType = UNSET
     wording: dict[Locale, dict[str, Wording]] | UnsetType = UNSET

@@ -58,6 +58,9 @@ class Survey(Table):
     active = Boolean(default=True)
     fingerprint = Varchar(length=64, default="")
     created_at = Timestamptz()
+    # The invitation email's own sentences per locale ({"de": {"subject": "…"}}); not part of
+    # the fingerprint: they change what the email says, not what is asked.
+    email = JSON(default="{}")
     # unique together: step, version (an index made by the migration)
 
 
@@ -89,6 +92,7 @@ class Organisation(Table):
 
     name = Varchar(length=200, default="")
     logo = Varchar(length=2000, null=True, default=None)
+    accent_colour = Varchar(length=7, null=True, default=None)  # "#rrggbb", AA on white
     time_zone = Varchar(length=64, default="UTC")
     default_locale = Varchar(length=35, default="en")
     wording = JSON(default="{}")

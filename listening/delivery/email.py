@@ -7,8 +7,9 @@ stores an answer, since mail scanners follow links), an unsubscribe link, and th
 Message-ID is derived from the invitation's uid and the sender's domain, never from the address a
 worker links to, so a message sent twice after a crash, by this worker or another, carries the
 same Message-ID and can be recognised as the same one.
-Every word is in the customer's language (`surveys.languages`), and the organisation's
-name (and logo) heads the message.
+Every word is in the customer's language (`surveys.languages`), a survey's own subject, opening
+and link line first (`surveys.invitation_text`); the organisation's name (and logo) heads the
+message and its accent colour marks the links.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from surveys.organisation import Organisation
 from surveys.scales import end_labels, scale_of
 
 TIMEOUT_SECONDS = 30.0
+DEFAULT_ACCENT = "#1d4a8c"
 ENGLISH = Wording.of("en", Organisation())
 ONE_CLICK = N_("A score opens the survey with it chosen; it is sent when you press “Send”.")
 
@@ -163,13 +165,15 @@ def _html_body(mail: InvitationMail) -> str:
         )
     how_was_it = _("How was it: %(step)s? It takes less than a minute.", step=mail.step_name)
     parts.append(f"<p>{escape(how_was_it)}</p>")
+    # The organisation's accent colour (checked as #rrggbb, AA on white) on the links.
+    accent = mail.wording.organisation.accent_colour or DEFAULT_ACCENT
     if mail.question is not None:
         low_label, high_label = _end_labels(mail)
         cells = "".join(
             # Narrow enough that NPS's eleven links fit one row of a phone's mail app.
             f'<td style="padding:1px"><a href="{escape(url)}" style="display:inline-block;'
-            f"min-width:24px;padding:10px 2px;text-align:center;border:1px solid #2b5fad;"
-            f"color:#1d4a8c;"
+            f"min-width:24px;padding:10px 2px;text-align:center;border:1px solid {accent};"
+            f"color:{accent};"
             f'text-decoration:none" aria-label="{score}">{score}</a></td>'
             for score, url in _score_links(mail)
         )
@@ -182,7 +186,7 @@ def _html_body(mail: InvitationMail) -> str:
         ]
     answer, stop = _("Answer the survey"), _("No more survey emails")
     parts += [
-        f'<p><a href="{escape(mail.survey_url)}">{escape(answer)}</a></p>',
+        f'<p><a href="{escape(mail.survey_url)}" style="color:{accent}">{escape(answer)}</a></p>',
         f'<p style="font-size:12px;color:#555"><a href="{escape(mail.unsubscribe_url)}">'
         f"{escape(stop)}</a></p>",
         "</body></html>",
