@@ -311,6 +311,18 @@ async def test_export_then_load_changes_nothing(admin_client):
         },
     )
     await admin_client.delete("/api/triggers/ticket-link")
+    await post(
+        admin_client,
+        "/admin/messages/survey",
+        {"locale": "de", "survey": "pay", "survey_subject": "Bezahlt: %(step)s"},
+    )
+    organisation = await admin_client.get("/admin/messages?locale=de")
+    assert organisation.status_code == 200
+    await post(
+        admin_client,
+        "/admin/messages",
+        {"locale": "fr", "name": "Acme", "accent_colour": "#7b2d8e", "subject": "Avis: %(step)s"},
+    )
 
     text = await export_toml()
     summary = await load_journey_file(text)
@@ -318,6 +330,8 @@ async def test_export_then_load_changes_nothing(admin_client):
     assert summary.new_survey_versions == []
     assert 'quarantine = "30d"' in text and "pay-mail" in text
     assert 'name = "Acme"' in text and "Sie senden etwas zurück" in text
+    assert 'subject = "Bezahlt: %(step)s"' in text and 'accent_colour = "#7b2d8e"' in text
+    assert '"Avis: %(step)s"' in text
 
     download = await admin_client.get("/admin/configuration/export")
     assert download.status_code == 200
