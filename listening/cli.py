@@ -237,6 +237,12 @@ def user_create(email: str, name: str, roles: tuple[str, ...], department: str |
             email=email, name=name, roles=list(roles), password=password, department_key=department
         )
     )
+    _audit(
+        "user",
+        "create",
+        account.email,
+        after={"name": name, "roles": list(account.roles), "department": department},
+    )
     click.echo(f"created {account.email} ({', '.join(account.roles)})")
 
 

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from surveys.audit import record
 from surveys.clock import Clock, system_clock
 from surveys.errors import Conflict, Invalid, NotFound
 from surveys.tables import Department, PasswordToken, User
@@ -195,9 +196,20 @@ async def change_password(
         raise Invalid("the current password is wrong", field="current_password")
     if len(new) < MIN_PASSWORD_LENGTH:
         raise Invalid(f"at least {MIN_PASSWORD_LENGTH} characters", field="new_password")
+    now = clock()
     await User.update(
-        {User.password_hash: hash_password(new), User.password_changed_at: clock()}
+        {User.password_hash: hash_password(new), User.password_changed_at: now}
     ).where(User.id == user_id)
     account = await get_account(user_id)
     assert account is not None
+    # Who and when, never the password or its hash.
+    await record(
+        account.email,
+        "user",
+        "change password",
+        account.email,
+        before={"password_changed_at": row["password_changed_at"]},
+        after={"password_changed_at": now},
+        clock=clock,
+    )
     return account

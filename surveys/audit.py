@@ -37,6 +37,8 @@ KINDS = (
     "follow_up",
 )
 FORGOTTEN = "erased"
+# The actor of a change a customer makes themselves (their opt-out through their link).
+CUSTOMER = "customer"
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 12, 31, 23, 59, 59, tzinfo=UTC)
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from surveys.audit import CUSTOMER, person_ref, record
 from surveys.clock import Clock, system_clock
 from surveys.errors import NotFound
 from surveys.tables import Customer, Invitation
 from surveys.tokens import token_hash
+from surveys.transactions import write_transaction
 
 TOKEN_MAX = 100
 
@@ -41,13 +43,32 @@ async def opt_out_state(token: str) -> OptOutState:
     return OptOutState(customer_id=row["customer"], opted_out_at=row["opted_out_at"])
 
 
-async def opt_out(token: str, *, clock: Clock = system_clock) -> OptOutState:
-    """Stop all further invitations to this customer; repeating it keeps the first time."""
+async def opt_out(token: str, *, secret_key: str, clock: Clock = system_clock) -> OptOutState:
+    """Stop all further invitations to this customer; repeating it keeps the first time.
+
+    The opt-out list is configuration: the audit log records the change with the actor
+    "customer", naming them only by the keyed hash of their id (`audit.person_ref`).
+    """
     state = await opt_out_state(token)
     if state.opted_out_at is not None:
         return state
     now = clock()
-    await Customer.update({Customer.opted_out_at: now}).where(
-        (Customer.id == state.customer_id) & Customer.opted_out_at.is_null()
-    )
+    async with write_transaction():
+        changed = (
+            await Customer.update({Customer.opted_out_at: now})
+            .where((Customer.id == state.customer_id) & Customer.opted_out_at.is_null())
+            .returning(Customer.external_id)
+        )
+        if changed:  # not opted out meanwhile by a second click
+            ref = person_ref(changed[0]["external_id"], secret_key)
+            await record(
+                CUSTOMER,
+                "opt_out",
+                "add",
+                ref,
+                before={"opted_out_at": None},
+                after={"opted_out_at": now},
+                person=ref,
+                clock=clock,
+            )
     return OptOutState(customer_id=state.customer_id, opted_out_at=now)

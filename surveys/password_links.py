@@ -12,6 +12,7 @@ import hashlib
 from datetime import timedelta
 
 from surveys.accounts import Account, create_user, issue_password_link, use_password_link
+from surveys.audit import record
 from surveys.clock import Clock, system_clock
 from surveys.employee_mail import queue_password_email
 from surveys.errors import Gone
@@ -161,7 +162,19 @@ async def check_link(token: str, *, clock: Clock = system_clock) -> str:
 
 
 async def set_password(token: str, password: str, *, clock: Clock = system_clock) -> Account:
-    """Set the password behind a link (once); 410 for a used or expired link, 422 for a weak one."""
-    await check_link(token, clock=clock)
+    """Set the password behind a link (once); 410 for a used or expired link, 422 for a weak one.
+
+    The audit log records it, the person as its actor (the link stood for them); never the
+    password or its hash."""
+    purpose = await check_link(token, clock=clock)
     async with write_transaction():
-        return await use_password_link(token, password, clock=clock)
+        account = await use_password_link(token, password, clock=clock)
+        await record(
+            account.email,
+            "user",
+            f"{purpose} password",
+            account.email,
+            after={"password_changed_at": clock()},
+            clock=clock,
+        )
+        return account

@@ -349,7 +349,8 @@ class SurveyPageController(Controller):
     ) -> Template:
         """Opt out: the page's button and the RFC 8058 one-click POST (the token protects it)."""
         try:
-            await opt_out(token, clock=clock)
+            secret_key = request.app.state["settings"].secret_key
+            await opt_out(token, secret_key=secret_key, clock=clock)
         except DomainError as error:
             return await _problem_page(error, request, token)
         wording = await page_wording(token, _browser_locales(request))

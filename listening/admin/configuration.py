@@ -24,7 +24,12 @@ from surveys import audit
 from surveys.errors import DomainError
 from surveys.journey_export import organisation_document
 
-SECTION = Section("/admin/configuration", "Import / export", 80)
+SECTION = Section(
+    "/admin/configuration",
+    "Import / export",
+    80,
+    "Download the whole configuration as the journey TOML file, or load one.",
+)
 MAX_FILE_BYTES = 2_000_000
 
 

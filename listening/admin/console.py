@@ -20,11 +20,13 @@ NO_STORE = CacheControlHeader(no_store=True)
 
 @dataclass(frozen=True)
 class Section:
-    """One section of the console: where it lives, its name in the navigation, its place."""
+    """One section of the console: where it lives, its name in the navigation, its place, and
+    what it is for (the overview page lists every section with it)."""
 
     path: str
     label: str
     order: int
+    summary: str
 
 
 def sections() -> list[Section]:

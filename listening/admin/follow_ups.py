@@ -17,7 +17,13 @@ from surveys.clock import Clock
 from surveys.errors import DomainError
 from surveys.follow_ups import STATUSES, update_follow_up, viewer_of
 
-SECTION = Section("/admin/follow-ups", "Follow-ups", 70)
+SECTION = Section(
+    "/admin/follow-ups",
+    "Follow-ups",
+    70,
+    "The closed loop: low scores per department as open, in progress and closed, assigned to "
+    "a person.",
+)
 LABELS = {"open": "Open", "in_progress": "In progress", "closed": "Closed"}
 
 

@@ -1,4 +1,5 @@
-"""The console's front page: what each section is for."""
+"""The console's front page: every registered section with its summary, so a new section
+appears here as it appears in the navigation."""
 
 from __future__ import annotations
 
@@ -7,7 +8,12 @@ from litestar.response import Template
 
 from listening.admin.console import NO_STORE, Section, page
 
-SECTION = Section("/admin", "Overview", 0)
+SECTION = Section(
+    "/admin",
+    "Overview",
+    0,
+    "What each section of the console is for.",
+)
 
 
 @get("/admin", include_in_schema=False, cache_control=NO_STORE)

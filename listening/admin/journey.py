@@ -26,7 +26,13 @@ from listening.admin.console import (
 from surveys import catalog, schemas
 from surveys.errors import DomainError
 
-SECTION = Section("/admin/journey", "Journey", 10)
+SECTION = Section(
+    "/admin/journey",
+    "Journey",
+    10,
+    "Departments, journeys and their ordered steps: rename, reorder, change the owning "
+    "department, mark moments of truth, deactivate.",
+)
 FORMS = ("department", "journey", "step")
 
 

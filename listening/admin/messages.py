@@ -24,7 +24,14 @@ from surveys.invitation_text import SENTENCES, check_sentence, survey_sentences
 from surveys.languages import Wording
 from surveys.organisation import stored_organisation
 
-SECTION = Section("/admin/messages", "Messages", 78)
+SECTION = Section(
+    "/admin/messages",
+    "Messages",
+    78,
+    "The organisation's name, logo and accent colour on every customer page and email, and "
+    "the invitation email's subject and text per language, for every survey or one, with a "
+    "preview.",
+)
 # The made-up customer of the preview.
 EXAMPLE = {
     "uid": "00000000-0000-0000-0000-000000000000",

@@ -18,7 +18,12 @@ from surveys import audit, catalog
 from surveys.clock import Clock
 from surveys.errors import DomainError
 
-SECTION = Section("/admin/outbox", "Outbox", 40)
+SECTION = Section(
+    "/admin/outbox",
+    "Outbox",
+    40,
+    "Invitations by status, step, channel and date, each one's story; cancel or retry.",
+)
 
 
 def _parse_day(value: str, field: str) -> tuple[datetime | None, str | None]:

@@ -20,7 +20,12 @@ from surveys.clock import Clock
 from surveys.errors import DomainError, Invalid
 from surveys.password_links import create_account_with_link
 
-SECTION = Section("/admin/people", "People", 60)
+SECTION = Section(
+    "/admin/people",
+    "People",
+    60,
+    "Users, their roles and departments, API keys, and a CSV import of employees.",
+)
 MAX_UPLOAD = 2_000_000
 
 

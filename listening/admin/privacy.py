@@ -20,7 +20,13 @@ from surveys.clock import Clock
 from surveys.errors import DomainError
 from surveys.privacy import erase_customer
 
-SECTION = Section("/admin/privacy", "Privacy", 50)
+SECTION = Section(
+    "/admin/privacy",
+    "Privacy",
+    50,
+    "Suppressed addresses, opt-outs, a customer's data found and erased, and the retention "
+    "and anonymity settings in force.",
+)
 NOTICES = {
     "suppressed": "The address is suppressed: it is never emailed again.",
     "unsuppressed": "The address may be emailed again.",
@@ -144,7 +150,14 @@ async def add_opt_out(
         )
     ref = audit.person_ref(customer, settings.secret_key)
     await audit.record(
-        actor(request), "opt_out", "add", ref, after={"opted_out_at": at}, person=ref, clock=clock
+        actor(request),
+        "opt_out",
+        "add",
+        ref,
+        before={"opted_out_at": None},
+        after={"opted_out_at": at},
+        person=ref,
+        clock=clock,
     )
     return _done("opted_out")
 

@@ -19,7 +19,12 @@ from surveys import catalog
 from surveys.clock import Clock
 from surveys.errors import DomainError
 
-SECTION = Section("/admin/report", "Report", 75)
+SECTION = Section(
+    "/admin/report",
+    "Report",
+    75,
+    "Download the listening report (HTML or PDF) for a chosen period.",
+)
 FORMATS = {"html": "text/html", "pdf": "application/pdf"}
 
 

@@ -26,7 +26,13 @@ from surveys.local_time import (
 from surveys.round_reminders import not_rated_count, remind_not_rated
 from surveys.rounds import close_round, create_round, extend_round, list_rounds, participation
 
-SECTION = Section("/admin/rounds", "Rounds", 65)
+SECTION = Section(
+    "/admin/rounds",
+    "Rounds",
+    65,
+    "Employees' rating rounds: open, extend, close early, participation per department and "
+    "reminders.",
+)
 
 
 def _state(info: Any) -> dict[str, Any]:

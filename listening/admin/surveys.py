@@ -26,7 +26,14 @@ from surveys.languages import Wording
 from surveys.organisation import current_organisation
 from surveys.scales import KINDS, SCALES
 
-SECTION = Section("/admin/surveys", "Surveys", 20)
+SECTION = Section(
+    "/admin/surveys",
+    "Surveys",
+    20,
+    "Each step's survey: questions in order, the customer wording beside the mirrored "
+    "employee wording, translations, alert thresholds, with a preview; answered surveys get a "
+    "new version.",
+)
 BLANK_TRANSLATIONS = 1  # empty locale rows offered under each question
 
 

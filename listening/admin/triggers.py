@@ -26,7 +26,13 @@ from surveys import audit, catalog
 from surveys.clock import Clock
 from surveys.errors import DomainError, Invalid
 
-SECTION = Section("/admin/triggers", "Triggers", 30)
+SECTION = Section(
+    "/admin/triggers",
+    "Triggers",
+    30,
+    "The rules that turn touchpoint events into invitations, with a dry run that explains one "
+    "event's outcome.",
+)
 
 DURATIONS = (
     ("delay", "delay_seconds"),

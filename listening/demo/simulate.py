@@ -349,7 +349,7 @@ async def _answer(rng, clock, outcomes, plan, progress, secret_key, stats) -> No
             clock.now = sent + timedelta(hours=float(rng.uniform(0.5, 30)))
             try:
                 if draw < OPT_OUT_RATE:
-                    await opt_out(token, clock=clock)
+                    await opt_out(token, secret_key=secret_key, clock=clock)
                     stats.opt_outs += 1
                     continue
                 if draw > RESPONSE_RATE + OPT_OUT_RATE:
