@@ -57,6 +57,23 @@ async def test_every_section_has_the_navigation(admin_client):
         assert r.headers["cache-control"] == "no-store"
 
 
+async def test_the_overview_describes_every_registered_section(admin_client):
+    import html
+
+    from listening.admin import SECTIONS
+
+    home = await admin_client.get("/admin", headers=HTML)
+    described = dict(
+        re.findall(r'<dt><a href="([^"]+)">[^<]*</a></dt>\s*<dd>([^<]+)</dd>', home.text)
+    )
+    others = [s for s in SECTIONS if s.path != "/admin"]
+    assert len(others) >= 12  # journey … audit log, messages and privacy among them
+    assert set(described) == {s.path for s in others}
+    for section in others:
+        assert html.unescape(described[section.path]) == section.summary
+        assert len(section.summary) > 30, section
+
+
 async def test_creating_a_trigger_is_audited_and_shown(admin_client):
     await load_org()
     await admin_client.get("/admin/triggers")

@@ -201,6 +201,9 @@ def test_cli_changes_are_recorded_and_ingest_dry_run_stores_nothing(cli_env, tmp
     made = cli(["apikey", "create", "helpdesk", "--scope", "ingest"], cli_env)
     assert made.returncode == 0, made.stderr
     assert cli(["apikey", "revoke", "1"], cli_env).returncode == 0
+    person = ["user", "create", "--email", "kim@example.com", "--name", "Kim", "--role", "admin"]
+    made = cli(person, {**cli_env, "LISTENING_PASSWORD": "a long enough password"})
+    assert made.returncode == 0, made.stderr
 
     now = datetime.now(UTC)
     events = tmp_path / "events.ndjson"
@@ -238,12 +241,17 @@ def test_cli_changes_are_recorded_and_ingest_dry_run_stores_nothing(cli_env, tmp
     try:
         assert db.execute("SELECT count(*) FROM event").fetchone()[0] == 0
         assert db.execute("SELECT count(*) FROM customer").fetchone()[0] == 0
-        rows = db.execute("SELECT actor, kind, action FROM audit_entry ORDER BY id").fetchall()
+        rows = db.execute(
+            "SELECT actor, kind, action, after_state FROM audit_entry ORDER BY id"
+        ).fetchall()
     finally:
         db.close()
-    assert [(k, a) for _, k, a in rows] == [
+    assert [(k, a) for _, k, a, _ in rows] == [
         ("configuration", "load"),
         ("api_key", "create"),
         ("api_key", "revoke"),
+        ("user", "create"),
     ]
-    assert all(actor.startswith("cli:") for actor, _, _ in rows)
+    assert all(actor.startswith("cli:") for actor, _, _, _ in rows)
+    assert json.loads(rows[-1][3])["roles"] == ["admin"]
+    assert "long enough" not in rows[-1][3]
