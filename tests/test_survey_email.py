@@ -216,6 +216,19 @@ async def test_the_console_edits_a_surveys_email_with_a_preview_and_an_audit_ent
     assert error_of(bad.text, "survey_answer") == "Keep %(url)s: it is where the link goes."
     assert 'value="100% %(step)s"' in bad.text  # kept
     assert await AuditEntry.count() == 1
+    assert (await admin_client.delete("/api/surveys/order-delivered")).status_code == 200
+    retired = await admin_client.post(
+        "/admin/messages/survey",
+        data={
+            "_csrf_token": csrf,
+            "locale": "en",
+            "survey": "order-delivered",
+            "survey_subject": "x",
+        },
+        headers=HTML,
+    )
+    assert retired.status_code == 404  # not brought back as a new version by an email edit
+    assert not (await catalog.get_survey("order-delivered")).active
     unknown = await admin_client.get("/admin/messages?survey=nowhere", headers=HTML)
     assert unknown.status_code == 404
     assert error_of(unknown.text, "survey") == "That step has no survey: choose another."

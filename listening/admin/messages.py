@@ -215,6 +215,8 @@ async def save_survey(request: Request, clock: NamedDependency[Clock]) -> Any:
         if errors:
             raise Invalid("Please check the fields marked below.", errors=errors)
         survey = await catalog.get_survey(step_key)
+        if not survey.active:  # saving would bring it back as a new version
+            raise NotFound(f"step {step_key!r} has no active survey", field="survey")
         email = {tag: dict(texts) for tag, texts in survey.email.items()}
         mine = {k: values[f"survey_{k}"] for k in SENTENCES if values[f"survey_{k}"]}
         email[locale] = mine
