@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from surveys import audit
 from surveys.answers import TEXT_MAX, GivenAnswer
 from surveys.clock import Clock, system_clock
 from surveys.errors import Conflict, Invalid, NotFound
@@ -185,6 +186,7 @@ _COLUMNS = (
     FollowUp.response.source.as_alias("source"),
     FollowUp.response.customer.external_id.as_alias("customer_ref"),
     FollowUp.closed_by.name.as_alias("closed_by_name"),
+    FollowUp.assignee,
 )
 
 
@@ -271,6 +273,32 @@ async def update_follow_up(
     if not changed:
         raise Conflict("this follow-up is closed", field="status")
     return await get_follow_up(viewer, follow_up_id)
+
+
+async def record_change(
+    actor: str,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    secret_key: str,
+    *,
+    clock: Clock = system_clock,
+) -> None:
+    """Record a follow-up's change in the audit log: status, note and assignee before and after.
+
+    The note may speak of the customer, so the entry is tied to them by the keyed hash of their
+    id: their erasure blanks it. The customer's answers stay out of the log.
+    """
+    ref = before.get("customer_ref")
+    await audit.record(
+        actor,
+        "follow_up",
+        "update",
+        str(before["id"]),
+        before={k: before.get(k) for k in ("status", "note", "assignee")},
+        after={k: after.get(k) for k in ("status", "note", "assignee")},
+        person=audit.person_ref(ref, secret_key) if ref else None,
+        clock=clock,
+    )
 
 
 async def follow_ups_of_response(response_id: int) -> list[dict[str, Any]]:

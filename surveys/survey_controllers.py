@@ -17,11 +17,18 @@ from litestar.status_codes import HTTP_201_CREATED
 from litestar.utils.scope.state import ScopeState
 
 from surveys.answers import AskedQuestion, accepted_locales
+from surveys.audit import actor_of
 from surveys.clock import Clock
 from surveys.customer_language import invitation_page, page_wording
 from surveys.errors import Conflict, DomainError, Invalid, NotFound
 from surveys.feedback_posts import HONEYPOT_FIELD, feedback_form, post_feedback
-from surveys.follow_ups import get_follow_up, list_follow_ups, update_follow_up, viewer_of
+from surveys.follow_ups import (
+    get_follow_up,
+    list_follow_ups,
+    record_change,
+    update_follow_up,
+    viewer_of,
+)
 from surveys.form_tokens import (
     COOKIE_NAME,
     FIELD_NAME,
@@ -530,6 +537,12 @@ class ResponseApiController(Controller):
         return ResponseCreated(id=submitted.response_id, follow_ups=len(submitted.follow_up_ids))
 
 
+async def _record(request: Request, before: dict, after: dict, clock: Clock) -> None:
+    """The audit entry of a follow-up's change made by a staff member (or an admin key)."""
+    secret_key = request.app.state["settings"].secret_key
+    await record_change(actor_of(request.user), before, after, secret_key, clock=clock)
+
+
 def _follow_up_out(row: dict[str, Any]) -> FollowUpOut:
     return FollowUpOut(
         id=row["id"],
@@ -590,9 +603,12 @@ class FollowUpController(Controller):
         clock: NamedDependency[Clock],
     ) -> FollowUpOut:
         """open → in_progress → closed; closing needs a note and records who closed it."""
+        viewer = viewer_of(request.user)
+        before = await get_follow_up(viewer, follow_up_id)
         row = await update_follow_up(
-            viewer_of(request.user), follow_up_id, status=data.status, note=data.note, clock=clock
+            viewer, follow_up_id, status=data.status, note=data.note, clock=clock
         )
+        await _record(request, before, row, clock)
         return _follow_up_out(row)
 
     @get("/follow-ups", include_in_schema=False)
@@ -612,9 +628,11 @@ class FollowUpController(Controller):
         """The page form's change; errors show the list again with the message."""
         viewer = viewer_of(request.user)
         try:
-            await update_follow_up(
+            before = await get_follow_up(viewer, follow_up_id)
+            after = await update_follow_up(
                 viewer, follow_up_id, status=data.status or None, note=data.note, clock=clock
             )
+            await _record(request, before, after, clock)
         except (Invalid, Conflict, NotFound) as error:
             rows = await list_follow_ups(viewer)
             return Template(

@@ -244,3 +244,39 @@ async def test_password_set_reset_and_change_are_recorded_without_the_password(
     assert entries[2]["after_state"]["password_changed_at"] is not None
     text = json.dumps(entries, default=str)
     assert "long" not in text and "argon2" not in text and "hash" not in text
+
+
+async def test_follow_ups_changed_through_any_door_are_recorded_without_the_answer(
+    admin_client, settings
+):
+    import survey_data
+    from test_admin_follow_ups import low_score
+
+    await survey_data.load_org()
+    comment = {"csat": 1, "comment": SECRET_ANSWER}
+    on_console = await low_score(settings, "ticket-resolved", comment, "c1")
+    on_api = await low_score(settings, "ticket-resolved", comment, "c2")
+    on_page = await low_score(settings, "ticket-resolved", comment, "c3")
+    await form(
+        admin_client,
+        f"/admin/follow-ups/{on_console}",
+        {"status": "in_progress", "assignee": "", "department_filter": ""},
+    )
+    api = await admin_client.patch(f"/api/follow-ups/{on_api}", json={"status": "in_progress"})
+    assert api.status_code == 200, api.text
+    await admin_client.get("/follow-ups", headers=HTML)
+    await form(
+        admin_client, f"/follow-ups/{on_page}", {"status": "closed", "note": "Called them back"}
+    )
+    entries = await log()
+    assert [(e["kind"], e["subject"]) for e in entries] == [
+        ("follow_up", str(on_console)),
+        ("follow_up", str(on_api)),
+        ("follow_up", str(on_page)),
+    ]
+    assert {e["actor"] for e in entries} == {"admin@example.com"}
+    assert [e["before_state"]["status"] for e in entries] == ["open"] * 3
+    assert [e["after_state"]["status"] for e in entries] == ["in_progress", "in_progress", "closed"]
+    assert entries[2]["after_state"]["note"] == "Called them back"
+    assert entries[1]["person"] == audit.person_ref("c2", settings.secret_key)
+    assert SECRET_ANSWER not in json.dumps(entries, default=str)

@@ -12,7 +12,7 @@ from litestar.response import Redirect, Template
 
 from listening.admin.console import NO_STORE, Section, actor, page, text
 from listening.settings import Settings
-from surveys import audit, follow_up_board
+from surveys import follow_up_board, follow_ups
 from surveys.clock import Clock
 from surveys.errors import DomainError
 from surveys.follow_ups import STATUSES, update_follow_up, viewer_of
@@ -98,19 +98,7 @@ async def change(
             values={follow_up_id: {"status": status, "note": note, "assignee": assignee}},
             status_code=exc.status_code,
         )
-    await audit.record(
-        actor(request),
-        "follow_up",
-        "update",
-        str(follow_up_id),
-        before={"status": before["status"], "note": before["note"]},
-        after={"status": after["status"], "note": after["note"], "assignee": assignee or None},
-        # The note may speak of the customer: their erasure blanks the entry.
-        person=audit.person_ref(before["customer_ref"], settings.secret_key)
-        if before["customer_ref"]
-        else None,
-        clock=clock,
-    )
+    await follow_ups.record_change(actor(request), before, after, settings.secret_key, clock=clock)
     return _back(follow_up_id, department)
 
 
