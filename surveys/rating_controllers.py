@@ -400,10 +400,18 @@ class RoundAdminController(Controller):
         summary="Invite employees who joined since the round was created",
     )
     async def invite(
-        self, base_url: NamedDependency[str], clock: NamedDependency[Clock], round_id: RowId
+        self,
+        request: Request,
+        base_url: NamedDependency[str],
+        clock: NamedDependency[Clock],
+        round_id: RowId,
     ) -> dict[str, int]:
         """Invite the round's employees not invited yet; returns how many were invited."""
         count = await invite_employees(round_id, base_url=base_url, clock=clock)
+        if count:  # counts only: who was invited is not the log's business
+            await record(
+                actor_of(request.user), "round", "invite", str(round_id), after={"invited": count}
+            )
         return {"invited": count}
 
     @get("/rounds", include_in_schema=False)

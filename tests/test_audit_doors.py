@@ -174,13 +174,33 @@ async def test_the_json_api_records_its_changes(admin_client, settings):
     assert made.status_code == 201, made.text
     await Customer.insert(Customer(external_id="c-7", email="seven@example.com", created_at=LATER))
     assert (await admin_client.delete("/api/customers/c-7")).status_code == 200
+    now = datetime.now(UTC)
+    spring = await admin_client.post(
+        "/api/rounds",
+        json={
+            "name": "Spring",
+            "starts_at": now.isoformat(),
+            "ends_at": (now + timedelta(days=7)).isoformat(),
+            "departments": ["support"],
+        },
+    )
+    assert spring.status_code == 201, spring.text
+    await create_user(
+        email="new@corp.example", name="New", roles=["employee"], department_key="support"
+    )
+    joined = await admin_client.post(f"/api/rounds/{spring.json()['id']}/invitations")
+    assert joined.json() == {"invited": 1}
     entries = await log()
     assert kinds(entries) == [
         (admin, "organisation", "update"),
         (admin, "survey", "update"),
         (admin, "trigger", "create"),
         (admin, "erasure", "erase"),
+        (admin, "round", "create"),
+        (admin, "round", "invite"),
     ]
+    assert entries[-1]["after_state"] == {"invited": 1}
+    assert "new@corp.example" not in json.dumps(entries, default=str)
     assert entries[1]["after_state"]["email"] == {"de": {"subject": "Kurz: %(step)s"}}
     api = (await admin_client.get("/api/audit", params={"kind": "survey"})).json()
     assert api[0]["before"]["email"] == {} and api[0]["actor"] == admin
