@@ -7,7 +7,6 @@ Survey questions go through the same checks and versioning as the journey file.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from typing import Any
 
@@ -18,7 +17,7 @@ from piccolo.query.functions.aggregate import Max
 from surveys import audit, schemas
 from surveys.clock import Clock, system_clock
 from surveys.errors import Conflict, Invalid, NotFound
-from surveys.invitation_text import check_survey_email
+from surveys.invitation_text import check_survey_email, stored_email
 from surveys.journey_file import (
     LoadSummary,
     check_questions,
@@ -393,14 +392,10 @@ async def _surveys(rows: list[dict[str, Any]]) -> list[schemas.Survey]:
             active=r["active"],
             created_at=r["created_at"],
             questions=[schemas.Question(**q) for q in questions[r["id"]]],
-            email=_email_json(r["email"]),
+            email=stored_email(r["email"]),
         )
         for r in rows
     ]
-
-
-def _email_json(value: Any) -> dict[str, dict[str, str]]:
-    return json.loads(value or "{}") if isinstance(value, str) else (value or {})
 
 
 def _email_spec(email: dict[str, schemas.EmailSentences] | None) -> dict[str, dict[str, str]]:

@@ -117,8 +117,12 @@ def with_survey_email(wording: Wording, email: Mapping[str, Mapping[str, str]]) 
     return dataclasses.replace(wording, own={**wording.own, **rewritten})
 
 
+def stored_email(value: Any) -> dict[str, dict[str, str]]:
+    """A `Survey.email` column as read from either engine (JSON text or already a dict)."""
+    return json.loads(value or "{}") if isinstance(value, str) else dict(value or {})
+
+
 async def survey_email(survey_id: int) -> dict[str, dict[str, str]]:
     """A survey version's own sentences per locale ({} when it keeps the organisation's)."""
     row = await Survey.select(Survey.email).where(Survey.id == survey_id).first()
-    value = row["email"] if row else None
-    return json.loads(value or "{}") if isinstance(value, str) else (value or {})
+    return stored_email(row["email"] if row else None)

@@ -16,7 +16,7 @@ from typing import Any
 
 from surveys.clock import Clock, system_clock
 from surveys.errors import Invalid
-from surveys.invitation_text import check_survey_email
+from surveys.invitation_text import check_survey_email, stored_email
 from surveys.organisation import apply_organisation, check_organisation, default_locale_of
 from surveys.tables import (
     Answer,
@@ -336,13 +336,13 @@ async def sync_survey(
             .first()
         )
         version = latest["version"] + 1 if latest else 1
-        carried = _json(latest["email"]) if latest else {}
+        carried = stored_email(latest["email"]) if latest else {}
     elif current["fingerprint"] == fingerprint:
         await _sync_thresholds(current["id"], step["questions"])
         changes = {}
         if current["name"] != step["survey_name"]:
             changes[Survey.name] = step["survey_name"]
-        if email is not None and _json(current["email"]) != email:
+        if email is not None and stored_email(current["email"]) != email:
             changes[Survey.email] = json.dumps(email, ensure_ascii=False)
         if changes:
             await Survey.update(changes).where(Survey.id == current["id"])
@@ -353,7 +353,7 @@ async def sync_survey(
     elif await _survey_has_answers(current["id"]):
         await Survey.update({Survey.active: False}).where(Survey.id == current["id"])
         version = current["version"] + 1
-        carried = _json(current["email"])
+        carried = stored_email(current["email"])
         summary.new_survey_versions.append(f"{step['key']} v{version}")
     else:
         # Nobody answered yet: edit in place rather than pile up empty versions.
@@ -379,10 +379,6 @@ async def sync_survey(
     await _insert_questions(created[0]["id"], step["questions"])
     summary.count("created", "surveys")
     return created[0]["id"]
-
-
-def _json(value: Any) -> Any:
-    return json.loads(value or "{}") if isinstance(value, str) else (value or {})
 
 
 async def _sync_thresholds(survey_id: int, questions: list[dict[str, Any]]) -> None:
