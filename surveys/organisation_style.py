@@ -8,14 +8,17 @@ only (`style-src 'self'`), and keeps doing so.
 
 from __future__ import annotations
 
-from litestar import Response, get
+import hashlib
+
+from litestar import Request, Response, get
 from litestar.datastructures import CacheControlHeader
 
 from surveys.organisation import Organisation, current_organisation
 
 PATH = "/organisation.css"
-# A changed colour reaches browsers within a minute (the process cache holds it 10 s).
-CACHE = CacheControlHeader(public=True, max_age=60)
+# Browsers ask again on every page (a 304 while unchanged), so a colour the admin just saved
+# shows on the next page they open, not a cache lifetime later.
+CACHE = CacheControlHeader(no_cache=True, public=True)
 
 
 def stylesheet(organisation: Organisation) -> str:
@@ -27,6 +30,11 @@ def stylesheet(organisation: Organisation) -> str:
 
 
 @get(PATH, include_in_schema=False, cache_control=CACHE, opt={"exclude_from_csrf": True})
-async def organisation_css() -> Response[str]:
-    """The organisation's colours for every page."""
-    return Response(stylesheet(await current_organisation()), media_type="text/css")
+async def organisation_css(request: Request) -> Response[str]:
+    """The organisation's colours for every page (304 when the browser's copy is current)."""
+    text = stylesheet(await current_organisation())
+    etag = '"' + hashlib.sha256(text.encode()).hexdigest()[:16] + '"'
+    headers = {"etag": etag}
+    if request.headers.get("if-none-match") == etag:
+        return Response("", status_code=304, headers=headers, media_type="text/css")
+    return Response(text, headers=headers, media_type="text/css")

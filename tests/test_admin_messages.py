@@ -123,6 +123,11 @@ async def test_a_colour_set_in_the_console_colours_the_survey_page_and_the_email
     css = await admin_client.get("/organisation.css")
     assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
     assert css.text == ":root { --accent: #7b2d8e; }\n"
+    assert css.headers["cache-control"] == "no-cache, public"
+    same = await admin_client.get(
+        "/organisation.css", headers={"if-none-match": css.headers["etag"]}
+    )
+    assert same.status_code == 304 and same.text == ""
     thanks = await admin_client.get(f"/s/{token}/unsubscribe", headers=HTML)
     assert '<link rel="stylesheet" href="/organisation.css">' in thanks.text
     survey_id = await catalog.survey_id("ticket-resolved")

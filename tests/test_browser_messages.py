@@ -57,6 +57,11 @@ async def test_colours_and_a_surveys_email_from_the_console(
     await page.fill("#accent_colour", "#7b2d8e")
     await page.click("#organisation button[type=submit]")
     assert "Saved" in await page.inner_text("#notice")
+    # The admin's next page wears the new colour at once (no stale stylesheet in the cache).
+    saved = await page.evaluate(
+        "getComputedStyle(document.querySelector('#organisation button')).backgroundColor"
+    )
+    assert saved == "rgb(123, 45, 142)"
 
     # One survey's email in German: refused with a stray %, then saved and previewed.
     await page.fill("#locale", "de")
