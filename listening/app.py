@@ -43,8 +43,8 @@ from listening.ingest_controllers import LISTENING_HANDLERS
 from listening.login import LoginController
 from listening.login_throttle import LoginThrottle
 from listening.page_cache import PageCache
+from listening.postgres_batch import postgres_batch_lifespan
 from listening.rate_limit import RateLimitMiddleware, make_counter
-from listening.response_writer import response_writer_lifespan
 from listening.security_headers import add_security_headers
 from listening.sessions import session_config, session_store
 from listening.settings import Settings, allowed_hosts, get_settings, public_base_url
@@ -232,7 +232,7 @@ def create_app(
         lifespan=[
             *([_database_pool] if manage_pool else []),
             ingest_lifespan,
-            response_writer_lifespan,
+            postgres_batch_lifespan,
             *delivery,
         ],
         on_startup=[_freeze_start_up_objects],

@@ -147,31 +147,36 @@ class ToWrite:
     notify: Notify
 
 
-class BatchWriter(Protocol):
-    """The shell's group-committing writer of submissions (PostgreSQL's, while a server runs)."""
+class BatchStore(Protocol):
+    """The shell's batching reader and writer of survey links (PostgreSQL's, under a server)."""
+
+    async def find(self, sql: str, column: str, key: Any) -> dict[str, Any] | None:
+        """The row whose `column` is `key`; concurrent look-ups of one statement are read in
+        one query, `sql` taking their keys as one array parameter."""
+        ...
 
     async def write(self, item: ToWrite) -> Submitted:
         """Write one submission in the next batch; what it stored once committed."""
         ...
 
 
-# Per event loop: a writer's connections and queue belong to the loop of the server that
+# Per event loop: a store's connections and queues belong to the loop of the server that
 # started it, and a process may run more than one (a test's in-process app beside a live one).
-_batch_writers: dict[asyncio.AbstractEventLoop, BatchWriter] = {}
+_batch_stores: dict[asyncio.AbstractEventLoop, BatchStore] = {}
 
 
-def use_batch_writer(writer: BatchWriter | None) -> None:
-    """Install (or, with None, remove) the batching writer of the running event loop."""
+def use_batch_store(store: BatchStore | None) -> None:
+    """Install (or, with None, remove) the batching store of the running event loop."""
     loop = asyncio.get_running_loop()
-    if writer is None:
-        _batch_writers.pop(loop, None)
+    if store is None:
+        _batch_stores.pop(loop, None)
     else:
-        _batch_writers[loop] = writer
+        _batch_stores[loop] = store
 
 
-def batch_writer() -> BatchWriter | None:
-    """The running loop's batching writer of submissions, if the shell installed one."""
-    return _batch_writers.get(asyncio.get_running_loop())
+def batch_store() -> BatchStore | None:
+    """The running loop's batching store of survey links, if the shell installed one."""
+    return _batch_stores.get(asyncio.get_running_loop())
 
 
 def _insert(table: str, columns: Sequence[str], rows: int, returning: str = "") -> str:

@@ -27,7 +27,7 @@ from surveys.response_store import (
     PiccoloDb,
     Submitted,
     ToWrite,
-    batch_writer,
+    batch_store,
     fast_store,
     write_response,
 )
@@ -70,7 +70,7 @@ class OpenInvitation:
 
 _LOOKUP = (
     "SELECT i.id, i.status, i.survey, i.step, i.customer, i.locale, i.attributes, "
-    "i.expires_at, s.key AS step_key, s.name AS step_name, v.fingerprint, "
+    "i.expires_at, i.token_hash, s.key AS step_key, s.name AS step_name, v.fingerprint, "
     "c.locale AS customer_locale, c.external_id AS customer_ref "
     "FROM invitation i JOIN step s ON s.id = i.step JOIN survey v ON v.id = i.survey "
     "LEFT JOIN customer c ON c.id = i.customer WHERE i.token_hash = {}"
@@ -93,6 +93,11 @@ _LOOKUP_FRESH = {
     engine: _LOOKUP.replace(" FROM invitation i ", f", {rules} AS alerting FROM invitation i ")
     for engine, rules in _ALERTING.items()
 }
+# PostgreSQL's batching store reads the look-ups of concurrent requests in one query.
+_LOOKUP_MANY = {
+    fresh: sql.replace("i.token_hash = {}", "i.token_hash = ANY({})")
+    for fresh, sql in ((False, _LOOKUP), (True, _LOOKUP_FRESH["postgres"]))
+}
 # Questions as asked, by (database, survey, fingerprint, locales): the fingerprint changes
 # whenever what is asked changes, so a page never shows stale questions.
 _ASKED_CACHE: dict[tuple[str, int, str, tuple], tuple[float, list[AskedQuestion]]] = {}
@@ -105,6 +110,9 @@ async def _lookup(hashed: str, *, fresh: bool) -> dict[str, Any] | None:
     store = fast_store()
     if store is not None:
         return store.read_one(sql, hashed)
+    batch = batch_store()
+    if batch is not None:
+        return await batch.find(_LOOKUP_MANY[fresh], "token_hash", hashed)
     rows = await Invitation.raw(sql, hashed)
     return rows[0] if rows else None
 
@@ -258,9 +266,9 @@ async def submit_response(
     if store is not None:
         # SQLite: group-committed with other submissions by the shell's one writer.
         return await store.write(write)
-    writer = batch_writer()
-    if writer is not None:
+    batch = batch_store()
+    if batch is not None:
         # PostgreSQL under a server: many submissions a transaction, in a few statements.
-        return await writer.write(ToWrite(rows, invitation.customer_ref, notify))
+        return await batch.write(ToWrite(rows, invitation.customer_ref, notify))
     async with write_transaction():
         return await write(PiccoloDb())

@@ -247,8 +247,8 @@ async def test_a_server_on_postgresql_batches_concurrent_answers(settings, org):
         httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as client,
     ):
         if ENGINE == "postgresql":
-            # The server's lifespan installed the batching writer for its loop.
-            assert response_store.batch_writer() is not None
+            # The server's lifespan installed the batching store for its loop.
+            assert response_store.batch_store() is not None
         posts = [
             client.post(
                 f"/api/responses/{token}",
@@ -259,7 +259,7 @@ async def test_a_server_on_postgresql_batches_concurrent_answers(settings, org):
         answers = await asyncio.gather(*posts)
     codes = sorted(a.status_code for a in answers)
     assert codes.count(201) == 24 and codes.count(409) == 24, codes
-    assert response_store.batch_writer() is None
+    assert response_store.batch_store() is None
     assert await Response.count() == 24
     from surveys.tallies import recompute
 
