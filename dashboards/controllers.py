@@ -193,7 +193,14 @@ class DashboardPages(Controller):
             )
         except Invalid as error:
             return await _filter_problem(request, error, "/dashboards")
-        items = await focus.focus(filters, threshold=settings.anonymity_threshold)
+        # Where to act ranks the cells of the counts the overview read.
+        rules = {
+            "threshold": settings.anonymity_threshold,
+            "verdict_min_raters": settings.verdict_min_raters,
+        }
+        items = await focus.items(
+            await load_catalog(), focus.cell_rows(view.basis, filters, rules), filters
+        )
         return Template(
             "dashboards/overview.html",
             context=pages.overview_context(view) | {"focus": items},
@@ -317,7 +324,10 @@ class GapsApi(Controller):
         """The ranked items of the view."""
         filters = await _scoped_filters(request, clock)
         items = await focus.focus(
-            filters, threshold=settings.anonymity_threshold, department=filters.department
+            filters,
+            threshold=settings.anonymity_threshold,
+            verdict_min_raters=settings.verdict_min_raters,
+            department=filters.department,
         )
         return [item.as_json() for item in items]
 

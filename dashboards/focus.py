@@ -27,7 +27,6 @@ from dashboards.queries import (
     comment_counts,
     load_catalog,
     open_follow_ups_by_step,
-    read_counts,
     recent_comments,
 )
 from dashboards.suppression import employee_book
@@ -215,33 +214,46 @@ async def items(
     return found
 
 
-async def focus(
-    filters: Filters, *, threshold: int, department: str | None = None, limit: int = LIMIT
-) -> list[FocusItem]:
-    """Where to act in a view: the organisation's steps, or one department's."""
-    catalog = await load_catalog()
-    all_cells = gaps.scope_cells(catalog, filters, department)
-    cells = [c for c in all_cells if department in (None, c[0])]
-    periods = filters.periods()
-    counts = await read_counts(
-        catalog,
-        all_cells,
-        filters.start,
-        filters.end,
-        segments=filters.segments,
-        buckets=[(p.start, p.end) for p in periods],
-    )
-    book = await employee_book(catalog, threshold=threshold, now=filters.now)
-    side = gaps.employee_side(counts, all_cells, filters.end, threshold, book=book)
+def cell_rows(
+    basis: gaps.ViewBasis, filters: Filters, rules: dict[str, int], department: str | None = None
+) -> list[dict[str, Any]]:
+    """The cell rows Where to act ranks, with their trends, as the department pages show them:
+    the organisation's cells are the family of the q-values and of the trend tests."""
+    cells = [c for c in basis.cells if department in (None, c[0])]
     table = gaps.cell_table(
-        counts, side, cells, filters.start, filters.end, threshold=threshold, family=all_cells
+        basis.counts, basis.side, cells, filters.start, filters.end, family=basis.cells, **rules
     )
     points = gaps.period_gaps(
-        counts, all_cells, periods, by=gaps.CELL_KEYS, threshold=threshold, book=book, only=cells
+        basis.counts,
+        basis.cells,
+        filters.periods(),
+        by=gaps.CELL_KEYS,
+        threshold=rules["threshold"],
+        book=basis.book,
+        complete_through=gaps.complete_through_of(filters),
     )
     slopes = gaps.trends(points, gaps.CELL_KEYS)
-    rows = [
+    return [
         row | {"slope": slopes.get((row["department"], row["step"], row["question"]))}
         for row in table.iter_rows(named=True)
     ]
+
+
+async def focus(
+    filters: Filters,
+    *,
+    threshold: int,
+    verdict_min_raters: int,
+    department: str | None = None,
+    limit: int = LIMIT,
+) -> list[FocusItem]:
+    """Where to act in a view: the organisation's steps, or one department's."""
+    catalog = await load_catalog()
+    cells = gaps.scope_cells(catalog, filters, department)
+    counts = await gaps.read_view(catalog, cells, filters, filters.periods())
+    book = await employee_book(catalog, threshold=threshold, now=filters.now)
+    side = gaps.employee_side(counts, cells, filters.end, threshold, book=book)
+    basis = gaps.ViewBasis(counts, side, book, list(cells))
+    rules = {"threshold": threshold, "verdict_min_raters": verdict_min_raters}
+    rows = cell_rows(basis, filters, rules, department)
     return await items(catalog, rows, filters, limit=limit)

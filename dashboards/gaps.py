@@ -311,11 +311,8 @@ def period_gaps(
     return frame.select(*by, *list(schema)[len(CELL_KEYS) :]).sort([*by, "period"])
 
 
-def _complete_through(filters: Filters) -> date:
-    """The last day a trend period may reach and still count as complete: yesterday.
-
-    A period that reaches today is still filling up (the current week or month).
-    """
+def complete_through_of(filters: Filters) -> date:
+    """The last day a trend period may reach and count as complete (today's is filling up)."""
     today = filters.now.date() if filters.now is not None else date.today()
     return today - timedelta(days=1)
 
@@ -432,7 +429,7 @@ def scope_cells(catalog: Catalog, filters: Filters, department: str | None) -> l
     return catalog.cells(journey=filters.journey)
 
 
-async def _read_view(
+async def read_view(
     catalog: Catalog, cells: Sequence[Cell], filters: Filters, periods: Sequence[Period]
 ) -> pl.DataFrame:
     """The counts of a view: customers per trend period, employees of rounds ending by its end."""
@@ -446,6 +443,16 @@ async def _read_view(
     )
 
 
+@dataclass(frozen=True)
+class ViewBasis:
+    """What a view read once: its counts, the employee side and book, the organisation's cells."""
+
+    counts: pl.DataFrame
+    side: EmployeeSide
+    book: EmployeeBook
+    cells: list[Cell]
+
+
 @dataclass
 class Overview:
     """The organisation overview: the headline and every department sorted by gap."""
@@ -456,7 +463,8 @@ class Overview:
     departments: list[dict[str, Any]]
     periods: list[Period]
     journeys: dict[str, str]
-    department_links: list[tuple[str, str]] = field(default_factory=list)
+    department_links: list[tuple[str, str]]
+    basis: ViewBasis
 
 
 async def overview(
@@ -466,7 +474,7 @@ async def overview(
     catalog = await load_catalog()
     cells = scope_cells(catalog, filters, None)
     periods = filters.periods()
-    counts = await _read_view(catalog, cells, filters, periods)
+    counts = await read_view(catalog, cells, filters, periods)
     book = await employee_book(catalog, threshold=threshold, now=filters.now)
     rules = {"threshold": threshold, "verdict_min_raters": verdict_min_raters}
     side = employee_side(counts, cells, filters.end, threshold, book=book)
@@ -480,7 +488,7 @@ async def overview(
         by=["department"],
         threshold=threshold,
         book=book,
-        complete_through=_complete_through(filters),
+        complete_through=complete_through_of(filters),
     )
     slopes = trends(points, ["department"])
     before = await _comparison(catalog, cells, filters, rules, book=book, pooled=True)
@@ -507,7 +515,8 @@ async def overview(
     rows.sort(key=lambda r: (r["gap"] is None, -(r["gap"] or 0.0), r["name"]))
     hidden = sum(1 for d in side.department_reasons.values() if d is not None)
     links = [(k, d.name) for k, d in catalog.departments.items()]
-    return Overview(filters, headline, hidden, rows, periods, catalog.journeys, links)
+    basis = ViewBasis(counts, side, book, list(cells))
+    return Overview(filters, headline, hidden, rows, periods, catalog.journeys, links, basis)
 
 
 async def _comparison(
@@ -597,7 +606,7 @@ async def department_view(
     periods = filters.periods()
     # Anonymity needs every department's employee counts (a department can be hidden among the
     # departments), and the summary row is the overview's, so every department is read.
-    counts = await _read_view(catalog, all_cells, filters, periods)
+    counts = await read_view(catalog, all_cells, filters, periods)
     book = await employee_book(catalog, threshold=threshold, now=filters.now)
     side = employee_side(counts, all_cells, filters.end, threshold, book=book)
     rules = {"threshold": threshold, "verdict_min_raters": verdict_min_raters}
@@ -618,7 +627,7 @@ async def department_view(
         by=CELL_KEYS,
         threshold=threshold,
         book=book,
-        complete_through=_complete_through(filters),
+        complete_through=complete_through_of(filters),
     )
     slopes = trends(points, CELL_KEYS)
     points = points.filter(pl.col("department") == key)

@@ -6,6 +6,7 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from litestar import Litestar, Router
 from litestar.config.allowed_hosts import AllowedHostsConfig
@@ -42,6 +43,7 @@ from listening.ingest_controllers import LISTENING_HANDLERS
 from listening.login import LoginController
 from listening.login_throttle import LoginThrottle
 from listening.page_cache import PageCache
+from listening.postgres_batch import postgres_batch_lifespan
 from listening.rate_limit import RateLimitMiddleware, make_counter
 from listening.security_headers import add_security_headers
 from listening.sessions import session_config, session_store
@@ -101,12 +103,19 @@ def _freeze_start_up_objects() -> None:
     gc.freeze()
 
 
+async def _keep_session(connection: Any) -> None:
+    # asyncpg rolls back a transaction left open on every release; its default reset then
+    # also runs RESET ALL, CLOSE ALL, UNLISTEN * and releases advisory locks, a round trip per
+    # query. Nothing here sets session state on pooled connections, so that round trip goes.
+    return None
+
+
 @asynccontextmanager
 async def _database_pool(app: Litestar) -> AsyncIterator[None]:
     # Piccolo's PostgreSQL engine opens a connection per query unless a pool runs.
     engine = Department._meta.db
     if isinstance(engine, PostgresEngine):
-        await engine.start_connection_pool(max_size=20)
+        await engine.start_connection_pool(max_size=20, reset=_keep_session)
     try:
         yield
     finally:
@@ -225,6 +234,7 @@ def create_app(
         lifespan=[
             *([_database_pool] if manage_pool else []),
             ingest_lifespan,
+            postgres_batch_lifespan,
             *delivery,
         ],
         on_startup=[_freeze_start_up_objects],

@@ -305,9 +305,9 @@ class PostgresWriter:
         self._idle: list[Any] = []
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    async def run(self, fn: Callable[[Any], Awaitable[R]]) -> R:
-        """Run `await fn(connection)` in one transaction; retry on deadlock, serialization
-        failure or the exceptions given as `retry_on`."""
+    async def run(self, fn: Callable[[Any], Awaitable[R]], *, transaction: bool = True) -> R:
+        """Run `await fn(connection)` in one transaction (or, for reads, none); retry on
+        deadlock, serialization failure or the exceptions given as `retry_on`."""
         import asyncpg
 
         # A connection the server dropped is replaced and the batch run again: should its
@@ -320,14 +320,14 @@ class PostgresWriter:
         )
         for attempt in range(self.RETRIES):
             try:
-                return await self._once(fn)
+                return await self._once(fn, transaction)
             except retryable:
                 if attempt == self.RETRIES - 1:
                     raise
                 await asyncio.sleep(0.01 * (attempt + 1))
         raise AssertionError("unreachable")
 
-    async def _once(self, fn: Callable[[Any], Awaitable[R]]) -> R:
+    async def _once(self, fn: Callable[[Any], Awaitable[R]], transaction: bool) -> R:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
             # Connections belong to the loop that opened them.
@@ -336,7 +336,10 @@ class PostgresWriter:
             self._idle.pop()
         conn = self._idle.pop() if self._idle else await self._connect()
         try:
-            async with conn.transaction():
+            if transaction:
+                async with conn.transaction():
+                    result = await fn(conn)
+            else:
                 result = await fn(conn)
         except BaseException as exc:
             gone = isinstance(exc, _connection_errors())

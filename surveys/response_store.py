@@ -7,6 +7,8 @@ transaction (`PiccoloDb`), or the shell's batching SQLite writer, which the shel
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -55,15 +57,17 @@ MESSAGE_COLUMNS = (
     "created_at",
     "attempts",
 )
-# Only one submission moves the invitation to answered; a racing one finds it done.
+# A response claims its invitation: only the submission whose response row went in moves it to
+# answered (the unique index on response.invitation turns a racing twin away first).
 _CLAIM = (
-    "UPDATE invitation SET status = 'answered', answered_at = {}, "
-    "opened_at = COALESCE(opened_at, {}) "
-    "WHERE id = {} AND status NOT IN ('answered', 'expired') RETURNING id"
+    "UPDATE invitation SET status = 'answered', answered_at = response.submitted_at, "
+    "opened_at = COALESCE(invitation.opened_at, response.submitted_at) FROM response "
+    "WHERE response.invitation = invitation.id AND response.id IN ({ids}) "
+    "AND invitation.status NOT IN ('answered', 'expired') RETURNING invitation.id AS id"
 )
 _STEP_CONTEXT = (
-    "SELECT s.key, s.name, s.department, d.name AS department_name, d.follow_up_email "
-    "FROM step s JOIN department d ON d.id = s.department WHERE s.id = {}"
+    "SELECT s.id, s.key, s.name, s.department, d.name AS department_name, d.follow_up_email "
+    "FROM step s JOIN department d ON d.id = s.department WHERE s.id IN ({ids})"
 )
 ALREADY_ANSWERED = "You have already answered this survey. Thank you!"
 
@@ -134,6 +138,47 @@ def fast_store() -> FastStore | None:
     return _store_of(Invitation._meta.db)
 
 
+@dataclass(frozen=True)
+class ToWrite:
+    """One submission for the writer: its rows, who answered (for notices) and where notices go."""
+
+    rows: ResponseRows
+    customer_ref: str | None
+    notify: Notify
+
+
+class BatchStore(Protocol):
+    """The shell's batching reader and writer of survey links (PostgreSQL's, under a server)."""
+
+    async def find(self, sql: str, column: str, key: Any) -> dict[str, Any] | None:
+        """The row whose `column` is `key`; concurrent look-ups of one statement are read in
+        one query, `sql` taking their keys as one array parameter."""
+        ...
+
+    async def write(self, item: ToWrite) -> Submitted:
+        """Write one submission in the next batch; what it stored once committed."""
+        ...
+
+
+# Per event loop: a store's connections and queues belong to the loop of the server that
+# started it, and a process may run more than one (a test's in-process app beside a live one).
+_batch_stores: dict[asyncio.AbstractEventLoop, BatchStore] = {}
+
+
+def use_batch_store(store: BatchStore | None) -> None:
+    """Install (or, with None, remove) the batching store of the running event loop."""
+    loop = asyncio.get_running_loop()
+    if store is None:
+        _batch_stores.pop(loop, None)
+    else:
+        _batch_stores[loop] = store
+
+
+def batch_store() -> BatchStore | None:
+    """The running loop's batching store of survey links, if the shell installed one."""
+    return _batch_stores.get(asyncio.get_running_loop())
+
+
 def _insert(table: str, columns: Sequence[str], rows: int, returning: str = "") -> str:
     row = "(" + ", ".join(["{}"] * len(columns)) + ")"
     values = ", ".join([row] * rows)
@@ -144,55 +189,156 @@ def _flat(rows: Iterable[Sequence[Any]]) -> list[Any]:
     return [value for row in rows for value in row]
 
 
+def _marks(count: int) -> str:
+    return ", ".join(["{}"] * count)
+
+
+async def write_responses(db: Db, batch: Sequence[ToWrite]) -> list[Submitted | Conflict]:
+    """Write a batch of responses in a few statements, whatever its size: rows, answers,
+    segments, follow-ups and their notices, and the tallies last (their rows are the ones every
+    submission shares, so their locks are held only until the commit that follows).
+
+    Each answer's outcome comes back in order: what it stored, or Conflict where its invitation
+    was answered already (by an earlier item of the batch, or by another transaction).
+    """
+    outcomes: list[Submitted | Conflict | None] = [None] * len(batch)
+    seen: set[int] = set()
+    live: list[int] = []
+    for i, item in enumerate(batch):
+        invitation = item.rows.invitation_id
+        if invitation is not None and invitation in seen:
+            outcomes[i] = Conflict(ALREADY_ANSWERED, field="token")
+            continue
+        if invitation is not None:
+            seen.add(invitation)
+        live.append(i)
+    response_ids = await _insert_responses(db, [batch[i].rows for i in live])
+    stored = [(i, rid) for i, rid in zip(live, response_ids, strict=True) if rid is not None]
+    invited = {rid: batch[i].rows.invitation_id for i, rid in stored if batch[i].rows.invitation_id}
+    claimed = await _claim(db, list(invited))
+    # A response whose invitation expired (or was answered) meanwhile goes again.
+    lost = [rid for rid, invitation in invited.items() if invitation not in claimed]
+    if lost:
+        await db.fetch(f'DELETE FROM "response" WHERE id IN ({_marks(len(lost))})', *lost)  # noqa: S608
+    written = [(i, rid) for i, rid in stored if rid not in lost]
+    for i, rid in zip(live, response_ids, strict=True):
+        if rid is None or rid in lost:
+            outcomes[i] = Conflict(ALREADY_ANSWERED, field="token")
+    answers = [(rid, *a) for i, rid in written for a in batch[i].rows.answers]
+    if answers:
+        await db.fetch(_insert("answer", ANSWER_COLUMNS, len(answers)), *_flat(answers))
+    segments = [(rid, n, v) for i, rid in written for n, v in batch[i].rows.segments.items()]
+    if segments:
+        await db.fetch(
+            _insert("response_segment", SEGMENT_COLUMNS, len(segments)), *_flat(segments)
+        )
+    follow_ups = await _open_follow_ups(db, [(batch[i], rid) for i, rid in written])
+    for i, rid in written:
+        outcomes[i] = Submitted(response_id=rid, follow_up_ids=follow_ups.get(rid, []))
+    tallies: Counter[tuple] = Counter()
+    for i, _ in written:
+        for *key, count in batch[i].rows.tallies:
+            tallies[tuple(key)] += count
+    if tallies:
+        # One row per key, in key order: concurrent batches take the shared rows' locks in the
+        # same order and cannot deadlock.
+        rows = [(*key, count) for key, count in sorted(tallies.items())]
+        await db.fetch(upsert_sql(len(rows)), *_flat(rows))
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
 async def write_response(
     db: Db, rows: ResponseRows, *, customer_ref: str | None, notify: Notify
 ) -> Submitted:
-    """Write a response's rows, its tallies, its follow-ups and their notices; claim its
-    invitation first (Conflict when another submission did)."""
-    now = rows.submitted_at
-    if rows.invitation_id is not None and not await db.fetch(_CLAIM, now, now, rows.invitation_id):
-        raise Conflict(ALREADY_ANSWERED, field="token")
-    created = await db.fetch(
-        _insert("response", RESPONSE_COLUMNS, 1, " RETURNING id"), *rows.response_values()
+    """Write one response (a batch of one); Conflict when its invitation was answered."""
+    (outcome,) = await write_responses(db, [ToWrite(rows, customer_ref, notify)])
+    if isinstance(outcome, Conflict):
+        raise outcome
+    return outcome
+
+
+async def _insert_responses(db: Db, rows: Sequence[ResponseRows]) -> list[int | None]:
+    """The new responses' ids in `rows` order; None where the invitation has a response."""
+    if not rows:
+        return []
+    returned = await db.fetch(
+        _insert("response", RESPONSE_COLUMNS, len(rows))
+        + ' ON CONFLICT ("invitation") DO NOTHING RETURNING id, invitation',
+        *_flat(r.response_values() for r in rows),
     )
-    response_id = created[0]["id"]
-    if rows.answers:
-        await db.fetch(
-            _insert("answer", ANSWER_COLUMNS, len(rows.answers)),
-            *_flat((response_id, *a) for a in rows.answers),
-        )
-    if rows.segments:
-        await db.fetch(
-            _insert("response_segment", SEGMENT_COLUMNS, len(rows.segments)),
-            *_flat((response_id, n, v) for n, v in rows.segments.items()),
-        )
-    if rows.tallies:
-        await db.fetch(upsert_sql(len(rows.tallies)), *_flat(rows.tallies))
-    follow_ups: list[tuple[int, Any]] = []
-    if rows.alerts:
-        step = (await db.fetch(_STEP_CONTEXT, rows.step_id))[0]
-        insert = _insert("follow_up", FOLLOW_UP_COLUMNS, 1, " RETURNING id")
-        for answer in rows.alerts:
-            opened = await db.fetch(
-                insert,
-                *(response_id, rows.step_id, step["department"], answer.question.id),
-                *(answer.score, "open", now, now),
-            )
-            follow_ups.append((opened[0]["id"], answer))
-        notices = plan_notices(
-            step=step,
+    by_invitation = {r["invitation"]: r["id"] for r in returned if r["invitation"] is not None}
+    # Rows without an invitation never conflict; both engines number a multi-row insert in
+    # its VALUES order, so their ids, ascending, pair with them in order.
+    unsolicited = iter(sorted(r["id"] for r in returned if r["invitation"] is None))
+    return [
+        next(unsolicited) if r.invitation_id is None else by_invitation.get(r.invitation_id)
+        for r in rows
+    ]
+
+
+async def _claim(db: Db, response_ids: Sequence[int]) -> set[int]:
+    """Move the responses' invitations to answered; the invitations this claim moved."""
+    if not response_ids:
+        return set()
+    sql = _CLAIM.replace("{ids}", _marks(len(response_ids)))
+    return {r["id"] for r in await db.fetch(sql, *response_ids)}
+
+
+def _follow_up_row(response_id: int, rows: ResponseRows, department: int, answer: Any) -> tuple:
+    """A follow-up row in FOLLOW_UP_COLUMNS order."""
+    now = rows.submitted_at
+    return (
+        response_id,
+        rows.step_id,
+        department,
+        answer.question.id,
+        answer.score,
+        "open",
+        now,
+        now,
+    )
+
+
+async def _open_follow_ups(db: Db, written: Sequence[tuple[ToWrite, int]]) -> dict[int, list[int]]:
+    """Open a follow-up per alerting answer and queue their notices; ids per response."""
+    alerting = [(item, rid) for item, rid in written if item.rows.alerts]
+    if not alerting:
+        return {}
+    step_ids = sorted({item.rows.step_id for item, _ in alerting})
+    steps = {
+        s["id"]: s
+        for s in await db.fetch(_STEP_CONTEXT.replace("{ids}", _marks(len(step_ids))), *step_ids)
+    }
+    values = [
+        _follow_up_row(rid, item.rows, steps[item.rows.step_id]["department"], answer)
+        for item, rid in alerting
+        for answer in item.rows.alerts
+    ]
+    opened = await db.fetch(
+        _insert("follow_up", FOLLOW_UP_COLUMNS, len(values), " RETURNING id, response, question"),
+        *_flat(values),
+    )
+    ids = {(r["response"], r["question"]): r["id"] for r in opened}
+    found: dict[int, list[int]] = {}
+    notices: list[dict[str, Any]] = []
+    for item, rid in alerting:
+        rows = item.rows
+        follow_ups = [(ids[(rid, a.question.id)], a) for a in rows.alerts]
+        found[rid] = [fid for fid, _ in follow_ups]
+        notices += plan_notices(
+            step=steps[rows.step_id],
             follow_ups=follow_ups,
             given=rows.given,
-            response_id=response_id,
+            response_id=rid,
             source=rows.source,
-            customer_ref=customer_ref,
-            now=now,
-            base_url=notify.base_url,
-            webhook_url=notify.webhook_url,
+            customer_ref=item.customer_ref,
+            now=rows.submitted_at,
+            base_url=item.notify.base_url,
+            webhook_url=item.notify.webhook_url,
         )
-        if notices:
-            await db.fetch(
-                _insert("message", MESSAGE_COLUMNS, len(notices)),
-                *_flat([*(n[c] for c in MESSAGE_COLUMNS[:-1]), 0] for n in notices),
-            )
-    return Submitted(response_id=response_id, follow_up_ids=[fid for fid, _ in follow_ups])
+    if notices:
+        await db.fetch(
+            _insert("message", MESSAGE_COLUMNS, len(notices)),
+            *_flat([*(n[c] for c in MESSAGE_COLUMNS[:-1]), 0] for n in notices),
+        )
+    return found

@@ -26,6 +26,8 @@ from surveys.response_store import (
     Notify,
     PiccoloDb,
     Submitted,
+    ToWrite,
+    batch_store,
     fast_store,
     write_response,
 )
@@ -68,7 +70,7 @@ class OpenInvitation:
 
 _LOOKUP = (
     "SELECT i.id, i.status, i.survey, i.step, i.customer, i.locale, i.attributes, "
-    "i.expires_at, s.key AS step_key, s.name AS step_name, v.fingerprint, "
+    "i.expires_at, i.token_hash, s.key AS step_key, s.name AS step_name, v.fingerprint, "
     "c.locale AS customer_locale, c.external_id AS customer_ref "
     "FROM invitation i JOIN step s ON s.id = i.step JOIN survey v ON v.id = i.survey "
     "LEFT JOIN customer c ON c.id = i.customer WHERE i.token_hash = {}"
@@ -78,13 +80,23 @@ _QUESTIONS = (
     "higher_is_better, alert_threshold FROM question WHERE survey = {} ORDER BY position, id"
 )
 # What decides follow-ups but not the fingerprint: alert thresholds and their direction can
-# change without a new version. Submissions add them to the cache key, so a change applies
-# to the very next submission.
+# change without a new version. Submissions read them with the invitation, in the same
+# statement, and add them to the cache key, so a change applies to the very next submission.
 _ALERTING = {
-    "sqlite": "SELECT group_concat(id || ':' || coalesce(alert_threshold, '') || ':' || "
-    "higher_is_better || ':' || required, ',') FROM question WHERE survey = {}",
-    "postgres": "SELECT string_agg(id || ':' || coalesce(alert_threshold::text, '') || ':' || "
-    "higher_is_better || ':' || required, ',') AS t FROM question WHERE survey = {}",
+    "sqlite": "(SELECT group_concat(q.id || ':' || coalesce(q.alert_threshold, '') || ':' || "
+    "q.higher_is_better || ':' || q.required, ',') FROM question q WHERE q.survey = i.survey)",
+    "postgres": "(SELECT string_agg(q.id || ':' || coalesce(q.alert_threshold::text, '') || "
+    "':' || q.higher_is_better || ':' || q.required, ',') FROM question q "
+    "WHERE q.survey = i.survey)",
+}
+_LOOKUP_FRESH = {
+    engine: _LOOKUP.replace(" FROM invitation i ", f", {rules} AS alerting FROM invitation i ")
+    for engine, rules in _ALERTING.items()
+}
+# PostgreSQL's batching store reads the look-ups of concurrent requests in one query.
+_LOOKUP_MANY = {
+    fresh: sql.replace("i.token_hash = {}", "i.token_hash = ANY({})")
+    for fresh, sql in ((False, _LOOKUP), (True, _LOOKUP_FRESH["postgres"]))
 }
 # Questions as asked, by (database, survey, fingerprint, locales): the fingerprint changes
 # whenever what is asked changes, so a page never shows stale questions.
@@ -92,11 +104,16 @@ _ASKED_CACHE: dict[tuple[str, int, str, tuple], tuple[float, list[AskedQuestion]
 ASKED_TTL_SECONDS = 60.0
 
 
-async def _lookup(hashed: str) -> dict[str, Any] | None:
+async def _lookup(hashed: str, *, fresh: bool) -> dict[str, Any] | None:
+    engine = "sqlite" if Invitation._meta.db.engine_type == "sqlite" else "postgres"
+    sql = _LOOKUP_FRESH[engine] if fresh else _LOOKUP
     store = fast_store()
     if store is not None:
-        return store.read_one(_LOOKUP, hashed)
-    rows = await Invitation.raw(_LOOKUP, hashed)
+        return store.read_one(sql, hashed)
+    batch = batch_store()
+    if batch is not None:
+        return await batch.find(_LOOKUP_MANY[fresh], "token_hash", hashed)
+    rows = await Invitation.raw(sql, hashed)
     return rows[0] if rows else None
 
 
@@ -105,17 +122,6 @@ async def _question_rows(survey_id: int) -> list[dict[str, Any]]:
     if store is not None:
         return store.read_all(_QUESTIONS, survey_id)
     return await Invitation.raw(_QUESTIONS, survey_id)
-
-
-async def _alerting_rules(survey_id: int) -> str:
-    sql = _ALERTING["sqlite" if Invitation._meta.db.engine_type == "sqlite" else "postgres"]
-    store = fast_store()
-    if store is not None:
-        row = store.read_one(sql, survey_id)
-    else:
-        rows = await Invitation.raw(sql, survey_id)
-        row = rows[0] if rows else None
-    return str(next(iter(row.values()))) if row else ""
 
 
 async def _asked(survey_id: int, fingerprint: str, locales: tuple) -> list[AskedQuestion]:
@@ -150,7 +156,7 @@ async def find_invitation(
     """
     if not token or len(token) > TOKEN_MAX:
         raise NotFound("This page does not exist.")
-    row = await _lookup(token_hash(token))
+    row = await _lookup(token_hash(token), fresh=fresh)
     if row is None:
         raise NotFound("This page does not exist.")
     if row["status"] == "answered":
@@ -160,7 +166,7 @@ async def find_invitation(
     locales = (row["locale"], row["customer_locale"])
     version = row["fingerprint"]
     if fresh:
-        version = f"{version}|{await _alerting_rules(row['survey'])}"
+        version = f"{version}|{row['alerting'] or ''}"
     questions = await _asked(row["survey"], version, locales)
     return OpenInvitation(
         id=row["id"],
@@ -260,5 +266,9 @@ async def submit_response(
     if store is not None:
         # SQLite: group-committed with other submissions by the shell's one writer.
         return await store.write(write)
+    batch = batch_store()
+    if batch is not None:
+        # PostgreSQL under a server: many submissions a transaction, in a few statements.
+        return await batch.write(ToWrite(rows, invitation.customer_ref, notify))
     async with write_transaction():
         return await write(PiccoloDb())

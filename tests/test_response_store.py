@@ -12,7 +12,7 @@ from surveys import response_store
 from surveys.errors import Conflict
 from surveys.response_rows import response_rows
 from surveys.responses import Notify, submit_response
-from surveys.tables import Answer, FollowUp, Message, Response, ResponseSegment, Tally
+from surveys.tables import Answer, FollowUp, Invitation, Message, Response, ResponseSegment, Tally
 
 ENGINE = os.environ.get("LISTENING_TEST_ENGINE", "sqlite")
 ANSWERS = {"csat": 1, "effort": 2, "comment": "Slow"}
@@ -128,3 +128,140 @@ def test_rows_count_each_level_once_per_question():
     assert rows.tallies == [(7, 1, "customer", 0, day, 4, 1), (7, 2, "customer", 0, day, 1, 1)]
     assert rows.segments == {"n": "3"}
     assert [a.question.id for a in rows.alerts] == [2]
+
+
+async def _rows_for(settings, customer: str, answers: dict, *, status: str = "sent"):
+    """A new invitation and the rows a submission of `answers` to it writes."""
+    from surveys.answers import validate_answers
+    from surveys.responses import find_invitation
+
+    token, invitation_id = await make_invitation(settings.secret_key, customer=customer)
+    invitation = await find_invitation(token, clock=fixed_clock(), fresh=True)
+    given, errors = validate_answers(invitation.questions, answers)
+    assert not errors
+    if status != "sent":
+        await Invitation.update({Invitation.status: status}).where(Invitation.id == invitation_id)
+    rows = response_rows(
+        survey_id=invitation.survey_id,
+        step_id=invitation.step_id,
+        given=given,
+        source="invited",
+        now=NOW,
+        invitation_id=invitation.id,
+        customer_id=invitation.customer_id,
+        attributes={"channel": customer},
+    )
+    return token, rows
+
+
+async def test_a_batch_writes_each_answer_once_and_counts_it_once(settings, org):
+    from surveys.response_store import PiccoloDb, ToWrite, write_responses
+    from surveys.tallies import recompute
+    from surveys.transactions import write_transaction
+
+    _, low = await _rows_for(settings, "b1", ANSWERS)
+    _, high = await _rows_for(settings, "b2", {"csat": 5, "effort": 7})
+    answered_token, answered = await _rows_for(settings, "b3", {"csat": 4, "effort": 6})
+    await submit_response(answered_token, {"csat": 4, "effort": 6}, clock=fixed_clock())
+    _, expired = await _rows_for(settings, "b4", {"csat": 3, "effort": 4}, status="expired")
+    unsolicited = [
+        response_rows(
+            survey_id=low.survey_id,
+            step_id=low.step_id,
+            given=high.given[: n + 1],
+            source="unsolicited",
+            now=NOW,
+        )
+        for n in range(2)
+    ]
+    batch = [
+        ToWrite(r, customer_ref=ref, notify=NOTIFY)
+        for r, ref in [
+            (low, "b1"),
+            (unsolicited[0], None),
+            (low, "b1"),  # the same invitation twice in one batch
+            (high, "b2"),
+            (answered, "b3"),
+            (expired, "b4"),
+            (unsolicited[1], None),
+        ]
+    ]
+    async with write_transaction():
+        outcomes = await write_responses(PiccoloDb(), batch)
+    kinds = [type(o).__name__ for o in outcomes]
+    assert kinds == [
+        "Submitted",
+        "Submitted",
+        "Conflict",
+        "Submitted",
+        "Conflict",
+        "Conflict",
+        "Submitted",
+    ]
+    # Each stored response is the one of its item: its invitation, its answers, its segments.
+    for index, item in enumerate(batch):
+        if type(outcomes[index]).__name__ != "Submitted":
+            continue
+        stored = await Response.select(Response.invitation).where(
+            Response.id == outcomes[index].response_id
+        )
+        assert stored[0]["invitation"] == item.rows.invitation_id
+        scores = await Answer.select(Answer.question, Answer.score).where(
+            Answer.response == outcomes[index].response_id
+        )
+        assert sorted((a["question"], a["score"]) for a in scores) == sorted(
+            (q, s) for q, s, _, _ in item.rows.answers
+        )
+    # The expired invitation kept no response and stays expired; the low score opened follow-ups.
+    assert await Response.count().where(Response.invitation == expired.invitation_id) == 0
+    status = await Invitation.select(Invitation.status).where(
+        Invitation.id == expired.invitation_id
+    )
+    assert status[0]["status"] == "expired"
+    assert outcomes[0].follow_up_ids and not outcomes[3].follow_up_ids
+    follow_ups = await FollowUp.select(FollowUp.id, FollowUp.response)
+    assert {f["response"] for f in follow_ups} == {outcomes[0].response_id}
+    assert sorted(f["id"] for f in follow_ups) == sorted(outcomes[0].follow_up_ids)
+    # The tallies add up to what the raw rows say: each answer counted once.
+    tallies = {
+        (t["step"], t["question"], t["source"], t["round_id"], t["day"], t["level"]): t["count"]
+        for t in await Tally.select()
+    }
+    assert tallies == {k: v for k, v in (await recompute()).items() if v}
+
+
+async def test_a_server_on_postgresql_batches_concurrent_answers(settings, org):
+    """Through the app: concurrent submissions, each token twice, store one answer each."""
+    import asyncio
+
+    import httpx
+
+    from listening.app import create_app
+
+    tokens = [(await make_invitation(settings.secret_key, customer=f"p{n}"))[0] for n in range(24)]
+    app = create_app(settings, clock=fixed_clock(), manage_pool=False)
+    transport = httpx.ASGITransport(app=app)
+    # The app's lifespan in the test's loop, as a server runs it around its requests.
+    async with (
+        app.lifespan(),
+        httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as client,
+    ):
+        if ENGINE == "postgresql":
+            # The server's lifespan installed the batching store for its loop.
+            assert response_store.batch_store() is not None
+        posts = [
+            client.post(
+                f"/api/responses/{token}",
+                json={"answers": {"csat": 1 + n % 5, "effort": 1 + n % 7}},
+            )
+            for n, token in enumerate(tokens * 2)
+        ]
+        answers = await asyncio.gather(*posts)
+    codes = sorted(a.status_code for a in answers)
+    assert codes.count(201) == 24 and codes.count(409) == 24, codes
+    assert response_store.batch_store() is None
+    assert await Response.count() == 24
+    from surveys.tallies import recompute
+
+    tallies = await Tally.select(Tally.count)
+    assert sum(t["count"] for t in tallies) == sum((await recompute()).values()) == 48
