@@ -212,6 +212,9 @@ async def write_responses(db: Db, batch: Sequence[ToWrite]) -> list[Submitted | 
         if invitation is not None:
             seen.add(invitation)
         live.append(i)
+    # In invitation order: two batches holding the same invitations wait on each other's
+    # unique-index entries in one order, not in a deadlock.
+    live.sort(key=lambda i: batch[i].rows.invitation_id or 0)
     response_ids = await _insert_responses(db, [batch[i].rows for i in live])
     stored = [(i, rid) for i, rid in zip(live, response_ids, strict=True) if rid is not None]
     invited = {rid: batch[i].rows.invitation_id for i, rid in stored if batch[i].rows.invitation_id}
