@@ -19,6 +19,7 @@ from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect, Template
 
 from dashboards import exports, focus, gaps, pages, report, stats
+from dashboards.audience import team_words
 from dashboards.filters import (
     FIRST_DAY,
     LAST_DAY,
@@ -193,10 +194,12 @@ class DashboardPages(Controller):
             )
         except Invalid as error:
             return await _filter_problem(request, error, "/dashboards")
-        items = await focus.focus(filters, threshold=settings.anonymity_threshold)
+        # Only executives and admins reach the overview: employees were sent to their page.
+        team = team_words(own)
+        items = await focus.focus(filters, threshold=settings.anonymity_threshold, team=team)
         return Template(
             "dashboards/overview.html",
-            context=pages.overview_context(view) | {"focus": items},
+            context=pages.overview_context(view, team) | {"focus": items},
             media_type=MediaType.HTML,
         )
 
@@ -223,12 +226,13 @@ class DashboardPages(Controller):
             )
         except Invalid as error:
             return await _filter_problem(request, error, f"/dashboards/{department_key}")
-        items = await focus.items(await load_catalog(), view.cells, filters, limit=3)
+        team = team_words(own)
+        items = await focus.items(await load_catalog(), view.cells, filters, limit=3, team=team)
         ended = await rounds_in(
             day_start(filters.start), day_start(filters.end + timedelta(days=1))
         )
         ends = [r.ends_at.date() for r in ended if department_key in r.departments]
-        context = pages.department_context(view, round_ends=ends) | {
+        context = pages.department_context(view, round_ends=ends, team=team) | {
             "focus": items,
             "employee_view": own,
         }
@@ -253,6 +257,7 @@ class DashboardPages(Controller):
             threshold=settings.anonymity_threshold,
             comment_threshold=settings.comment_threshold,
             verdict_min_raters=settings.verdict_min_raters,
+            team=team_words(await own_department(request)),
         )
         name = f"listening-report-{filters.department or 'all'}-{filters.end.isoformat()}.html"
         return _download(report.render_html(built).encode("utf-8"), "text/html", name)
@@ -317,7 +322,10 @@ class GapsApi(Controller):
         """The ranked items of the view."""
         filters = await _scoped_filters(request, clock)
         items = await focus.focus(
-            filters, threshold=settings.anonymity_threshold, department=filters.department
+            filters,
+            threshold=settings.anonymity_threshold,
+            department=filters.department,
+            team=team_words(await own_department(request)),
         )
         return [item.as_json() for item in items]
 
