@@ -46,8 +46,9 @@ Progress = Callable[[str, int, int], None]
 
 # department -> customer score (0–100) at the start and at the end, employee score, employees.
 # Teams that need a verdict have at least 12 people (about 11 raters a round, as one in ten
-# skips a step); Sales is the smallest team above the threshold, so complementary suppression
-# hides it with Marketing, whose three people are below it.
+# skips a step; Customer Support 16, so a few raters cannot turn its no gap into a gap); Sales
+# is the smallest team above the threshold, so complementary suppression hides it with
+# Marketing, whose three people are below it.
 STORY: dict[str, tuple[float, float, float, int]] = {
     "logistics": (50, 50, 88, 12),
     "support": (80, 80, 80, 16),
@@ -78,10 +79,10 @@ CHANGE_DAYS = 91
 # fire this many times as often as the others.
 BUSY = {"shop": 2, "logistics": 2}
 # A rating round every third month, from the first simulated month on. The dashboards test a
-# trend only between weeks that share a round (a new round is a break, never a trend): with
-# monthly rounds a 90-day view held four stretches of two to five weeks, too short for the
-# Online Shop's closing gap to read as clear in every seed; a quarterly round leaves one or two
-# stretches of six weeks or more.
+# trend only between weeks that share a round (a new round is a break, never a trend): monthly
+# rounds would cut a 90-day view into stretches of two to five weeks, too short for the Online
+# Shop's closing gap to read as clear in every seed; quarterly ones leave one or two stretches
+# of six weeks or more (one of ten or more in the default six months).
 ROUND_EVERY_MONTHS = 3
 
 
