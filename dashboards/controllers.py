@@ -313,7 +313,9 @@ class GapsApi(Controller):
             "Same filters as /api/gaps. Executives and admins get the organisation's steps (or "
             "`department=`'s), an employee their own department's. Each item: department, step, "
             "question, gap, gap_ci, verdict, n_customers, open_follow_ups, comments {count, "
-            "shown (up to three)}, next_step (a sentence), with scores and trend in words."
+            "shown (up to three)}, next_step (a sentence naming the raters as the caller reads "
+            "them: 'employees' for executives and admins, 'your team' for an employee), with "
+            "scores and trend in words."
         ),
     )
     async def focus_json(
