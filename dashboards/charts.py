@@ -2,7 +2,8 @@
 
 Plain dicts are what `Plotly.newPlot` takes and what `plotly.graph_objects.Figure(...)` accepts
 (the report and the image export wrap them so), and building them costs next to nothing.
-Every figure only shows numbers the gap service already cleared for anonymity.
+Every figure only shows numbers the gap service already cleared for anonymity, and names the
+raters as its reader does (`team`: "your team" or "employees", see `dashboards.audience`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import json
 import math
 from collections.abc import Sequence
 from typing import Any
+
+from dashboards.audience import EMPLOYEES, TeamWords
 
 CUSTOMER = "#0b5cad"
 CUSTOMER_BAND = "rgba(11, 92, 173, 0.15)"
@@ -114,7 +117,9 @@ def _labels(cells: Sequence[dict[str, Any]]) -> list[str]:
     return [wrap(cell_label(c, with_question=steps.count(c["step"]) > 1)) for c in cells]
 
 
-def journey_map(cells: Sequence[dict[str, Any]], *, title: str | None = None) -> Figure:
+def journey_map(
+    cells: Sequence[dict[str, Any]], *, title: str | None = None, team: TeamWords = EMPLOYEES
+) -> Figure:
     """Steps in journey order: customers and employees, each with its 95% interval, gap shaded.
 
     Employee traces appear only where employee numbers are shown, so a hidden department's
@@ -154,8 +159,8 @@ def journey_map(cells: Sequence[dict[str, Any]], *, title: str | None = None) ->
                 "marker": {"size": 9, "symbol": "diamond"},
                 "fill": "tonexty",
                 "fillcolor": GAP_SHADE,
-                "name": "Your team (gap shaded)",
-                "hovertemplate": "%{x}<br>Your team: %{y:.0f}/100<extra></extra>",
+                "name": f"{team.title} (gap shaded)",
+                "hovertemplate": f"%{{x}}<br>{team.title}: %{{y:.0f}}/100<extra></extra>",
                 **({"error_y": employee_bars | {"color": EMPLOYEE}} if employee_bars else {}),
             }
         )
@@ -195,7 +200,11 @@ def journey_map(cells: Sequence[dict[str, Any]], *, title: str | None = None) ->
 
 
 def gap_bars(
-    rows: Sequence[dict[str, Any]], *, label: str = "step", title: str | None = None
+    rows: Sequence[dict[str, Any]],
+    *,
+    label: str = "step",
+    title: str | None = None,
+    team: TeamWords = EMPLOYEES,
 ) -> Figure:
     """Gaps with their 95% intervals, largest first; rows without a gap are left out."""
     shown = [r for r in rows if r.get("gap") is not None]
@@ -211,7 +220,7 @@ def gap_bars(
         "y": names,
         "x": gaps,
         "marker": {"color": [POSITIVE if g >= 0 else NEGATIVE for g in gaps]},
-        "name": "Gap (your team − customers)",
+        "name": f"Gap ({team.name} − customers)",
         "hovertemplate": "%{y}: %{x:+.0f} points<extra></extra>",
     }
     if bars:
@@ -279,8 +288,8 @@ def _band_text(kind: str, bands: dict[str, tuple[int, int] | None], meaning: str
     return f"{kind.upper()} {levels}" + (f" ({names[index]})" if names else "")
 
 
-def distribution_bars(cells: Sequence[dict[str, Any]]) -> Figure:
-    """Diverging bars of each step's answers, customers beside your team, centred on neutral.
+def distribution_bars(cells: Sequence[dict[str, Any]], *, team: TeamWords = EMPLOYEES) -> Figure:
+    """Diverging bars of each step's answers, customers beside employees, centred on neutral.
 
     Every scale is split at its own neutral point (NPS 0–6 / 7–8 / 9–10, CSAT 1–2 / 3 / 4–5,
     CES and 7-point Likert 1–3 / 4 / 5–7): negative answers go left of zero, positive right,
@@ -292,7 +301,7 @@ def distribution_bars(cells: Sequence[dict[str, Any]]) -> Figure:
         if cell.get("customer_shares"):
             rows.append((f"{label}<br><i>customers</i>", cell, cell["customer_shares"]))
         if cell.get("employee_shares"):
-            rows.append((f"{label}<br><i>your team</i>", cell, cell["employee_shares"]))
+            rows.append((f"{label}<br><i>{team.name}</i>", cell, cell["employee_shares"]))
     names = [n for n, _, _ in rows]
     data: list[dict[str, Any]] = []
     for meaning, title, colour in MEANINGS:

@@ -19,6 +19,7 @@ from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect, Template
 
 from dashboards import exports, focus, gaps, pages, report, stats
+from dashboards.audience import team_words
 from dashboards.filters import (
     FIRST_DAY,
     LAST_DAY,
@@ -193,17 +194,19 @@ class DashboardPages(Controller):
             )
         except Invalid as error:
             return await _filter_problem(request, error, "/dashboards")
+        # Only executives and admins reach the overview: employees were sent to their page.
+        team = team_words(own)
         # Where to act ranks the cells of the counts the overview read.
         rules = {
             "threshold": settings.anonymity_threshold,
             "verdict_min_raters": settings.verdict_min_raters,
         }
         items = await focus.items(
-            await load_catalog(), focus.cell_rows(view.basis, filters, rules), filters
+            await load_catalog(), focus.cell_rows(view.basis, filters, rules), filters, team=team
         )
         return Template(
             "dashboards/overview.html",
-            context=pages.overview_context(view) | {"focus": items},
+            context=pages.overview_context(view, team) | {"focus": items},
             media_type=MediaType.HTML,
         )
 
@@ -230,12 +233,13 @@ class DashboardPages(Controller):
             )
         except Invalid as error:
             return await _filter_problem(request, error, f"/dashboards/{department_key}")
-        items = await focus.items(await load_catalog(), view.cells, filters, limit=3)
+        team = team_words(own)
+        items = await focus.items(await load_catalog(), view.cells, filters, limit=3, team=team)
         ended = await rounds_in(
             day_start(filters.start), day_start(filters.end + timedelta(days=1))
         )
         ends = [r.ends_at.date() for r in ended if department_key in r.departments]
-        context = pages.department_context(view, round_ends=ends) | {
+        context = pages.department_context(view, round_ends=ends, team=team) | {
             "focus": items,
             "employee_view": own,
         }
@@ -260,6 +264,7 @@ class DashboardPages(Controller):
             threshold=settings.anonymity_threshold,
             comment_threshold=settings.comment_threshold,
             verdict_min_raters=settings.verdict_min_raters,
+            team=team_words(await own_department(request)),
         )
         name = f"listening-report-{filters.department or 'all'}-{filters.end.isoformat()}.html"
         return _download(report.render_html(built).encode("utf-8"), "text/html", name)
@@ -315,7 +320,9 @@ class GapsApi(Controller):
             "Same filters as /api/gaps. Executives and admins get the organisation's steps (or "
             "`department=`'s), an employee their own department's. Each item: department, step, "
             "question, gap, gap_ci, verdict, n_customers, open_follow_ups, comments {count, "
-            "shown (up to three)}, next_step (a sentence), with scores and trend in words."
+            "shown (up to three)}, next_step (a sentence naming the raters as the caller reads "
+            "them: 'employees' for executives and admins, 'your team' for an employee), with "
+            "scores and trend in words."
         ),
     )
     async def focus_json(
@@ -328,6 +335,7 @@ class GapsApi(Controller):
             threshold=settings.anonymity_threshold,
             verdict_min_raters=settings.verdict_min_raters,
             department=filters.department,
+            team=team_words(await own_department(request)),
         )
         return [item.as_json() for item in items]
 

@@ -9,8 +9,10 @@ customers). Candidates are ranked by, in order:
    (so a 20-point gap on 400 customers outranks a 25-point gap on 40);
 3. its trend: a gap that is widening before one that is steady or closing.
 
-Each item carries the comments behind it, its open follow-ups and one plain next step. Hidden
-steps never become items, so nothing here depends on ratings that anonymity hides.
+Each item carries the comments behind it, its open follow-ups and one plain next step, which
+names the raters as its reader does ("your team" to an employee, "employees" to executives and
+admins: `dashboards.audience`). Hidden steps never become items, so nothing here depends on
+ratings that anonymity hides.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dashboards import gaps
+from dashboards.audience import EMPLOYEES, TeamWords
 from dashboards.filters import Filters
 from dashboards.queries import (
     Catalog,
@@ -139,11 +142,12 @@ def next_step(
     trend: str | None,
     open_follow_ups: int,
     comments_count: int,
+    team: TeamWords = EMPLOYEES,
 ) -> str:
     """One plain sentence: where, the two scores, and what to do first."""
     head = (
         f"{department_name}: {step_name} — customers {customer_score:.0f}, "
-        f"your team {employee_score:.0f}"
+        f"{team.name} {employee_score:.0f}"
     )
     actions = []
     if open_follow_ups:
@@ -162,7 +166,12 @@ def next_step(
 
 
 async def items(
-    catalog: Catalog, rows: Sequence[dict[str, Any]], filters: Filters, *, limit: int = LIMIT
+    catalog: Catalog,
+    rows: Sequence[dict[str, Any]],
+    filters: Filters,
+    *,
+    limit: int = LIMIT,
+    team: TeamWords = EMPLOYEES,
 ) -> list[FocusItem]:
     """The ranked items of cell rows, with their comments and open follow-ups read."""
     chosen = rank(rows, limit)
@@ -208,6 +217,7 @@ async def items(
                     trend=trend,
                     open_follow_ups=follow_ups.get(row["step"], 0),
                     comments_count=counts.get(row["step"], 0),
+                    team=team,
                 ),
             )
         )
@@ -246,6 +256,7 @@ async def focus(
     verdict_min_raters: int,
     department: str | None = None,
     limit: int = LIMIT,
+    team: TeamWords = EMPLOYEES,
 ) -> list[FocusItem]:
     """Where to act in a view: the organisation's steps, or one department's."""
     catalog = await load_catalog()
@@ -256,4 +267,4 @@ async def focus(
     basis = gaps.ViewBasis(counts, side, book, list(cells))
     rules = {"threshold": threshold, "verdict_min_raters": verdict_min_raters}
     rows = cell_rows(basis, filters, rules, department)
-    return await items(catalog, rows, filters, limit=limit)
+    return await items(catalog, rows, filters, limit=limit, team=team)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from dashboards import charts, focus
+from dashboards.audience import EMPLOYEES, TeamWords
 from dashboards.filters import Filters, Period
 from dashboards.gaps import DepartmentView, Overview, mean_interval
 
@@ -89,7 +90,7 @@ def filter_form(filters: Filters) -> dict[str, str]:
     }
 
 
-def headline(row: dict[str, Any] | None) -> str:
+def headline(row: dict[str, Any] | None, subject: str = "Employees rate their steps") -> str:
     """The headline: "Employees rate their steps 84/100; customers rate them 63/100: …"."""
     if row is None:
         return (
@@ -97,7 +98,7 @@ def headline(row: dict[str, Any] | None) -> str:
             "anonymity threshold in its latest round."
         )
     sentence = (
-        f"Employees rate their steps {row['employee_score']:.0f}/100; "
+        f"{subject} {row['employee_score']:.0f}/100; "
         f"customers rate them {row['customer_score']:.0f}/100: "
         f"{_article(Formats.gap(row['gap']).lstrip('+'))}-point gap"
     )
@@ -247,9 +248,10 @@ def _employee_interval(cell: dict[str, Any]) -> tuple[float, float] | None:
     return None if found is None else (found[1], found[2])
 
 
-def _common(view: Overview | DepartmentView) -> dict[str, Any]:
+def _common(view: Overview | DepartmentView, team: TeamWords) -> dict[str, Any]:
     return {
         "view": view,
+        "team": team,
         "filters": view.filters,
         "form": filter_form(view.filters),
         "query": view.filters.query(),
@@ -267,21 +269,25 @@ def _common(view: Overview | DepartmentView) -> dict[str, Any]:
     }
 
 
-def overview_context(view: Overview) -> dict[str, Any]:
-    """Template context of the org overview."""
+def overview_context(view: Overview, team: TeamWords = EMPLOYEES) -> dict[str, Any]:
+    """Template context of the org overview, its raters named for `team`'s reader."""
     labels = period_labels(view.periods, view.filters.period)
-    figures = {"departments": charts.to_json(charts.gap_bars(view.departments, label="department"))}
+    bars = charts.gap_bars(view.departments, label="department", team=team)
+    figures = {"departments": charts.to_json(bars)}
     for row in view.departments:
         # A hidden department draws no trend: its points depend on its ratings.
         if row["trend"] and row.get("gap") is not None:
             figures[f"spark-{row['department']}"] = charts.to_json(
                 charts.sparkline(row["trend"], labels)
             )
-    return _common(view) | {"headline": headline(view.headline), "figures": figures}
+    return _common(view, team) | {"headline": headline(view.headline), "figures": figures}
 
 
-def department_context(view: DepartmentView, *, round_ends: Sequence[date] = ()) -> dict[str, Any]:
-    """Template context of a department page (`round_ends`: its rounds' last days)."""
+def department_context(
+    view: DepartmentView, *, round_ends: Sequence[date] = (), team: TeamWords = EMPLOYEES
+) -> dict[str, Any]:
+    """Template context of a department page (`round_ends`: its rounds' last days), its
+    raters named for `team`'s reader."""
     unit = view.filters.period
     labels = period_labels(view.periods, unit)
     cells = [c | {"employee_ci": _employee_interval(c)} for c in view.cells]
@@ -294,11 +300,11 @@ def department_context(view: DepartmentView, *, round_ends: Sequence[date] = ())
         if points:
             name = charts.cell_label(cell, with_question=True)
             series.append((name, points, cell.get("slope")))
-    figures = {"journey": charts.to_json(charts.journey_map(cells))}
+    figures = {"journey": charts.to_json(charts.journey_map(cells, team=team))}
     if any(c["gap"] is not None for c in cells):
-        figures["gaps"] = charts.to_json(charts.gap_bars(cells))
+        figures["gaps"] = charts.to_json(charts.gap_bars(cells, team=team))
     if any(c.get("customer_shares") or c.get("employee_shares") for c in cells):
-        figures["distribution"] = charts.to_json(charts.distribution_bars(cells))
+        figures["distribution"] = charts.to_json(charts.distribution_bars(cells, team=team))
     if series:
         figures["trend"] = charts.to_json(
             charts.trend_lines(
@@ -310,10 +316,10 @@ def department_context(view: DepartmentView, *, round_ends: Sequence[date] = ())
             )
         )
     shown = {(s[1][0]["step"], s[1][0]["question"]) for s in series}
-    return _common(view) | {
+    return _common(view, team) | {
         "cells": cells,
         "trend_cells": [c for c in cells if (c["step"], c["question"]) in shown],
-        "summary_sentence": _summary(view),
+        "summary_sentence": _summary(view, team),
         "figures": figures,
         "nps_cells": [c for c in cells if c.get("nps")],
         # Planning hints only where more answers can change the answer: not for clear gaps.
@@ -327,11 +333,11 @@ def department_context(view: DepartmentView, *, round_ends: Sequence[date] = ())
     }
 
 
-def _summary(view: DepartmentView) -> str:
+def _summary(view: DepartmentView, team: TeamWords) -> str:
     row = view.summary
     if row is None or row.get("gap") is None:
         if row is not None and row.get("suppressed_reason"):
             return f"{view.department.name}: {row['suppressed_reason']}"
         return f"{view.department.name}: no gap to show for this view."
-    text = headline(row).replace("Employees rate their steps", "Employees rate these steps")
+    text = headline(row, subject=f"{team.title} {team.rate} these steps")
     return f"{view.department.name}. {text}"

@@ -17,6 +17,7 @@ from typing import Any
 import jinja2
 
 from dashboards import charts, gaps, pages, stats
+from dashboards.audience import EMPLOYEES, TeamWords
 from dashboards.filters import Filters
 
 HERE = Path(__file__).parent
@@ -45,15 +46,19 @@ async def build_report(
     threshold: int,
     comment_threshold: int,
     verdict_min_raters: int = stats.VERDICT_MIN_RATERS,
+    team: TeamWords = EMPLOYEES,
 ) -> Report:
-    """The overview (or one department's page) of a view, ready to write."""
+    """The overview (or one department's page) of a view, ready to write, its raters named
+    for `team`'s reader ("your team" in an employee's own report)."""
     if department is None:
         view = await gaps.overview(
             filters, threshold=threshold, verdict_min_raters=verdict_min_raters
         )
-        context = pages.overview_context(view)
+        context = pages.overview_context(view, team)
         figures = [
-            charts.gap_bars(view.departments, label="department", title="Gap per department")
+            charts.gap_bars(
+                view.departments, label="department", title="Gap per department", team=team
+            )
         ]
         return Report("Perception gap: all departments", "overview", context, figures)
     view = await gaps.department_view(
@@ -63,10 +68,10 @@ async def build_report(
         comment_threshold=comment_threshold,
         verdict_min_raters=verdict_min_raters,
     )
-    context = pages.department_context(view)
-    figures = [charts.journey_map(view.cells, title="Journey map")]
+    context = pages.department_context(view, team=team)
+    figures = [charts.journey_map(view.cells, title="Journey map", team=team)]
     if any(c["gap"] is not None for c in view.cells):
-        figures.append(charts.gap_bars(view.cells, title="Gap per step"))
+        figures.append(charts.gap_bars(view.cells, title="Gap per step", team=team))
     return Report(f"Perception gap: {view.department.name}", "department", context, figures)
 
 

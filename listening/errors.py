@@ -11,7 +11,9 @@ from litestar.exceptions import HTTPException, NotAuthorizedException
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_500_INTERNAL_SERVER_ERROR
 
+from listening.rate_limit import RateLimited
 from surveys.errors import DomainError
+from surveys.survey_controllers import problem_page
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +131,13 @@ def http_error_handler(request: Request, exc: HTTPException) -> Any:
     return Response(body, status_code=exc.status_code, headers=headers, media_type=MediaType.JSON)
 
 
+def rate_limited_handler(request: Request, exc: RateLimited) -> Any:
+    """A refused customer link gets the customer's page in their language; others as any 429."""
+    if exc.wording is not None and wants_html(request):
+        return problem_page(exc.wording, exc.status_code, dict(exc.headers or {}))
+    return http_error_handler(request, exc)
+
+
 def bad_encoding_handler(request: Request, exc: Exception) -> Response:
     """Invalid UTF-8 or absurdly nested JSON is the client's error, not ours."""
     reason = (
@@ -155,6 +164,7 @@ def internal_error_handler(request: Request, exc: Exception) -> Any:
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     DomainError: domain_error_handler,
     HTTPException: http_error_handler,
+    RateLimited: rate_limited_handler,
     UnicodeDecodeError: bad_encoding_handler,
     RecursionError: bad_encoding_handler,
     HTTP_500_INTERNAL_SERVER_ERROR: internal_error_handler,

@@ -16,6 +16,9 @@ limit per middleware; one atomic counter per (limit, key, window) avoids both.
 
 The client address comes from `X-Forwarded-For` only when the direct peer is a trusted proxy,
 walking the header from the right past the trusted hops, so a client cannot choose its own key.
+
+A refused customer link (`/s/...`, `/f/...`) carries the customer's language for its page
+(`RateLimited.wording`; JSON clients still get JSON).
 """
 
 from __future__ import annotations
@@ -33,6 +36,10 @@ from litestar.exceptions import TooManyRequestsException
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from listening.settings import Settings, SettingsError
+from surveys.answers import accepted_locales
+from surveys.customer_language import browser_wording
+from surveys.languages import Wording
+from surveys.organisation import current_organisation
 
 log = logging.getLogger(__name__)
 
@@ -172,11 +179,38 @@ def limit_key(scope: Scope, trusted: list[Any], settings: Settings) -> tuple[str
     return None
 
 
-def _too_many(decision: Decision) -> TooManyRequestsException:
-    return TooManyRequestsException(
-        "Too many requests: please wait a minute and try again.",
-        headers={"Retry-After": str(decision.retry_after)},
-    )
+CUSTOMER_PREFIXES = ("/s/", "/f/")
+
+
+class RateLimited(TooManyRequestsException):
+    """A 429 with Retry-After; on a customer link, the wording of the customer's page."""
+
+    def __init__(self, decision: Decision, wording: Wording | None = None) -> None:
+        super().__init__(
+            "Too many requests: please wait a minute and try again.",
+            headers={"Retry-After": str(decision.retry_after)},
+        )
+        self.wording = wording
+
+
+async def customer_wording(scope: Scope) -> Wording | None:
+    """The language of a refused customer link's page: the browser's, else the default.
+
+    A survey link's own page speaks its invitation's locale, but finding the invitation is a
+    database read per request, the work a refusal exists to spare; so a refused link follows
+    Accept-Language (as a feedback post always does), else the organisation's default locale.
+    The organisation is cached (`current_organisation`), so a flood costs no reads.
+    """
+    if not scope.get("path", "").startswith(CUSTOMER_PREFIXES):
+        return None
+    header = next((v for k, v in scope.get("headers", ()) if k == b"accept-language"), b"")
+    try:
+        organisation = await current_organisation()
+    except Exception as exc:
+        # The refusal must not fail with the database: a generic page will do.
+        log.warning("organisation unavailable for a refused customer link: %s", exc)
+        return None
+    return browser_wording(accepted_locales(header.decode("latin-1")), organisation)
 
 
 def make_counter(settings: Settings) -> MemoryCounter | RedisCounter:
@@ -202,5 +236,5 @@ class RateLimitMiddleware:
             if found is not None:
                 decision = await self.counter.hit(*found)
                 if not decision.allowed:
-                    raise _too_many(decision)
+                    raise RateLimited(decision, await customer_wording(scope))
         await self.app(scope, receive, send)

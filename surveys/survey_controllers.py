@@ -79,6 +79,16 @@ PROBLEM_PAGES = {
             ),
         ),
     ),
+    429: (
+        N_("Please wait a moment"),
+        (
+            N_(
+                "This page was asked for many times in a short while, so your last request "
+                "was not taken."
+            ),
+            N_("Please wait a minute and try again."),
+        ),
+    ),
 }
 SOMETHING_WRONG = (
     N_("Something went wrong"),
@@ -99,11 +109,11 @@ def _browser_locales(request: Request) -> list[str]:
     return accepted_locales(request.headers.get("accept-language"))
 
 
-async def _problem_page(error: DomainError, request: Request, token: str | None = None) -> Template:
-    """The error page in the invitation's language (else the browser's)."""
-    # Always a page here, whatever the Accept header: these links are opened by people.
-    wording = await page_wording(token, _browser_locales(request))
-    title, lines = PROBLEM_PAGES.get(error.status_code, SOMETHING_WRONG)
+def problem_page(
+    wording: Wording, status_code: int, headers: dict[str, str] | None = None
+) -> Template:
+    """A customer's error page for a status, in `wording`'s language."""
+    title, lines = PROBLEM_PAGES.get(status_code, SOMETHING_WRONG)
     return Template(
         "surveys/problem.html",
         context={
@@ -111,8 +121,16 @@ async def _problem_page(error: DomainError, request: Request, token: str | None 
             "title": wording.text(title),
             "lines": [wording.text(line) for line in lines],
         },
-        status_code=error.status_code,
+        status_code=status_code,
+        headers=headers,
     )
+
+
+async def _problem_page(error: DomainError, request: Request, token: str | None = None) -> Template:
+    """The error page in the invitation's language (else the browser's)."""
+    # Always a page here, whatever the Accept header: these links are opened by people.
+    wording = await page_wording(token, _browser_locales(request))
+    return problem_page(wording, error.status_code)
 
 
 def _answers_of(form: Any) -> dict[str, Any]:

@@ -9,9 +9,10 @@ import secrets
 
 import httpx
 import pytest
-from survey_data import fixed_clock, load_org, make_invitation
+from survey_data import JOURNEY, fixed_clock, load_org, make_invitation
 
 from listening.rate_limit import MemoryCounter, RedisCounter, client_address
+from surveys.journey_file import load_journey
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -138,7 +139,47 @@ async def test_html_clients_get_a_page_with_retry_after(settings, org):
         limited = await c.get(f"/s/{token}", headers={"accept": "text/html"})
     assert limited.status_code == 429
     assert limited.headers["content-type"].startswith("text/html")
-    assert "Too many requests" in limited.text and limited.headers["retry-after"]
+    assert limited.headers["retry-after"]
+    assert '<html lang="en">' in limited.text
+    assert "Please wait a moment" in limited.text and "Please wait a minute" in limited.text
+
+
+async def test_a_customer_link_refused_speaks_the_browsers_language(settings, org):
+    app = app_for(dataclasses.replace(settings, token_rate_limit=2, public_rate_limit=1))
+    token, _ = await make_invitation(settings.secret_key)
+    german = {"accept": "text/html", "accept-language": "de-CH, de;q=0.9, en;q=0.5"}
+    async with client_of(app) as c:
+        pages = [await c.get(f"/s/{token}", headers=german) for _ in range(3)]
+        assert [p.status_code for p in pages] == [200, 200, 429]
+        limited = pages[-1]
+        assert limited.headers["retry-after"]
+        assert '<html lang="de">' in limited.text
+        assert "Bitte warten Sie einen Moment" in limited.text
+        assert "Bitte warten Sie eine Minute" in limited.text
+        assert "Please wait" not in limited.text
+        # The API client flooding the same link still reads JSON.
+        api = await c.get(f"/s/{token}", headers={"accept-language": "de"})
+        assert api.status_code == 429 and api.json()["status_code"] == 429
+        # A feedback post follows the browser the same way: Spanish here, English without one.
+        spanish = {"accept": "text/html", "accept-language": "es-MX"}
+        await c.post("/f/ticket-resolved", data={}, headers=spanish)
+        posted = await c.post("/f/ticket-resolved", data={}, headers=spanish)
+        assert posted.status_code == 429 and '<html lang="es">' in posted.text
+        assert "Espere un momento, por favor" in posted.text
+        plain = await c.post("/f/ticket-resolved", data={}, headers={"accept": "text/html"})
+        assert plain.status_code == 429 and '<html lang="en">' in plain.text
+        assert "Please wait a moment" in plain.text
+
+
+async def test_a_refused_customer_link_falls_back_to_the_organisations_language(settings, db):
+    await load_journey('[organisation]\nname = "Exemple SA"\ndefault_locale = "fr"\n' + JOURNEY)
+    app = app_for(dataclasses.replace(settings, public_rate_limit=1))
+    async with client_of(app) as c:
+        html = {"accept": "text/html", "accept-language": "it"}  # no Italian words: the default
+        await c.post("/f/ticket-resolved", data={}, headers=html)
+        limited = await c.post("/f/ticket-resolved", data={}, headers=html)
+    assert limited.status_code == 429 and '<html lang="fr">' in limited.text
+    assert "Veuillez patienter un instant" in limited.text and "Exemple SA" in limited.text
 
 
 async def test_two_app_instances_share_limits_through_redis(settings, org):

@@ -3,6 +3,7 @@ for people: the focus list, /api/gaps?level=department, error pages with a way b
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -10,6 +11,7 @@ from conftest import PASSWORD, login
 from dashboard_data import TODAY, scenario
 
 from dashboards import focus
+from dashboards.audience import OWN_TEAM
 from surveys.accounts import create_user
 
 VIEW = {"from": "2026-10-01", "to": TODAY.isoformat()}
@@ -72,9 +74,21 @@ def test_next_step_is_one_plain_sentence():
         comments_count=12,
     )
     assert text == (
-        "Logistics: delivery updates — customers 58, your team 86; "
+        "Logistics: delivery updates — customers 58, employees 86; "
         "41 open follow-ups to answer; read the 12 customer comments."
     )
+    own = focus.next_step(
+        department_name="Logistics",
+        step_name="delivery updates",
+        customer_score=58.2,
+        employee_score=86.4,
+        verdict="clear",
+        trend=None,
+        open_follow_ups=0,
+        comments_count=0,
+        team=OWN_TEAM,
+    )
+    assert own.startswith("Logistics: delivery updates — customers 58, your team 86; ")
     unclear = focus.next_step(
         department_name="Shop",
         step_name="resolved",
@@ -201,6 +215,43 @@ async def test_employee_reads_own_department_only(org, client):
     report = await client.get("/report", params=VIEW)
     assert report.status_code == 200 and "Online Shop" in report.text
     assert (await client.get("/report", params={"department": "logistics"})).status_code == 403
+
+
+def _figure_names(html: str) -> set[str]:
+    """The trace names of a page's plotly figures."""
+    names = set()
+    for raw in re.findall(r'<script type="application/json"[^>]*>(.*?)</script>', html, re.S):
+        figure = json.loads(raw)
+        names |= {t.get("name") for t in figure.get("data", []) if t.get("name")}
+    return names
+
+
+async def test_pages_name_the_raters_for_their_reader(org, client):
+    """An employee reads "your team" about their own department; an executive "employees"."""
+    await login(client, "exec@example.com", PASSWORD)
+    for path in ("/dashboards", "/dashboards/shop", "/report"):
+        page = await client.get(path, params=VIEW, headers=HTML)
+        assert page.status_code == 200, path
+        assert "your team" not in page.text.lower(), path
+        assert ">Employees</th>" in page.text, path
+    shop = (await client.get("/dashboards/shop", params=VIEW, headers=HTML)).text
+    assert {"Employees (gap shaded)", "Gap (employees − customers)"} <= _figure_names(shop)
+    assert "Only steps employees rate higher than customers do" in shop
+    items = (await client.get("/api/focus", params=VIEW)).json()
+    assert items and all(", employees " in i["next_step"] for i in items)
+    client.cookies.clear()  # a new session, as another person
+    client.headers.pop("x-csrftoken", None)
+
+    await login(client, "emp@example.com", PASSWORD)
+    own = (await client.get("/dashboards/shop", params=VIEW, headers=HTML)).text
+    assert ">Your team</th>" in own and ">Employees</th>" not in own
+    assert {"Your team (gap shaded)", "Gap (your team − customers)"} <= _figure_names(own)
+    assert "Only steps your team rates higher than customers do" in own
+    assert re.search(r"Your team rates these steps \d+/100", own)
+    items = (await client.get("/api/focus", params=VIEW)).json()
+    assert items and all(", your team " in i["next_step"] for i in items)
+    report = (await client.get("/report", params=VIEW)).text
+    assert ">Your team</th>" in report and "gap = your team − customers" in report
 
 
 NAV_LINKS = {

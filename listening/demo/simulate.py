@@ -2,12 +2,13 @@
 
 Events go through the ingestion service, customers answer through the response service (some
 with the one-click first answer), others opt out or leave unsolicited feedback, follow-ups get
-worked, and employees rate their steps in monthly rounds. The clock is simulated, so nothing is
-stale when it is ingested. The built-in story, per department:
+worked, and employees rate their steps in a rating round every quarter. The clock is
+simulated, so nothing is stale when it is ingested. The built-in story, per department:
 
-- Logistics: a large gap — employees rate their steps about 85, customers about 60;
+- Logistics: a large gap — employees rate their steps about 88, customers about 50;
 - Customer Support: no gap;
-- Online Shop: a gap that closes over the months as customers grow happier;
+- Online Shop: a gap that closes week by week over the last three months (a new shop
+  launched then) as customers grow happier;
 - Sales: a moderate gap, hidden by complementary suppression (the smallest team shown);
 - Marketing: too few employees to show (suppressed by the anonymity threshold).
 
@@ -45,12 +46,13 @@ Progress = Callable[[str, int, int], None]
 
 # department -> customer score (0–100) at the start and at the end, employee score, employees.
 # Teams that need a verdict have at least 12 people (about 11 raters a round, as one in ten
-# skips a step); Sales is the smallest team above the threshold, so complementary suppression
-# hides it with Marketing, whose three people are below it.
+# skips a step; Customer Support 16, so a few raters cannot turn its no gap into a gap); Sales
+# is the smallest team above the threshold, so complementary suppression hides it with
+# Marketing, whose three people are below it.
 STORY: dict[str, tuple[float, float, float, int]] = {
-    "logistics": (60, 60, 85, 12),
-    "support": (80, 80, 80, 12),
-    "shop": (40, 85, 86, 12),
+    "logistics": (50, 50, 88, 12),
+    "support": (80, 80, 80, 16),
+    "shop": (45, 85, 86, 12),
     "sales": (64, 68, 78, 7),
     "marketing": (62, 62, 82, 3),
 }
@@ -70,6 +72,18 @@ RESPONSE_RATE = 0.35
 ONE_CLICK_SHARE = 0.4
 OPT_OUT_RATE = 0.01
 DAILY_INVITATIONS_PER_TRIGGER = {"small": 2.5, "large": 8.0}
+# Customer scores move from their start to their end over the last CHANGE_DAYS (13 weeks, the
+# dashboards' default view) and hold at their start before.
+CHANGE_DAYS = 91
+# Searches, orders and deliveries are the shop's daily business: these departments' triggers
+# fire this many times as often as the others.
+BUSY = {"shop": 2, "logistics": 2}
+# A rating round every third month, from the first simulated month on. The dashboards test a
+# trend only between weeks that share a round (a new round is a break, never a trend): monthly
+# rounds would cut a 90-day view into stretches of two to five weeks, too short for the Online
+# Shop's closing gap to read as clear in every seed; quarterly ones leave one or two stretches
+# of six weeks or more (one of ten or more in the default six months).
+ROUND_EVERY_MONTHS = 3
 
 
 class SimulatedClock:
@@ -128,9 +142,10 @@ def _score(rng: np.random.Generator, kind: str, target: float, spread: float) ->
     return int(rng.choice(levels, p=chances))
 
 
-def _customer_target(department: str, progress: float) -> float:
+def _customer_target(department: str, days_left: float) -> float:
+    """The department's true customer score (0–100) `days_left` days before the end."""
     start, end, _, _ = STORY[department]
-    return start + (end - start) * progress
+    return start + (end - start) * min(max(1 - days_left / CHANGE_DAYS, 0.0), 1.0)
 
 
 async def _survey_plan() -> dict[str, dict[str, Any]]:
@@ -210,7 +225,6 @@ async def _rate_round(
     rng: np.random.Generator,
     clock: SimulatedClock,
     month_start: datetime,
-    progress: float,
     staff: dict[str, list[int]],
     plan: dict[str, dict[str, Any]],
     base_url: str,
@@ -282,16 +296,18 @@ async def simulate(
     ).where(Trigger.active == True)
     daily = DAILY_INVITATIONS_PER_TRIGGER[size]
     days = (end - first_month).days
-    month_starts = {m for m in range(days) if (first_month + timedelta(days=m)).day == 1}
+    month_starts = [m for m in range(days) if (first_month + timedelta(days=m)).day == 1]
+    round_days = set(month_starts[::ROUND_EVERY_MONTHS])
     customer_pool = 60_000 if size == "small" else 400_000
     admin = Viewer(roles=("admin",), department_id=None, user_id=admin_id)
     for day in range(days):
         day_start = first_month + timedelta(days=day)
-        if day in month_starts:
-            await _rate_round(rng, clock, day_start, day / days, staff, plan, base_url, stats)
+        if day in round_days:
+            await _rate_round(rng, clock, day_start, staff, plan, base_url, stats)
         events: list[EventIn] = []
         for trigger in triggers:
-            volume = rng.poisson(daily * 100 / max(trigger["sample_percent"], 1.0))
+            busy = BUSY.get(plan[trigger["step"]]["department"], 1)
+            volume = rng.poisson(busy * daily * 100 / max(trigger["sample_percent"], 1.0))
             for _ in range(volume):
                 customer = int(rng.integers(customer_pool))
                 occurred = day_start + timedelta(seconds=float(rng.uniform(7, 20) * 3600))
@@ -318,8 +334,8 @@ async def simulate(
         clock.now = day_start + timedelta(hours=21)
         outcomes = await ingest_events(events, secret_key=secret_key, clock=clock) if events else []
         stats.events += len(events)
-        await _answer(rng, clock, outcomes, plan, day / days, secret_key, stats)
-        await _unsolicited(rng, clock, day_start, plan, day / days, stats)
+        await _answer(rng, clock, outcomes, plan, days - day, secret_key, stats)
+        await _unsolicited(rng, clock, day_start, plan, days - day, stats)
         if day % 7 == 6:
             await _work_follow_ups(rng, clock, admin, stats)
         if progress:
@@ -327,7 +343,7 @@ async def simulate(
     return stats
 
 
-async def _answer(rng, clock, outcomes, plan, progress, secret_key, stats) -> None:
+async def _answer(rng, clock, outcomes, plan, days_left, secret_key, stats) -> None:
     if isinstance(outcomes, str):
         return
     ingested = clock.now
@@ -355,7 +371,7 @@ async def _answer(rng, clock, outcomes, plan, progress, secret_key, stats) -> No
                 if draw > RESPONSE_RATE + OPT_OUT_RATE:
                     continue
                 answers = _answers(
-                    rng, step["questions"], _customer_target(step["department"], progress)
+                    rng, step["questions"], _customer_target(step["department"], days_left)
                 )
                 if rng.random() < ONE_CLICK_SHARE:
                     # The email's scale links open the page with the first score chosen.
@@ -368,14 +384,14 @@ async def _answer(rng, clock, outcomes, plan, progress, secret_key, stats) -> No
                 stats.skipped[reason] = stats.skipped.get(reason, 0) + 1
 
 
-async def _unsolicited(rng, clock, day_start, plan, progress, stats) -> None:
+async def _unsolicited(rng, clock, day_start, plan, days_left, stats) -> None:
     for step_key in ("ticket-resolved", "order-delivered", "checkout"):
         step = plan.get(step_key)
         if step is None or rng.random() > 0.25:
             continue
         clock.now = day_start + timedelta(hours=float(rng.uniform(8, 22)))
         # Unprompted feedback skews negative: people write when something went wrong.
-        target = _customer_target(step["department"], progress) - 12
+        target = _customer_target(step["department"], days_left) - 12
         answers = _answers(rng, step["questions"], target)
         try:
             await post_feedback(step_key, answers, clock=clock)
