@@ -95,14 +95,21 @@ def verdict_of(row: dict[str, Any]) -> str:
     return CLEAR if q is not None and q < 0.05 else NOT_YET_CLEAR
 
 
-def trend_words(slope: dict[str, Any] | None) -> str | None:
-    """A trend in words: widening, closing or steady (None without a trend)."""
+def trend_words(slope: dict[str, Any] | None, gap: float | None = None) -> str | None:
+    """A trend in words: widening, closing or steady (None without a trend).
+
+    A trend is clear when its Benjamini–Hochberg q-value over the view's trend tests is below
+    0.05 (its p-value where no family was formed); closing means moving toward no gap.
+    """
     if not slope or slope.get("slope") is None:
         return None
-    pvalue = slope.get("pvalue")
-    if pvalue is None or pvalue >= 0.05:
+    q = slope.get("qvalue", slope.get("pvalue"))
+    if q is None or q >= 0.05:
         return "steady"
-    return "widening" if slope["slope"] > 0 else "closing"
+    rising = slope["slope"] > 0
+    if gap is not None and gap < 0:
+        return "closing" if rising else "widening"
+    return "widening" if rising else "closing"
 
 
 def weight(row: dict[str, Any]) -> float:
@@ -122,7 +129,7 @@ def rank(rows: Sequence[dict[str, Any]], limit: int = LIMIT) -> list[dict[str, A
         key=lambda r: (
             verdict_of(r) != CLEAR,
             -weight(r),
-            order.get(trend_words(r.get("slope")), 1),
+            order.get(trend_words(r.get("slope"), r["gap"]), 1),
         )
     )
     return candidates[:limit]
@@ -187,7 +194,7 @@ async def items(
             catalog, [row["step"]], filters.start, filters.end, source="invited", limit=3
         )
         verdict = verdict_of(row)
-        trend = trend_words(row.get("slope"))
+        trend = trend_words(row.get("slope"), row.get("gap"))
         low, high = row.get("gap_low"), row.get("gap_high")
         found.append(
             FocusItem(

@@ -182,14 +182,12 @@ def trend_text(slope: dict[str, Any] | None, gap: float | None, unit: str) -> st
     """A trend in words: "closing by about 2 points a week", "no clear trend", or why none."""
     if not slope:
         return DASH
-    if slope.get("slope") is None:
+    words = focus.trend_words(slope, gap)
+    if words is None:
         return str(slope.get("reason") or DASH)
-    pvalue = slope.get("pvalue")
-    if pvalue is None or pvalue >= 0.05:
+    if words == "steady":
         return "no clear trend"
-    toward_zero = gap is not None and (gap > 0) != (slope["slope"] > 0)
-    verb = "closing" if toward_zero else "widening"
-    return f"{verb} by about {abs(slope['slope']):.1f} points a {unit}"
+    return f"{words} by about {abs(slope['slope']):.1f} points a {unit}"
 
 
 def trend_technical(slope: dict[str, Any] | None, unit: str) -> str:
@@ -200,7 +198,8 @@ def trend_technical(slope: dict[str, Any] | None, unit: str) -> str:
         f"Theil–Sen slope {slope['slope']:+.2f} points per {unit} "
         f"({Formats.interval(slope.get('slope_low'), slope.get('slope_high'))}); "
         f"Mann–Kendall tau {Formats.number(slope.get('kendall_tau'))}, "
-        f"p = {Formats.p(slope.get('pvalue'))}"
+        f"p = {Formats.p(slope.get('pvalue'))}, "
+        f"q = {Formats.p(slope.get('qvalue'))} (over the view's trends)"
     )
 
 

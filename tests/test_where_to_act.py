@@ -339,3 +339,21 @@ async def test_round_times_are_typed_in_the_organisations_time_zone(org, admin_c
     assert created["ends_at"].startswith("2030-03-20T16:30:00")
     listed = await admin_client.get("/rounds", headers=HTML)
     assert "10 Mar 2030, 09:00 (Europe/Zurich)" in listed.text
+
+
+def test_a_trend_is_called_by_its_q_value_and_closes_toward_no_gap():
+    from dashboards.focus import trend_words
+    from dashboards.pages import trend_text
+
+    # Significant alone (p) but not among the view's trend tests (q): no trend is called.
+    lone = {"slope": 2.0, "pvalue": 0.01, "qvalue": 0.2}
+    assert trend_words(lone, 10.0) == "steady"
+    assert trend_text(lone, 10.0, "week") == "no clear trend"
+    clear = {"slope": 2.0, "pvalue": 0.001, "qvalue": 0.01}
+    # Rising moves a positive gap away from zero and a negative one toward it.
+    assert trend_words(clear, 10.0) == "widening"
+    assert trend_words(clear, -10.0) == "closing"
+    assert trend_text({**clear, "slope": -1.26}, 10.0, "week") == (
+        "closing by about 1.3 points a week"
+    )
+    assert trend_words({"slope": None, "reason": "too few weeks"}, 5.0) is None
