@@ -10,12 +10,16 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from customer_language_data import english_in, load_demo
 from receivers import SmtpServer
+from survey_data import load_org as load_survey_org
+from survey_data import make_invitation
 from trigger_org import TRIGGERS, event_json, load_org
 
 from listening.settings import SmtpSettings
 from listening.worker import run_once
 from surveys.audit import person_ref
+from surveys.customer_language import customer_wording
 from surveys.opt_in import KIND, link_token
+from surveys.organisation import Organisation
 from surveys.tables import AuditEntry, Customer, Message, Suppression
 from tests.test_customer_language import assert_german, visible
 
@@ -71,6 +75,8 @@ async def test_the_customer_lifts_it_through_the_emailed_link(admin_client, inge
 
     desk = await admin_client.get("/admin/privacy", headers=HTML)
     assert "Send a link to opt back in" in desk.text
+    found = await admin_client.get("/admin/privacy?q=anna%40example.com", headers=HTML)
+    assert 'Send a link to opt back in<span class="vh"> (customer anna-k)' in found.text
     assert "An admin never lifts an opt-out: only the customer does." in desk.text
     path = await send_link(admin_client, "anna-k")
     done = await admin_client.get("/admin/privacy?done=link_sent", headers=HTML)
@@ -210,3 +216,18 @@ async def test_a_german_customer_reads_german(admin_client, settings):
     used = await admin_client.get(path, headers=HTML)
     assert used.status_code == 410
     assert_german(used)
+
+
+async def test_the_language_is_the_customers_then_their_last_invitations_then_the_default(
+    settings, db
+):
+    await load_survey_org()
+    await make_invitation(settings.secret_key, customer="by-invitation", locale="fr-CA")
+    await make_invitation(settings.secret_key, customer="own", locale="fr")
+    await Customer.update({Customer.locale: "de-AT"}).where(Customer.external_id == "own")
+    await make_invitation(settings.secret_key, customer="unknown", locale="it")
+    ids = {r["external_id"]: r["id"] for r in await Customer.select()}
+    spanish = Organisation(default_locale="es")
+    assert (await customer_wording(ids["by-invitation"], spanish)).lang == "fr"
+    assert (await customer_wording(ids["own"], spanish)).lang == "de"
+    assert (await customer_wording(ids["unknown"], spanish)).lang == "es"
