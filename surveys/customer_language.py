@@ -5,6 +5,8 @@ around them (thank-you, opt-out, "already answered", "expired") and the invitati
 speak the language the survey would be shown in to the same invitation: its locale, its
 language, else the survey's first language. A page that knows no invitation (an unknown link)
 follows the browser among the languages there are words for, else the organisation's default.
+A message about no invitation (the link to opt back in, `surveys.opt_in`) speaks the customer's
+own locale, else their last invitation's, else the organisation's default.
 """
 
 from __future__ import annotations
