@@ -51,6 +51,7 @@ from listening.settings import Settings, allowed_hosts, get_settings, public_bas
 from listening.worker import worker_lifespan
 from surveys.catalog_controllers import CATALOG_CONTROLLERS
 from surveys.clock import Clock, system_clock
+from surveys.opt_in_controllers import OPT_IN_CONTROLLERS
 from surveys.organisation_style import organisation_css
 from surveys.password_pages import (
     PASSWORD_CHANGE_CONTROLLERS,
@@ -76,7 +77,14 @@ PACKAGE_DIRS = [
 # Paths that neither read a session nor act for a user: token pages and their API, feedback
 # posts and the keyed event endpoints. Skipping the session and principal middleware there
 # keeps the busiest requests short.
-NO_SESSION_PATHS = ["^/s/", "^/f/", "^/api/responses/", "^/api/events", "^/organisation.css$"]
+NO_SESSION_PATHS = [
+    "^/s/",
+    "^/opt-in/",
+    "^/f/",
+    "^/api/responses/",
+    "^/api/events",
+    "^/organisation.css$",
+]
 
 
 def _templates_from_memory(engine: JinjaTemplateEngine) -> None:
@@ -185,6 +193,7 @@ def create_app(
             admin_api,
             privacy,
             *PUBLIC_CONTROLLERS,
+            *OPT_IN_CONTROLLERS,
             organisation_css,
             *LISTENING_HANDLERS,
             staff,

@@ -4,9 +4,9 @@
   (`POST /password/forgot`): per client address, `settings.public_rate_limit` a minute.
 - Logins are also slowed per account, with an exemption for the owner's browser: see
   `listening.login_throttle`.
-- Survey pages and the token API (`/s/{token}...`, `/api/responses/{token}`): per token,
-  `settings.token_rate_limit` a minute, never per address (customers behind one office or
-  mobile-carrier address must not block each other).
+- Survey pages, the token API and opt-in links (`/s/{token}...`, `/api/responses/{token}`,
+  `/opt-in/{token}`): per token, `settings.token_rate_limit` a minute, never per address
+  (customers behind one office or mobile-carrier address must not block each other).
 
 Fixed one-minute windows counted with Redis INCR + EXPIRE when `settings.redis_url` is set, so
 every server process shares them; else in the process's memory. Litestar's own
@@ -44,7 +44,7 @@ from surveys.organisation import current_organisation
 log = logging.getLogger(__name__)
 
 WINDOW_SECONDS = 60
-TOKEN_PREFIXES = ("/s/", "/api/responses/")
+TOKEN_PREFIXES = ("/s/", "/opt-in/", "/api/responses/")
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,8 @@ around them (thank-you, opt-out, "already answered", "expired") and the invitati
 speak the language the survey would be shown in to the same invitation: its locale, its
 language, else the survey's first language. A page that knows no invitation (an unknown link)
 follows the browser among the languages there are words for, else the organisation's default.
+A message about no invitation (the link to opt back in, `surveys.opt_in`) speaks the customer's
+own locale, else their last invitation's, else the organisation's default.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from surveys.answers import pick_wording
 from surveys.languages import SOURCE_LANGUAGE, Wording, shipped_languages
 from surveys.organisation import Organisation, current_organisation
-from surveys.tables import FollowUp, Invitation, Question
+from surveys.tables import Customer, FollowUp, Invitation, Question
 from surveys.tokens import token_hash
 
 TOKEN_MAX = 100
@@ -92,6 +94,21 @@ async def invitation_page(token: str) -> InvitationPage | None:
         step_name=wording.step_name(row["step_key"], row["step_name"]),
         follow_up_opened=opened,
     )
+
+
+async def customer_wording(customer_id: int, organisation: Organisation | None = None) -> Wording:
+    """The wording of a message to a customer outside any invitation (their opt-in link): their
+    own locale, else their last invitation's, else the organisation's default."""
+    organisation = organisation or await current_organisation()
+    own = await Customer.select(Customer.locale).where(Customer.id == customer_id).first()
+    last = (
+        await Invitation.select(Invitation.locale)
+        .where((Invitation.customer == customer_id) & Invitation.locale.is_not_null())
+        .order_by(Invitation.id, ascending=False)
+        .first()
+    )
+    locales = (own and own["locale"], last and last["locale"])
+    return browser_wording(locales, organisation)
 
 
 async def page_wording(token: str | None, browser_locales: Iterable[str | None]) -> Wording:

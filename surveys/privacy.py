@@ -2,7 +2,8 @@
 
 Erasure keeps the anonymous scores (answers' scores and choices, tallies) and removes what
 identifies or describes the person: email, name, locale, time zone, comment texts, event,
-invitation and response attributes, follow-up notes and the outbox messages that quoted them.
+invitation and response attributes, follow-up notes, the outbox messages that quoted them and
+the opt-in links emailed to them.
 The customer's external id is replaced by `pseudonym(external_id, secret_key)`:
 `"erased:" + HMAC-SHA256(secret_key, external_id)`. It cannot be turned back into the id (not even
 by trying every id, without the key), yet a new event with the original id maps to it again, so
@@ -31,6 +32,7 @@ from typing import Any, Protocol
 from surveys.audit import forget_customer
 from surveys.clock import Clock, system_clock
 from surveys.errors import NotFound
+from surveys.opt_in import forget_links
 from surveys.tables import (
     Answer,
     Customer,
@@ -197,6 +199,7 @@ async def erase_customer(
     async with write_transaction():
         customer = await _customer(external_id)
         counts = await _erase_rows(customer["id"], now)
+        counts["messages"] += await forget_links(customer["email"])
         counts["events"] = await events.erase(external_id, pseudonym(external_id, secret_key))
         counts["audit_entries"] = await forget_customer(external_id, customer["email"], secret_key)
         await Customer.update(

@@ -9,7 +9,7 @@ import secrets
 
 import httpx
 import pytest
-from survey_data import JOURNEY, fixed_clock, load_org, make_invitation
+from survey_data import JOURNEY, NOW, fixed_clock, load_org, make_invitation
 
 from listening.rate_limit import MemoryCounter, RedisCounter, client_address
 from surveys.journey_file import load_journey
@@ -129,6 +129,17 @@ async def test_token_pages_limited_per_token_never_per_address(settings, org):
         # Many different tokens from one address are not limited by address.
         for _ in range(settings.public_rate_limit + 5):
             assert (await c.get("/s/" + secrets.token_urlsafe(32))).status_code == 404
+
+
+async def test_opt_in_links_are_limited_per_token(settings, org):
+    from surveys.opt_in import link_token
+
+    app = app_for(dataclasses.replace(settings, token_rate_limit=2))
+    links = [link_token(settings.secret_key, n, NOW, NOW) for n in (1, 2)]
+    async with client_of(app) as c:
+        codes = [(await c.get(f"/opt-in/{links[0]}")).status_code for _ in range(3)]
+        assert codes == [404, 404, 429]
+        assert (await c.get(f"/opt-in/{links[1]}")).status_code == 404  # its own count
 
 
 async def test_html_clients_get_a_page_with_retry_after(settings, org):

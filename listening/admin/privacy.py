@@ -18,6 +18,7 @@ from listening.settings import Settings
 from surveys import audit
 from surveys.clock import Clock
 from surveys.errors import DomainError
+from surveys.opt_in import LINK_DAYS, send_opt_in_link
 from surveys.privacy import erase_customer
 
 SECTION = Section(
@@ -31,6 +32,10 @@ NOTICES = {
     "suppressed": "The address is suppressed: it is never emailed again.",
     "unsuppressed": "The address may be emailed again.",
     "opted_out": "The customer is opted out of every survey.",
+    "link_sent": (
+        f"The customer will get an email with a link to opt back in (valid {LINK_DAYS} days); "
+        "the opt-out stays until they confirm it there."
+    ),
     "erased": "The customer's personal data is erased.",
 }
 
@@ -57,6 +62,7 @@ async def _page(
         errors=errors or {},
         found=found,
         notice=notice,
+        link_days=LINK_DAYS,
     )
 
 
@@ -162,6 +168,34 @@ async def add_opt_out(
     return _done("opted_out")
 
 
+@post("/admin/privacy/opt-outs/link", include_in_schema=False, status_code=303)
+async def send_opt_in(
+    request: Request,
+    settings: NamedDependency[Settings],
+    clock: NamedDependency[Clock],
+    base_url: NamedDependency[str],
+) -> Any:
+    """Email an opted-out customer a link where they alone may lift their opt-out."""
+    customer = text(await request.form(), "customer")
+    try:
+        await send_opt_in_link(
+            customer,
+            actor=actor(request),
+            secret_key=settings.secret_key,
+            base_url=base_url,
+            clock=clock,
+        )
+    except DomainError as exc:
+        return await _page(
+            request,
+            settings,
+            values={"opt_in": customer},
+            errors={"opt-in": exc.message},
+            status_code=exc.status_code,
+        )
+    return _done("link_sent")
+
+
 @post("/admin/privacy/erase", include_in_schema=False, status_code=303)
 async def erase(
     request: Request,
@@ -191,4 +225,11 @@ async def erase(
     return _done("erased")
 
 
-CONTROLLERS = [privacy_page, add_suppression, remove_suppression, add_opt_out, erase]
+CONTROLLERS = [
+    privacy_page,
+    add_suppression,
+    remove_suppression,
+    add_opt_out,
+    send_opt_in,
+    erase,
+]
