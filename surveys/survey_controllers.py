@@ -4,7 +4,7 @@ follow-ups. Services hold the logic; guards are applied by the shell that mounts
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from litestar import Controller, MediaType, Request, Response, get, patch, post
 from litestar.datastructures import Cookie
@@ -14,7 +14,6 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Body, FromPath, FromQuery, JSONBody
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_201_CREATED
-from litestar.utils.scope.state import ScopeState
 
 from surveys.answers import AskedQuestion, accepted_locales
 from surveys.clock import Clock
@@ -22,15 +21,6 @@ from surveys.customer_language import invitation_page, page_wording
 from surveys.errors import Conflict, DomainError, Invalid, NotFound
 from surveys.feedback_posts import HONEYPOT_FIELD, feedback_form, post_feedback
 from surveys.follow_ups import get_follow_up, list_follow_ups, update_follow_up, viewer_of
-from surveys.form_tokens import (
-    COOKIE_NAME,
-    FIELD_NAME,
-    form_token_ok,
-    fresh_token,
-    signed,
-    token_cookie,
-    token_cookie_header,
-)
 from surveys.languages import N_, Wording
 from surveys.optout import opt_out, opt_out_state
 from surveys.organisation import current_organisation
@@ -46,8 +36,6 @@ from surveys.response_schemas import (
 )
 from surveys.responses import Notify, find_invitation, open_invitation, submit_response
 
-# Form fields that are not answers.
-NOT_ANSWERS = frozenset({FIELD_NAME, HONEYPOT_FIELD})
 # What an error page says, by status: a title and what to do, for people (never the code's
 # own message, which is written for the API).
 PROBLEM_PAGES = {
@@ -84,6 +72,28 @@ NO_COOKIE_NOTICE = N_(
 )
 
 
+class FormTokens(Protocol):
+    """The public forms' cross-site tokens, which the shell keeps in the app's state.
+
+    `app.state["form_tokens"]`: infrastructure of the shell, used here without importing it.
+    """
+
+    field_name: str  # the form field carrying the token: not an answer
+
+    def for_page(self, request: Request) -> tuple[str, str | None]:
+        """The token a page carries, and the Set-Cookie header when it is a fresh one."""
+        ...
+
+    def check(self, request: Request, form: Any) -> Cookie | None:
+        """None when the form's token holds, else the cookie of a fresh token to set."""
+        ...
+
+
+def _form_tokens(request: Request) -> FormTokens:
+    # From the app's state: resolving dependencies costs a task group per request.
+    return request.app.state["form_tokens"]
+
+
 def _notify(settings: Any, base_url: str) -> Notify:
     return Notify(base_url=base_url, webhook_url=settings.follow_up_webhook_url)
 
@@ -108,10 +118,11 @@ async def _problem_page(error: DomainError, request: Request, token: str | None 
     )
 
 
-def _answers_of(form: Any) -> dict[str, Any]:
+def _answers_of(form: Any, tokens: FormTokens) -> dict[str, Any]:
+    not_answers = (tokens.field_name, HONEYPOT_FIELD)
     raw: dict[str, Any] = {}
     for key in form:
-        if key in NOT_ANSWERS:
+        if key in not_answers:
             continue
         values = form.getall(key)
         raw[key] = values[0] if len(values) == 1 else values
@@ -135,18 +146,6 @@ def _version(wording: Wording) -> tuple:
 async def _wording(questions: list[AskedQuestion]) -> Wording:
     """The page's words in the language its questions are shown in."""
     return Wording.of(_lang(questions), await current_organisation())
-
-
-def _check_form_token(request: Request, form: Any, settings: Any) -> Cookie | None:
-    """Accept the form's token, or make a fresh one; return the cookie to set when it failed."""
-    state = ScopeState.from_scope(request.scope)
-    submitted = form.get(FIELD_NAME)
-    if form_token_ok(request.cookies.get(COOKIE_NAME), submitted, settings.secret_key):
-        state.csrf_token = submitted
-        return None
-    token = fresh_token(settings.secret_key)
-    state.csrf_token = token
-    return token_cookie(token, secure=settings.secure_cookies)
 
 
 async def _question_form(
@@ -194,9 +193,8 @@ class SurveyPageController(Controller):
         The page is served from the page cache and carries its own form token (the CSRF
         middleware stays out: this is the busiest page and the submission checks the token).
         """
-        # From the app's state: resolving dependencies costs a task group per request.
-        settings = request.app.state["settings"]
         try:
+            # From the app's state: resolving dependencies costs a task group per request.
             invitation = await open_invitation(token, clock=request.app.state["clock"])
         except DomainError as error:
             return await _problem_page(error, request, token)
@@ -210,11 +208,8 @@ class SurveyPageController(Controller):
             and int(chosen) in first.levels
         ):
             values[first.key] = str(int(chosen))
-        cookie = request.cookies.get(COOKIE_NAME)
-        headers = {}
-        if not signed(cookie, settings.secret_key):
-            cookie = fresh_token(settings.secret_key)
-            headers["set-cookie"] = token_cookie_header(cookie, secure=settings.secure_cookies)
+        form_token, set_cookie = _form_tokens(request).for_page(request)
+        headers = {"set-cookie": set_cookie} if set_cookie else {}
         questions = invitation.questions
         wording = await _wording(questions)
         step_name = wording.step_name(invitation.step_key, invitation.step_name)
@@ -236,7 +231,7 @@ class SurveyPageController(Controller):
                 "unsubscribe_url": f"/s/{pages.TOKEN_MARK}/unsubscribe",
             },
             token=token,
-            form_token=cookie,
+            form_token=form_token,
         )
         return Response(html, media_type=MediaType.HTML, headers=headers)
 
@@ -267,8 +262,9 @@ class SurveyPageController(Controller):
         # From the app's state: resolving dependencies costs a task group per request.
         clock, settings = request.app.state["clock"], request.app.state["settings"]
         form = await request.form()
-        raw = _answers_of(form)
-        cookie = _check_form_token(request, form, settings)
+        tokens = _form_tokens(request)
+        raw = _answers_of(form, tokens)
+        cookie = tokens.check(request, form)
         if cookie is not None:
             try:
                 invitation = await find_invitation(token, clock=clock)
@@ -407,8 +403,9 @@ class FeedbackPostController(Controller):
         """Store an unsolicited response, or show the form again with the errors."""
         locales = _browser_locales(request)
         form = await request.form()
-        raw = _answers_of(form)
-        cookie = _check_form_token(request, form, settings)
+        tokens = _form_tokens(request)
+        raw = _answers_of(form, tokens)
+        cookie = tokens.check(request, form)
         try:
             if cookie is not None:
                 shown = await feedback_form(step_key, locales)
