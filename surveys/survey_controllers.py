@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Protocol
 
+import msgspec
 from litestar import Controller, MediaType, Request, Response, get, patch, post
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
@@ -458,17 +459,12 @@ _API_ERRORS = {
 
 
 def _question_out(q: AskedQuestion, wording: Wording) -> QuestionOut:
-    # Options stay as stored: they are what the answer must send back.
-    return QuestionOut(
-        key=q.key,
-        kind=q.kind,
-        text=q.text,
-        required=q.required,
-        low=q.low,
-        high=q.high,
+    # Labels in the customer's language; options stay as stored: they are what the answer
+    # must send back.
+    return msgspec.structs.replace(
+        msgspec.convert(q, QuestionOut, from_attributes=True),
         low_label=wording.label(q.low_label),
         high_label=wording.label(q.high_label),
-        options=list(q.options),
     )
 
 
