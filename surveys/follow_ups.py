@@ -39,6 +39,32 @@ class Viewer:
         return "admin" in self.roles or "executive" in self.roles
 
 
+@dataclass(frozen=True)
+class FollowUpCase:
+    """A follow-up as staff see it: the low answer, where it came from, and what was done."""
+
+    id: int
+    status: str
+    score: int
+    note: str | None
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+    response: int
+    step_key: str
+    step_name: str
+    department_key: str
+    department_name: str
+    question_key: str
+    question_kind: str
+    source: str
+    customer_ref: str | None
+    closed_by_name: str | None
+    comments: list[str]  # the response's text answers
+    assignee_id: int | None = None  # filled in by the follow-ups board only
+    assignee_name: str | None = None
+
+
 def viewer_of(principal: Any) -> Viewer:
     """A Viewer from the request's principal (an account or an admin key)."""
     account = getattr(principal, "account", None)
@@ -190,7 +216,7 @@ _COLUMNS = (
 
 async def list_follow_ups(
     viewer: Viewer, *, status: str | None = None, limit: int = 200
-) -> list[dict[str, Any]]:
+) -> list[FollowUpCase]:
     """Follow-ups this viewer may see, newest first, each with the response's comments."""
     if status is not None and status not in STATUSES:
         raise Invalid(f"status must be one of {', '.join(STATUSES)}", field="status")
@@ -202,9 +228,7 @@ async def list_follow_ups(
         query = query.where(FollowUp.status == status)
     rows = await query
     comments = await _comments([r["response"] for r in rows])
-    for row in rows:
-        row["comments"] = comments.get(row["response"], [])
-    return rows
+    return [FollowUpCase(**row, comments=comments.get(row["response"], [])) for row in rows]
 
 
 async def _comments(response_ids: list[int]) -> dict[int, list[str]]:
@@ -219,7 +243,7 @@ async def _comments(response_ids: list[int]) -> dict[int, list[str]]:
     return found
 
 
-async def get_follow_up(viewer: Viewer, follow_up_id: int) -> dict[str, Any]:
+async def get_follow_up(viewer: Viewer, follow_up_id: int) -> FollowUpCase:
     """One follow-up the viewer may see; 404 otherwise (other departments' are not revealed)."""
     query = FollowUp.select(*_COLUMNS).where(FollowUp.id == follow_up_id)
     where = _visible(viewer)
@@ -228,8 +252,8 @@ async def get_follow_up(viewer: Viewer, follow_up_id: int) -> dict[str, Any]:
     row = await query.first()
     if row is None:
         raise NotFound("no such follow-up", field="id")
-    row["comments"] = (await _comments([row["response"]])).get(row["response"], [])
-    return row
+    comments = (await _comments([row["response"]])).get(row["response"], [])
+    return FollowUpCase(**row, comments=comments)
 
 
 async def update_follow_up(
@@ -239,21 +263,21 @@ async def update_follow_up(
     status: str | None = None,
     note: str | None = None,
     clock: Clock = system_clock,
-) -> dict[str, Any]:
+) -> FollowUpCase:
     """Move a follow-up along or note what was done; closing needs a note."""
     current = await get_follow_up(viewer, follow_up_id)
-    target = status or current["status"]
+    target = status or current.status
     if target not in STATUSES:
         raise Invalid(f"status must be one of {', '.join(STATUSES)}", field="status")
     # Closed is final: any status may follow open or in_progress, nothing follows closed.
-    if current["status"] == "closed":
+    if current.status == "closed":
         raise Conflict("this follow-up is closed", field="status")
     if note is not None:
         if "\x00" in note:
             raise Invalid("the note contains a character that cannot be stored", field="note")
         if len(note) > TEXT_MAX:
             raise Invalid(f"the note may have at most {TEXT_MAX:,} characters", field="note")
-    new_note = note if note is not None and note.strip() else current["note"]
+    new_note = note if note is not None and note.strip() else current.note
     if target == "closed" and not (new_note and new_note.strip()):
         raise Invalid("say what was done before closing", field="note")
     now = clock()

@@ -522,28 +522,6 @@ class ResponseApiController(Controller):
         return ResponseCreated(id=submitted.response_id, follow_ups=len(submitted.follow_up_ids))
 
 
-def _follow_up_out(row: dict[str, Any]) -> FollowUpOut:
-    return FollowUpOut(
-        id=row["id"],
-        status=row["status"],
-        step=row["step_key"],
-        step_name=row["step_name"],
-        department=row["department_key"],
-        department_name=row["department_name"],
-        question=row["question_key"],
-        kind=row["question_kind"],
-        score=row["score"],
-        source=row["source"],
-        customer=row["customer_ref"],
-        comments=row["comments"],
-        note=row["note"],
-        closed_by=row["closed_by_name"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        closed_at=row["closed_at"],
-    )
-
-
 class FollowUpForm(FollowUpUpdate):
     """The follow-up page's form."""
 
@@ -559,12 +537,13 @@ class FollowUpController(Controller):
     ) -> list[FollowUpOut]:
         """Admins and executives see all; employees their department's."""
         rows = await list_follow_ups(viewer_of(request.user), status=status)
-        return [_follow_up_out(r) for r in rows]
+        return msgspec.convert(rows, list[FollowUpOut], from_attributes=True)
 
     @get("/api/follow-ups/{follow_up_id:int}", summary="One follow-up")
     async def get_api(self, request: Request, follow_up_id: RowId) -> FollowUpOut:
         """One follow-up; 404 when it is not the caller's to see."""
-        return _follow_up_out(await get_follow_up(viewer_of(request.user), follow_up_id))
+        row = await get_follow_up(viewer_of(request.user), follow_up_id)
+        return msgspec.convert(row, FollowUpOut, from_attributes=True)
 
     @patch(
         "/api/follow-ups/{follow_up_id:int}",
@@ -585,7 +564,7 @@ class FollowUpController(Controller):
         row = await update_follow_up(
             viewer_of(request.user), follow_up_id, status=data.status, note=data.note, clock=clock
         )
-        return _follow_up_out(row)
+        return msgspec.convert(row, FollowUpOut, from_attributes=True)
 
     @get("/follow-ups", include_in_schema=False)
     async def page(self, request: Request, status: FromQuery[str | None] = None) -> Template:

@@ -97,11 +97,11 @@ async def change(
         "follow_up",
         "update",
         str(follow_up_id),
-        before={"status": before["status"], "note": before["note"]},
-        after={"status": after["status"], "note": after["note"], "assignee": assignee or None},
+        before={"status": before.status, "note": before.note},
+        after={"status": after.status, "note": after.note, "assignee": assignee or None},
         # The note may speak of the customer: their erasure blanks the entry.
-        person=audit.person_ref(before["customer_ref"], settings.secret_key)
-        if before["customer_ref"]
+        person=audit.person_ref(before.customer_ref, settings.secret_key)
+        if before.customer_ref
         else None,
         clock=clock,
     )
