@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import secrets
+import sqlite3
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlparse
 
 import pytest
+
+T = TypeVar("T")
 
 ENGINE = os.environ.get("LISTENING_TEST_ENGINE", "sqlite")
 # The statistics simulations touch no database: they run once, in the SQLite pass.
@@ -120,19 +125,79 @@ def tmp_root() -> Path:
 
 @pytest.fixture(scope="session")
 async def schema() -> AsyncIterator[None]:
-    """Apply the migrations once per run."""
+    """Apply the migrations once per run; on SQLite keep the empty database as a snapshot."""
     from piccolo.engine.postgres import PostgresEngine
 
     from listening.migrate import migrate
     from surveys.tables import Department
 
     await migrate()
+    if ENGINE == "sqlite":
+        save_snapshot(EMPTY)
     engine = Department._meta.db
     if isinstance(engine, PostgresEngine):
         await engine.start_connection_pool(max_size=30)
     yield
     if isinstance(engine, PostgresEngine):
         await engine.close_connection_pool()
+
+
+# SQLite snapshots of the test database: the empty one, and data that many tests load (see
+# `restore_or_build`). Restoring one is a page copy through SQLite's backup API, safe beside
+# the connections the app keeps open, and far cheaper than emptying table by table.
+SNAPSHOTS = _TMP / "snapshots"
+EMPTY = "empty"
+
+
+def _test_db() -> str:
+    return urlparse(os.environ["LISTENING_DATABASE_URL"]).path
+
+
+def _copy_database(source: str, target: str) -> None:
+    with (
+        contextlib.closing(sqlite3.connect(source, timeout=30)) as src,
+        contextlib.closing(sqlite3.connect(target, timeout=30)) as dst,
+    ):
+        src.backup(dst)
+
+
+def save_snapshot(name: str) -> None:
+    """Keep the test database as it is now under `name` (SQLite)."""
+    SNAPSHOTS.mkdir(exist_ok=True)
+    _copy_database(_test_db(), str(SNAPSHOTS / f"{name}.db"))
+
+
+def restore_snapshot(name: str) -> bool:
+    """Put the test database back as it was saved under `name`; False when there is none."""
+    path = SNAPSHOTS / f"{name}.db"
+    if not path.exists():
+        return False
+    _copy_database(str(path), _test_db())
+    return True
+
+
+def _is_empty() -> bool:
+    with contextlib.closing(sqlite3.connect(_test_db(), timeout=30)) as conn:
+        names = [t._meta.tablename for t in all_tables()]
+        counts = " + ".join(f'(SELECT count(*) FROM "{n}")' for n in names)
+        return conn.execute(f"SELECT {counts}").fetchone()[0] == 0
+
+
+async def restore_or_build(name: str, build: Callable[[], Awaitable[T]]) -> T:
+    """`build()` on the test database, or on SQLite the snapshot of its first run.
+
+    A snapshot stands for data built on an empty database, so it is only used (and made) when
+    the database is empty; otherwise, and on PostgreSQL, `build()` runs.
+    """
+    if ENGINE != "sqlite" or not _is_empty():
+        return await build()
+    result_file = SNAPSHOTS / f"{name}.json"
+    if restore_snapshot(name):
+        return json.loads(result_file.read_text())
+    result = await build()
+    save_snapshot(name)
+    result_file.write_text(json.dumps(result))
+    return result
 
 
 def all_tables() -> list:
@@ -149,14 +214,12 @@ async def db(schema: None) -> AsyncIterator[None]:
     from surveys.organisation import forget_cached
 
     forget_cached()
-    tables = all_tables()
-    engine = tables[0]._meta.db
     if ENGINE == "postgresql":
+        tables = all_tables()
         names = ", ".join(f'"{t._meta.tablename}"' for t in tables)
-        await engine.run_ddl(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+        await tables[0]._meta.db.run_ddl(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
     else:
-        for table in reversed(tables):
-            await engine.run_ddl(f'DELETE FROM "{table._meta.tablename}"')
+        restore_snapshot(EMPTY)
     yield
 
 
