@@ -224,6 +224,15 @@ async def db(schema: None) -> AsyncIterator[None]:
 
 
 @pytest.fixture
+async def dashboard_scenario(db: None) -> int:
+    """The dashboards' scenario (`dashboard_data.scenario`), loaded before any other data so
+    that its snapshot serves; returns its round's id."""
+    from dashboard_data import scenario
+
+    return await scenario()
+
+
+@pytest.fixture
 def settings(db: None):
     """The settings the app under test runs with."""
     from listening.settings import load_settings
