@@ -17,8 +17,9 @@ import shutil
 import sqlite3
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import pytest
@@ -35,7 +36,7 @@ _TMP = Path(tempfile.mkdtemp(prefix="listening-tests-"))
 # The SQLite database and its snapshots live in memory where the system offers it: the suite
 # tests behaviour, not the disk, and a sync per commit was most of a SQLite pass's time.
 _SHM = Path("/dev/shm")
-_DB_DIR = Path(tempfile.mkdtemp(prefix="listening-tests-db-", dir=_SHM if _SHM.is_dir() else None))
+_DB_DIRS: list[Path] = []  # made by pytest_configure, removed by pytest_unconfigure
 _PG_DB = f"lp_test_{os.getpid()}_{secrets.token_hex(3)}"
 
 
@@ -73,7 +74,9 @@ def pytest_configure(config: pytest.Config) -> None:
             )
         os.environ["LISTENING_DATABASE_URL"] = _pg_url(_PG_DB)
     elif ENGINE == "sqlite":
-        os.environ["LISTENING_DATABASE_URL"] = f"sqlite:///{_DB_DIR / 'test.db'}"
+        where = _SHM if _SHM.is_dir() else None
+        _DB_DIRS.append(Path(tempfile.mkdtemp(prefix="listening-tests-db-", dir=where)))
+        os.environ["LISTENING_DATABASE_URL"] = f"sqlite:///{_DB_DIRS[0] / 'test.db'}"
     else:
         raise pytest.UsageError(f"LISTENING_TEST_ENGINE must be sqlite or postgresql, not {ENGINE}")
     os.environ["PICCOLO_CONF"] = "listening.piccolo_conf"
@@ -81,7 +84,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     """Drop this run's PostgreSQL database, and its SQLite files (they take memory)."""
-    shutil.rmtree(_DB_DIR, ignore_errors=True)
+    for folder in _DB_DIRS:
+        shutil.rmtree(folder, ignore_errors=True)
     if ENGINE == "postgresql" and os.environ.get("LISTENING_DATABASE_URL", "").endswith(_PG_DB):
         with contextlib.suppress(OSError):
             asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{_PG_DB}" WITH (FORCE)'))
@@ -151,12 +155,15 @@ async def schema() -> AsyncIterator[None]:
 # SQLite snapshots of the test database: the empty one, and data that many tests load (see
 # `restore_or_build`). Restoring one is a page copy through SQLite's backup API, safe beside
 # the connections the app keeps open, and far cheaper than emptying table by table.
-SNAPSHOTS = _DB_DIR / "snapshots"
 EMPTY = "empty"
 
 
 def _test_db() -> str:
     return urlparse(os.environ["LISTENING_DATABASE_URL"]).path
+
+
+def _snapshot(name: str, suffix: str = ".db") -> Path:
+    return Path(_test_db()).parent / "snapshots" / f"{name}{suffix}"
 
 
 def _copy_database(source: str, target: str) -> None:
@@ -169,13 +176,13 @@ def _copy_database(source: str, target: str) -> None:
 
 def save_snapshot(name: str) -> None:
     """Keep the test database as it is now under `name` (SQLite)."""
-    SNAPSHOTS.mkdir(exist_ok=True)
-    _copy_database(_test_db(), str(SNAPSHOTS / f"{name}.db"))
+    _snapshot(name).parent.mkdir(exist_ok=True)
+    _copy_database(_test_db(), str(_snapshot(name)))
 
 
 def restore_snapshot(name: str) -> bool:
     """Put the test database back as it was saved under `name`; False when there is none."""
-    path = SNAPSHOTS / f"{name}.db"
+    path = _snapshot(name)
     if not path.exists():
         return False
     _copy_database(str(path), _test_db())
@@ -197,7 +204,7 @@ async def restore_or_build(name: str, build: Callable[[], Awaitable[T]]) -> T:
     """
     if ENGINE != "sqlite" or not _is_empty():
         return await build()
-    result_file = SNAPSHOTS / f"{name}.json"
+    result_file = _snapshot(name, ".json")
     if restore_snapshot(name):
         return json.loads(result_file.read_text())
     result = await build()
@@ -255,15 +262,39 @@ def shared_app(schema: None):
     return create_app(load_settings(), manage_pool=False)
 
 
+def _emptied(app: Any) -> Any:
+    # An app serves many tests: each starts with no request counted against its limits.
+    app.state["rate_counter"].reset()
+    app.state["login_throttle"].failures.reset()
+    return app
+
+
+_APPS: dict[tuple[str, datetime | None], Any] = {}
+
+
+def app_with(settings: Any, *, clock_at: datetime | None = None) -> Any:
+    """An app on `settings` whose clock stands at `clock_at` (else runs on real time).
+
+    Built once per run for each settings and time, like `shared_app`, and handed out with its
+    in-memory limits emptied. Tests whose clock moves build their own with `create_app`.
+    """
+    from listening.app import create_app
+    from surveys.clock import system_clock
+
+    key = (repr(settings), clock_at)
+    if key not in _APPS:
+        clock = system_clock if clock_at is None else (lambda: clock_at)
+        _APPS[key] = create_app(settings, clock=clock, manage_pool=False)
+    return _emptied(_APPS[key])
+
+
 @pytest.fixture
 async def app(shared_app, settings):
     """The application on the test database, its in-memory rate limits emptied for each test.
 
-    Tests that need other settings or a clock of their own build their own with `create_app`.
+    Tests that need other settings or a clock standing still use `app_with`.
     """
-    shared_app.state["rate_counter"].reset()
-    shared_app.state["login_throttle"].failures.reset()
-    return shared_app
+    return _emptied(shared_app)
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import json
 
 import httpx
 import pytest
-from conftest import PASSWORD, login
-from survey_data import fixed_clock, load_org, make_invitation
+from conftest import PASSWORD, app_with, login
+from survey_data import NOW, fixed_clock, load_org, make_invitation
 
 from surveys.accounts import create_user
 from surveys.responses import Notify, submit_response
@@ -127,9 +127,7 @@ async def people(org):
 
 @pytest.fixture
 async def web(settings, people):
-    from listening.app import create_app
-
-    app = create_app(settings, clock=fixed_clock(), manage_pool=False)
+    app = app_with(settings, clock_at=NOW)
 
     async def make(email: str | None):
         c = httpx.AsyncClient(

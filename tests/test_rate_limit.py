@@ -9,7 +9,8 @@ import secrets
 
 import httpx
 import pytest
-from survey_data import fixed_clock, load_org, make_invitation
+from conftest import app_with
+from survey_data import NOW, load_org, make_invitation
 
 from listening.rate_limit import MemoryCounter, RedisCounter, client_address
 
@@ -53,9 +54,7 @@ async def test_redis_counter_is_atomic_under_concurrency():
 
 
 def app_for(settings):
-    from listening.app import create_app
-
-    return create_app(settings, clock=fixed_clock(), manage_pool=False)
+    return app_with(settings, clock_at=NOW)
 
 
 def client_of(app, peer: str = "127.0.0.1") -> httpx.AsyncClient:

@@ -6,17 +6,16 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from survey_data import NOW, fixed_clock, load_org, make_invitation
+from conftest import app_with
+from survey_data import NOW, load_org, make_invitation
 
 from surveys.tables import Customer
 
 
 @pytest.fixture
 async def web(settings, db):
-    from listening.app import create_app
-
     await load_org()
-    app = create_app(settings, clock=fixed_clock(), manage_pool=False)
+    app = app_with(settings, clock_at=NOW)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),
         base_url="http://testserver.local",
