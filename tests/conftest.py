@@ -106,6 +106,9 @@ SLOW = (
     "tests/test_rate_limit.py::test_two_app_instances_share_limits_through_redis",
     "tests/test_worker.py::test_cli_",
     "tests/test_triggers.py::test_sample_rate_holds_over_ten_thousand_events",
+    # The demo's story for the other seeds; its own seed (7) stays in the fast subset.
+    "tests/test_demo_story.py::test_the_demo_tells_its_story_for_every_seed[11]",
+    "tests/test_demo_story.py::test_the_demo_tells_its_story_for_every_seed[2027]",
 )
 
 

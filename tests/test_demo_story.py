@@ -27,11 +27,7 @@ NOW = datetime(2026, 6, 30, 12, tzinfo=UTC)
 VIEW = {"from": (NOW.date() - timedelta(days=89)).isoformat(), "to": NOW.date().isoformat()}
 
 
-# The demo's own seed in the fast subset; the others in the full run.
-@pytest.mark.parametrize(
-    "seed",
-    [7, pytest.param(11, marks=pytest.mark.slow), pytest.param(2027, marks=pytest.mark.slow)],
-)
+@pytest.mark.parametrize("seed", [7, 11, 2027])
 async def test_the_demo_tells_its_story_for_every_seed(seed, settings, admin_client):
     await load_journey_file(JOURNEY_FILE)
     admin = await create_user(
