@@ -272,30 +272,47 @@ def _emptied(app: Any) -> Any:
     return app
 
 
-_APPS: dict[tuple[str, datetime | None], Any] = {}
+class _TestsClock:
+    """The clock of an app that serves many tests: the one the current test handed it."""
+
+    def __init__(self) -> None:
+        from surveys.clock import system_clock
+
+        self.clock: Callable[[], datetime] = system_clock
+
+    def __call__(self) -> datetime:
+        return self.clock()
 
 
-def app_with(settings: Any, *, clock_at: datetime | None = None) -> Any:
-    """An app on `settings` whose clock stands at `clock_at` (else runs on real time).
+_APPS: dict[str, tuple[Any, _TestsClock]] = {}
 
-    Built once per run for each settings and time, like `shared_app`, and handed out with its
-    in-memory limits emptied. Tests whose clock moves build their own with `create_app`.
+
+def app_with(settings: Any, clock: Callable[[], datetime] | None = None) -> Any:
+    """An app on `settings` that reads `clock` (else real time).
+
+    Built once per run for each settings, like `shared_app`, and handed out with its in-memory
+    limits emptied and its clock set to this test's. An app on Redis is built afresh: its limits
+    live outside the process.
     """
     from listening.app import create_app
     from surveys.clock import system_clock
 
-    key = (repr(settings), clock_at)
+    if settings.redis_url:
+        return create_app(settings, clock=clock or system_clock, manage_pool=False)
+    key = repr(settings)
     if key not in _APPS:
-        clock = system_clock if clock_at is None else (lambda: clock_at)
-        _APPS[key] = create_app(settings, clock=clock, manage_pool=False)
-    return _emptied(_APPS[key])
+        shared_clock = _TestsClock()
+        _APPS[key] = (create_app(settings, clock=shared_clock, manage_pool=False), shared_clock)
+    app, shared_clock = _APPS[key]
+    shared_clock.clock = clock or system_clock
+    return _emptied(app)
 
 
 @pytest.fixture
 async def app(shared_app, settings):
     """The application on the test database, its in-memory rate limits emptied for each test.
 
-    Tests that need other settings or a clock standing still use `app_with`.
+    Tests that need other settings or a clock of their own use `app_with`.
     """
     return _emptied(shared_app)
 

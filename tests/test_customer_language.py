@@ -30,7 +30,7 @@ from surveys.tables import FollowUp, Response
 @pytest.fixture
 async def web(settings, db):
     await load_demo()
-    app = app_with(settings, clock_at=NOW)
+    app = app_with(settings, fixed_clock())
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),
         base_url="http://testserver.local",

@@ -7,7 +7,7 @@ import re
 import httpx
 import pytest
 from conftest import app_with
-from survey_data import NOW, load_org
+from survey_data import fixed_clock, load_org
 
 from surveys.tables import Answer, Response
 from surveys.tallies import recompute, stored
@@ -16,7 +16,7 @@ from surveys.tallies import recompute, stored
 @pytest.fixture
 async def web(settings, db):
     await load_org()
-    app = app_with(settings, clock_at=NOW)
+    app = app_with(settings, fixed_clock())
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),
         base_url="http://testserver.local",

@@ -8,7 +8,7 @@ import json
 import httpx
 import pytest
 from conftest import PASSWORD, app_with, login
-from survey_data import NOW, fixed_clock, load_org, make_invitation
+from survey_data import fixed_clock, load_org, make_invitation
 
 from surveys.accounts import create_user
 from surveys.responses import Notify, submit_response
@@ -127,7 +127,7 @@ async def people(org):
 
 @pytest.fixture
 async def web(settings, people):
-    app = app_with(settings, clock_at=NOW)
+    app = app_with(settings, fixed_clock())
 
     async def make(email: str | None):
         c = httpx.AsyncClient(

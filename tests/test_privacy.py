@@ -35,7 +35,7 @@ OTHER_COMMENT = "Fine service, thanks"
 @pytest.fixture
 async def http(settings) -> httpx.AsyncClient:
     """A client on an app whose clock stands at NOW."""
-    app = app_with(settings, clock_at=NOW)
+    app = app_with(settings, fixed_clock())
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as c:
         yield c

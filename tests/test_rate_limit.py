@@ -10,7 +10,7 @@ import secrets
 import httpx
 import pytest
 from conftest import app_with
-from survey_data import NOW, fixed_clock, load_org, make_invitation
+from survey_data import fixed_clock, load_org, make_invitation
 
 from listening.rate_limit import MemoryCounter, RedisCounter, client_address
 
@@ -54,7 +54,7 @@ async def test_redis_counter_is_atomic_under_concurrency():
 
 
 def app_for(settings):
-    return app_with(settings, clock_at=NOW)
+    return app_with(settings, fixed_clock())
 
 
 def own_app(settings):

@@ -23,7 +23,7 @@ async def org(db):
 
 @pytest.fixture
 async def api(settings, org):
-    app = app_with(settings, clock_at=NOW)
+    app = app_with(settings, fixed_clock())
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as c:
         yield c

@@ -7,7 +7,7 @@ from datetime import timedelta
 import httpx
 import pytest
 from conftest import app_with
-from survey_data import NOW, load_org, make_invitation
+from survey_data import NOW, fixed_clock, load_org, make_invitation
 
 from surveys.tables import Customer
 
@@ -15,7 +15,7 @@ from surveys.tables import Customer
 @pytest.fixture
 async def web(settings, db):
     await load_org()
-    app = app_with(settings, clock_at=NOW)
+    app = app_with(settings, fixed_clock())
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),
         base_url="http://testserver.local",

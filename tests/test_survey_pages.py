@@ -7,7 +7,7 @@ import re
 import httpx
 import pytest
 from conftest import app_with
-from survey_data import NOW, load_org, make_invitation
+from survey_data import NOW, fixed_clock, load_org, make_invitation
 
 from surveys.tables import Answer, Invitation, Response, ResponseSegment
 from surveys.tallies import recompute, stored
@@ -20,7 +20,7 @@ async def org(db):
 
 @pytest.fixture
 async def survey_client(settings, org):
-    app = app_with(settings, clock_at=NOW)
+    app = app_with(settings, fixed_clock())
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(
         transport=transport,
