@@ -36,6 +36,7 @@ from listening.auth import (
 from listening.csrf import SessionCSRFMiddleware
 from listening.errors import EXCEPTION_HANDLERS
 from listening.event_privacy import STORED_EVENTS
+from listening.form_tokens import COOKIE_NAME, FormTokens
 from listening.health import health
 from listening.host_check import AllowedHostNames
 from listening.ingest.ingestor import ingest_lifespan
@@ -96,7 +97,7 @@ def _templates_from_memory(engine: JinjaTemplateEngine) -> None:
 def _csrf_config(settings: Settings) -> CSRFConfig:
     return CSRFConfig(
         secret=settings.secret_key,
-        cookie_name="lp_csrf",
+        cookie_name=COOKIE_NAME,
         cookie_httponly=True,
         cookie_secure=settings.secure_cookies,
         cookie_samesite="lax",
@@ -258,5 +259,7 @@ def create_app(
             "rate_counter": rate_counter,
             "login_throttle": login_throttle,
             "page_cache": PageCache(),
+            # The public survey and feedback forms check their own tokens (surveys' handlers).
+            "form_tokens": FormTokens(settings.secret_key, secure=settings.secure_cookies),
         },
     )

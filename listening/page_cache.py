@@ -15,7 +15,7 @@ from typing import Any
 
 from markupsafe import escape
 
-from surveys.form_tokens import hidden_input
+from listening.form_tokens import hidden_input
 
 # Private-use characters: templates never write them and escaping leaves them alone.
 TOKEN_MARK = "\ue000link\ue000"  # noqa: S105

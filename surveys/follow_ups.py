@@ -40,6 +40,32 @@ class Viewer:
         return "admin" in self.roles or "executive" in self.roles
 
 
+@dataclass(frozen=True)
+class FollowUpCase:
+    """A follow-up as staff see it: the low answer, where it came from, and what was done."""
+
+    id: int
+    status: str
+    score: int
+    note: str | None
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+    response: int
+    step_key: str
+    step_name: str
+    department_key: str
+    department_name: str
+    question_key: str
+    question_kind: str
+    source: str
+    customer_ref: str | None
+    closed_by_name: str | None
+    comments: list[str]  # the response's text answers
+    assignee_id: int | None = None
+    assignee_name: str | None = None  # filled in by the follow-ups board only
+
+
 def viewer_of(principal: Any) -> Viewer:
     """A Viewer from the request's principal (an account or an admin key)."""
     account = getattr(principal, "account", None)
@@ -186,13 +212,13 @@ _COLUMNS = (
     FollowUp.response.source.as_alias("source"),
     FollowUp.response.customer.external_id.as_alias("customer_ref"),
     FollowUp.closed_by.name.as_alias("closed_by_name"),
-    FollowUp.assignee,
+    FollowUp.assignee.as_alias("assignee_id"),
 )
 
 
 async def list_follow_ups(
     viewer: Viewer, *, status: str | None = None, limit: int = 200
-) -> list[dict[str, Any]]:
+) -> list[FollowUpCase]:
     """Follow-ups this viewer may see, newest first, each with the response's comments."""
     if status is not None and status not in STATUSES:
         raise Invalid(f"status must be one of {', '.join(STATUSES)}", field="status")
@@ -204,9 +230,7 @@ async def list_follow_ups(
         query = query.where(FollowUp.status == status)
     rows = await query
     comments = await _comments([r["response"] for r in rows])
-    for row in rows:
-        row["comments"] = comments.get(row["response"], [])
-    return rows
+    return [FollowUpCase(**row, comments=comments.get(row["response"], [])) for row in rows]
 
 
 async def _comments(response_ids: list[int]) -> dict[int, list[str]]:
@@ -221,7 +245,7 @@ async def _comments(response_ids: list[int]) -> dict[int, list[str]]:
     return found
 
 
-async def get_follow_up(viewer: Viewer, follow_up_id: int) -> dict[str, Any]:
+async def get_follow_up(viewer: Viewer, follow_up_id: int) -> FollowUpCase:
     """One follow-up the viewer may see; 404 otherwise (other departments' are not revealed)."""
     query = FollowUp.select(*_COLUMNS).where(FollowUp.id == follow_up_id)
     where = _visible(viewer)
@@ -230,8 +254,8 @@ async def get_follow_up(viewer: Viewer, follow_up_id: int) -> dict[str, Any]:
     row = await query.first()
     if row is None:
         raise NotFound("no such follow-up", field="id")
-    row["comments"] = (await _comments([row["response"]])).get(row["response"], [])
-    return row
+    comments = (await _comments([row["response"]])).get(row["response"], [])
+    return FollowUpCase(**row, comments=comments)
 
 
 async def update_follow_up(
@@ -241,21 +265,21 @@ async def update_follow_up(
     status: str | None = None,
     note: str | None = None,
     clock: Clock = system_clock,
-) -> dict[str, Any]:
+) -> FollowUpCase:
     """Move a follow-up along or note what was done; closing needs a note."""
     current = await get_follow_up(viewer, follow_up_id)
-    target = status or current["status"]
+    target = status or current.status
     if target not in STATUSES:
         raise Invalid(f"status must be one of {', '.join(STATUSES)}", field="status")
     # Closed is final: any status may follow open or in_progress, nothing follows closed.
-    if current["status"] == "closed":
+    if current.status == "closed":
         raise Conflict("this follow-up is closed", field="status")
     if note is not None:
         if "\x00" in note:
             raise Invalid("the note contains a character that cannot be stored", field="note")
         if len(note) > TEXT_MAX:
             raise Invalid(f"the note may have at most {TEXT_MAX:,} characters", field="note")
-    new_note = note if note is not None and note.strip() else current["note"]
+    new_note = note if note is not None and note.strip() else current.note
     if target == "closed" and not (new_note and new_note.strip()):
         raise Invalid("say what was done before closing", field="note")
     now = clock()
@@ -277,8 +301,8 @@ async def update_follow_up(
 
 async def record_change(
     actor: str,
-    before: dict[str, Any],
-    after: dict[str, Any],
+    before: FollowUpCase,
+    after: FollowUpCase,
     secret_key: str,
     *,
     clock: Clock = system_clock,
@@ -288,14 +312,18 @@ async def record_change(
     The note may speak of the customer, so the entry is tied to them by the keyed hash of their
     id: their erasure blanks it. The customer's answers stay out of the log.
     """
-    ref = before.get("customer_ref")
+    ref = before.customer_ref
+
+    def state(case: FollowUpCase) -> dict[str, Any]:
+        return {"status": case.status, "note": case.note, "assignee": case.assignee_id}
+
     await audit.record(
         actor,
         "follow_up",
         "update",
-        str(before["id"]),
-        before={k: before.get(k) for k in ("status", "note", "assignee")},
-        after={k: after.get(k) for k in ("status", "note", "assignee")},
+        str(before.id),
+        before=state(before),
+        after=state(after),
         person=audit.person_ref(ref, secret_key) if ref else None,
         clock=clock,
     )

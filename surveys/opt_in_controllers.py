@@ -19,7 +19,7 @@ from surveys.languages import N_, Wording
 from surveys.opt_in import LinkExpired, LinkUsed, check_link, lift_opt_out, link_customer
 from surveys.organisation import current_organisation
 from surveys.password_pages import TOKEN_PAGE_HEADERS
-from surveys.survey_controllers import _browser_locales, _check_form_token
+from surveys.survey_controllers import browser_locales, form_tokens_of
 
 NOT_VALID = (
     N_("Page not found"),
@@ -56,7 +56,7 @@ async def _wording(request: Request, token: str, customer_id: int | None = None)
     customer_id = customer_id or link_customer(token, secret_key)
     if customer_id is not None:
         return await customer_wording(customer_id)
-    return browser_wording(_browser_locales(request), await current_organisation())
+    return browser_wording(browser_locales(request), await current_organisation())
 
 
 async def _problem(request: Request, token: str, error: DomainError) -> Template:
@@ -122,7 +122,7 @@ class OptInPageController(Controller):
     ) -> Template:
         """Lift the opt-out; without a valid form token, the question again (403)."""
         settings = request.app.state["settings"]
-        cookie = _check_form_token(request, await request.form(), settings)
+        cookie = form_tokens_of(request).check(request, await request.form())
         try:
             if cookie is not None:
                 link = await check_link(token, secret_key=settings.secret_key, clock=clock)

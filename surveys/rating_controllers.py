@@ -9,9 +9,11 @@ admins and executives only counts.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
+import msgspec
 from litestar import Controller, MediaType, Request, delete, get, patch, post
 from litestar.connection import ASGIConnection
 from litestar.datastructures import CacheControlHeader
@@ -39,7 +41,6 @@ from surveys.rating_schemas import (
     MyRatings,
     MySelfRating,
     RatingOverview,
-    RatingQuestionOut,
     RatingRound,
     RoundCreate,
     RoundParticipation,
@@ -58,8 +59,6 @@ from surveys.rounds import (
     participation,
 )
 from surveys.self_ratings import (
-    MyRating,
-    StepToRate,
     current_round,
     erase_mine,
     my_closed_rounds,
@@ -92,51 +91,8 @@ def _me(request: Request) -> tuple[int, int]:
 
 
 def round_out(info: RoundInfo, now: datetime) -> RatingRound:
-    """The API shape of a round."""
-    return RatingRound(
-        id=info.id,
-        name=info.name,
-        starts_at=info.starts_at,
-        ends_at=info.ends_at,
-        departments=list(info.departments),
-        status=info.status(now),
-    )
-
-
-def _mine_out(rating: MyRating) -> MySelfRating:
-    return MySelfRating(
-        round=rating.round_id,
-        round_name=rating.round_name,
-        round_open=rating.round_open,
-        step=rating.step,
-        step_name=rating.step_name,
-        answers=rating.answers,
-        comment=rating.comment,
-        updated_at=rating.updated_at,
-    )
-
-
-def _step_out(step: StepToRate) -> StepToRateOut:
-    return StepToRateOut(
-        key=step.key,
-        name=step.name,
-        journey=step.journey,
-        moment_of_truth=step.moment_of_truth,
-        questions=[
-            RatingQuestionOut(
-                key=q.key,
-                kind=q.kind,
-                customer=q.customer,
-                employee=q.employee,
-                low=q.low,
-                high=q.high,
-                low_label=q.low_label,
-                high_label=q.high_label,
-                required=q.required,
-            )
-            for q in step.questions
-        ],
-    )
+    """The API shape of a round, with its status at `now`."""
+    return msgspec.convert({**asdict(info), "status": info.status(now)}, RatingRound)
 
 
 def form_scores(form: Any) -> dict[str, Any]:
@@ -263,14 +219,17 @@ class SelfRatingController(Controller):
         return RatingOverview(
             open_round=round_out(open_round, now) if open_round else None,
             next_round=round_out(upcoming, now) if upcoming else None,
-            steps=[_step_out(s) for s in await steps_to_rate(department_id)],
+            steps=msgspec.convert(
+                await steps_to_rate(department_id), list[StepToRateOut], from_attributes=True
+            ),
         )
 
     @get("/steps/{step_key:str}", summary="One of the caller's steps with its questions")
     async def step(self, request: Request, step_key: FromPath[str]) -> StepToRateOut:
         """A step of the caller's department; 403 for another department's step."""
         _, department_id = _me(request)
-        return _step_out(await step_to_rate(department_id, step_key))
+        step = await step_to_rate(department_id, step_key)
+        return msgspec.convert(step, StepToRateOut, from_attributes=True)
 
     @post("/", status_code=201, summary="Rate one of the caller's steps in the open round")
     async def create(
@@ -286,7 +245,7 @@ class SelfRatingController(Controller):
             comment=data.comment,
             clock=clock,
         )
-        return _mine_out(rating)
+        return msgspec.convert(rating, MySelfRating, from_attributes=True)
 
     @get(
         "/mine",
@@ -305,20 +264,12 @@ class SelfRatingController(Controller):
         ratings = await my_ratings(employee_id, round_id=round, clock=clock)
         closed = await my_closed_rounds(department_id, clock=clock)
         return MyRatings(
-            ratings=[_mine_out(r) for r in ratings],
-            closed_rounds=[
-                MyClosedRound(
-                    round=c.round_id,
-                    round_name=c.round_name,
-                    ends_at=c.ends_at,
-                    anonymised=True,
-                    department=c.department,
-                    invited=c.invited,
-                    answered=c.answered,
-                )
-                for c in closed
-                if round in (None, c.round_id)
-            ],
+            ratings=msgspec.convert(ratings, list[MySelfRating], from_attributes=True),
+            closed_rounds=msgspec.convert(
+                [c for c in closed if round in (None, c.round_id)],
+                list[MyClosedRound],
+                from_attributes=True,
+            ),
         )
 
     @delete("/mine", status_code=200, summary="Erase the caller's own ratings")
@@ -342,12 +293,9 @@ async def _participation_out(round_id: int, now: datetime) -> RoundParticipation
         round=info.id,
         name=info.name,
         status=info.status(now),
-        departments=[
-            DepartmentParticipation(
-                department=p.department, name=p.name, invited=p.invited, answered=p.answered
-            )
-            for p in await participation(round_id)
-        ],
+        departments=msgspec.convert(
+            await participation(round_id), list[DepartmentParticipation], from_attributes=True
+        ),
     )
 
 

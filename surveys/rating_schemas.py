@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from msgspec import Struct
+from msgspec import Struct, field
 
 
 class RoundCreate(Struct, forbid_unknown_fields=True):
@@ -64,7 +64,7 @@ class SelfRatingCreate(Struct, forbid_unknown_fields=True):
 class MySelfRating(Struct):
     """One of the caller's own ratings."""
 
-    round: int
+    round_id: int = field(name="round")
     round_name: str
     round_open: bool
     step: str
@@ -81,7 +81,7 @@ class MyClosedRound(Struct):
     answers in it can no longer be shown, changed or erased: that keeps published figures fixed.
     """
 
-    round: int
+    round_id: int = field(name="round")
     round_name: str
     ends_at: datetime
     anonymised: bool

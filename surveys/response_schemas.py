@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from msgspec import Struct
+from msgspec import Struct, field
 
 
 class QuestionOut(Struct):
@@ -67,18 +67,18 @@ class FollowUpOut(Struct):
 
     id: int
     status: str
-    step: str
+    step_key: str = field(name="step")
     step_name: str
-    department: str
+    department_key: str = field(name="department")
     department_name: str
-    question: str
-    kind: str
+    question_key: str = field(name="question")
+    question_kind: str = field(name="kind")
     score: int
     source: str
-    customer: str | None
+    customer_ref: str | None = field(name="customer")
     comments: list[str]
     note: str | None
-    closed_by: str | None
+    closed_by_name: str | None = field(name="closed_by")
     created_at: datetime
     updated_at: datetime
     closed_at: datetime | None

@@ -94,6 +94,7 @@ class ClosedRound:
     department: str
     invited: int
     answered: int
+    anonymised: bool = True  # its ratings no longer name their authors
 
 
 async def _questions_by_step(step_ids: list[int]) -> dict[int, tuple[RatingQuestion, ...]]:

@@ -4,8 +4,9 @@ follow-ups. Services hold the logic; guards are applied by the shell that mounts
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
+import msgspec
 from litestar import Controller, MediaType, Request, Response, get, patch, post
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
@@ -14,7 +15,6 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Body, FromPath, FromQuery, JSONBody
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_201_CREATED
-from litestar.utils.scope.state import ScopeState
 
 from surveys.answers import AskedQuestion, accepted_locales
 from surveys.audit import actor_of
@@ -28,15 +28,6 @@ from surveys.follow_ups import (
     record_change,
     update_follow_up,
     viewer_of,
-)
-from surveys.form_tokens import (
-    COOKIE_NAME,
-    FIELD_NAME,
-    form_token_ok,
-    fresh_token,
-    signed,
-    token_cookie,
-    token_cookie_header,
 )
 from surveys.languages import N_, Wording
 from surveys.optout import opt_out, opt_out_state
@@ -53,8 +44,6 @@ from surveys.response_schemas import (
 )
 from surveys.responses import Notify, find_invitation, open_invitation, submit_response
 
-# Form fields that are not answers.
-NOT_ANSWERS = frozenset({FIELD_NAME, HONEYPOT_FIELD})
 # What an error page says, by status: a title and what to do, for people (never the code's
 # own message, which is written for the API).
 PROBLEM_PAGES = {
@@ -101,11 +90,34 @@ NO_COOKIE_NOTICE = N_(
 )
 
 
+class FormTokens(Protocol):
+    """The public forms' cross-site tokens, which the shell keeps in the app's state.
+
+    `app.state["form_tokens"]`: infrastructure of the shell, used here without importing it.
+    """
+
+    field_name: str  # the form field carrying the token: not an answer
+
+    def for_page(self, request: Request) -> tuple[str, str | None]:
+        """The token a page carries, and the Set-Cookie header when it is a fresh one."""
+        ...
+
+    def check(self, request: Request, form: Any) -> Cookie | None:
+        """None when the form's token holds, else the cookie of a fresh token to set."""
+        ...
+
+
+def form_tokens_of(request: Request) -> FormTokens:
+    """The shell's form tokens, from the app's state (dependencies cost a task group a request)."""
+    return request.app.state["form_tokens"]
+
+
 def _notify(settings: Any, base_url: str) -> Notify:
     return Notify(base_url=base_url, webhook_url=settings.follow_up_webhook_url)
 
 
-def _browser_locales(request: Request) -> list[str]:
+def browser_locales(request: Request) -> list[str]:
+    """The browser's languages, most wanted first (Accept-Language)."""
     return accepted_locales(request.headers.get("accept-language"))
 
 
@@ -129,14 +141,15 @@ def problem_page(
 async def _problem_page(error: DomainError, request: Request, token: str | None = None) -> Template:
     """The error page in the invitation's language (else the browser's)."""
     # Always a page here, whatever the Accept header: these links are opened by people.
-    wording = await page_wording(token, _browser_locales(request))
+    wording = await page_wording(token, browser_locales(request))
     return problem_page(wording, error.status_code)
 
 
-def _answers_of(form: Any) -> dict[str, Any]:
+def _answers_of(form: Any, tokens: FormTokens) -> dict[str, Any]:
+    not_answers = (tokens.field_name, HONEYPOT_FIELD)
     raw: dict[str, Any] = {}
     for key in form:
-        if key in NOT_ANSWERS:
+        if key in not_answers:
             continue
         values = form.getall(key)
         raw[key] = values[0] if len(values) == 1 else values
@@ -160,18 +173,6 @@ def _version(wording: Wording) -> tuple:
 async def _wording(questions: list[AskedQuestion]) -> Wording:
     """The page's words in the language its questions are shown in."""
     return Wording.of(_lang(questions), await current_organisation())
-
-
-def _check_form_token(request: Request, form: Any, settings: Any) -> Cookie | None:
-    """Accept the form's token, or make a fresh one; return the cookie to set when it failed."""
-    state = ScopeState.from_scope(request.scope)
-    submitted = form.get(FIELD_NAME)
-    if form_token_ok(request.cookies.get(COOKIE_NAME), submitted, settings.secret_key):
-        state.csrf_token = submitted
-        return None
-    token = fresh_token(settings.secret_key)
-    state.csrf_token = token
-    return token_cookie(token, secure=settings.secure_cookies)
 
 
 async def _question_form(
@@ -219,9 +220,8 @@ class SurveyPageController(Controller):
         The page is served from the page cache and carries its own form token (the CSRF
         middleware stays out: this is the busiest page and the submission checks the token).
         """
-        # From the app's state: resolving dependencies costs a task group per request.
-        settings = request.app.state["settings"]
         try:
+            # From the app's state: resolving dependencies costs a task group per request.
             invitation = await open_invitation(token, clock=request.app.state["clock"])
         except DomainError as error:
             return await _problem_page(error, request, token)
@@ -235,11 +235,8 @@ class SurveyPageController(Controller):
             and int(chosen) in first.levels
         ):
             values[first.key] = str(int(chosen))
-        cookie = request.cookies.get(COOKIE_NAME)
-        headers = {}
-        if not signed(cookie, settings.secret_key):
-            cookie = fresh_token(settings.secret_key)
-            headers["set-cookie"] = token_cookie_header(cookie, secure=settings.secure_cookies)
+        form_token, set_cookie = form_tokens_of(request).for_page(request)
+        headers = {"set-cookie": set_cookie} if set_cookie else {}
         questions = invitation.questions
         wording = await _wording(questions)
         step_name = wording.step_name(invitation.step_key, invitation.step_name)
@@ -261,7 +258,7 @@ class SurveyPageController(Controller):
                 "unsubscribe_url": f"/s/{pages.TOKEN_MARK}/unsubscribe",
             },
             token=token,
-            form_token=cookie,
+            form_token=form_token,
         )
         return Response(html, media_type=MediaType.HTML, headers=headers)
 
@@ -292,8 +289,9 @@ class SurveyPageController(Controller):
         # From the app's state: resolving dependencies costs a task group per request.
         clock, settings = request.app.state["clock"], request.app.state["settings"]
         form = await request.form()
-        raw = _answers_of(form)
-        cookie = _check_form_token(request, form, settings)
+        tokens = form_tokens_of(request)
+        raw = _answers_of(form, tokens)
+        cookie = tokens.check(request, form)
         if cookie is not None:
             try:
                 invitation = await find_invitation(token, clock=clock)
@@ -358,7 +356,7 @@ class SurveyPageController(Controller):
             state = await opt_out_state(token)
         except DomainError as error:
             return await _problem_page(error, request, token)
-        wording = await page_wording(token, _browser_locales(request))
+        wording = await page_wording(token, browser_locales(request))
         return Template(
             "surveys/unsubscribe.html",
             context={
@@ -378,7 +376,7 @@ class SurveyPageController(Controller):
             await opt_out(token, secret_key=secret_key, clock=clock)
         except DomainError as error:
             return await _problem_page(error, request, token)
-        wording = await page_wording(token, _browser_locales(request))
+        wording = await page_wording(token, browser_locales(request))
         return Template(
             "surveys/unsubscribe.html",
             context={**wording.template_context(), "action": "", "done": True},
@@ -394,7 +392,7 @@ class FeedbackPostController(Controller):
     @get("/{step_key:str}")
     async def show(self, request: Request, step_key: FromPath[str]) -> Template:
         """The feedback form in the visitor's language where the survey has it."""
-        locales = _browser_locales(request)
+        locales = browser_locales(request)
         try:
             form = await feedback_form(step_key, locales)
         except DomainError as error:
@@ -431,10 +429,11 @@ class FeedbackPostController(Controller):
         base_url: NamedDependency[str],
     ) -> Template:
         """Store an unsolicited response, or show the form again with the errors."""
-        locales = _browser_locales(request)
+        locales = browser_locales(request)
         form = await request.form()
-        raw = _answers_of(form)
-        cookie = _check_form_token(request, form, settings)
+        tokens = form_tokens_of(request)
+        raw = _answers_of(form, tokens)
+        cookie = tokens.check(request, form)
         try:
             if cookie is not None:
                 shown = await feedback_form(step_key, locales)
@@ -487,17 +486,12 @@ _API_ERRORS = {
 
 
 def _question_out(q: AskedQuestion, wording: Wording) -> QuestionOut:
-    # Options stay as stored: they are what the answer must send back.
-    return QuestionOut(
-        key=q.key,
-        kind=q.kind,
-        text=q.text,
-        required=q.required,
-        low=q.low,
-        high=q.high,
+    # Labels in the customer's language; options stay as stored: they are what the answer
+    # must send back.
+    return msgspec.structs.replace(
+        msgspec.convert(q, QuestionOut, from_attributes=True),
         low_label=wording.label(q.low_label),
         high_label=wording.label(q.high_label),
-        options=list(q.options),
     )
 
 
@@ -561,28 +555,6 @@ async def _record(request: Request, before: dict, after: dict, clock: Clock) -> 
     await record_change(actor_of(request.user), before, after, secret_key, clock=clock)
 
 
-def _follow_up_out(row: dict[str, Any]) -> FollowUpOut:
-    return FollowUpOut(
-        id=row["id"],
-        status=row["status"],
-        step=row["step_key"],
-        step_name=row["step_name"],
-        department=row["department_key"],
-        department_name=row["department_name"],
-        question=row["question_key"],
-        kind=row["question_kind"],
-        score=row["score"],
-        source=row["source"],
-        customer=row["customer_ref"],
-        comments=row["comments"],
-        note=row["note"],
-        closed_by=row["closed_by_name"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        closed_at=row["closed_at"],
-    )
-
-
 class FollowUpForm(FollowUpUpdate):
     """The follow-up page's form."""
 
@@ -598,12 +570,13 @@ class FollowUpController(Controller):
     ) -> list[FollowUpOut]:
         """Admins and executives see all; employees their department's."""
         rows = await list_follow_ups(viewer_of(request.user), status=status)
-        return [_follow_up_out(r) for r in rows]
+        return msgspec.convert(rows, list[FollowUpOut], from_attributes=True)
 
     @get("/api/follow-ups/{follow_up_id:int}", summary="One follow-up")
     async def get_api(self, request: Request, follow_up_id: RowId) -> FollowUpOut:
         """One follow-up; 404 when it is not the caller's to see."""
-        return _follow_up_out(await get_follow_up(viewer_of(request.user), follow_up_id))
+        row = await get_follow_up(viewer_of(request.user), follow_up_id)
+        return msgspec.convert(row, FollowUpOut, from_attributes=True)
 
     @patch(
         "/api/follow-ups/{follow_up_id:int}",
@@ -627,7 +600,7 @@ class FollowUpController(Controller):
             viewer, follow_up_id, status=data.status, note=data.note, clock=clock
         )
         await _record(request, before, row, clock)
-        return _follow_up_out(row)
+        return msgspec.convert(row, FollowUpOut, from_attributes=True)
 
     @get("/follow-ups", include_in_schema=False)
     async def page(self, request: Request, status: FromQuery[str | None] = None) -> Template:

@@ -10,14 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import secrets
+import shutil
+import sqlite3
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import datetime
 from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import pytest
+
+T = TypeVar("T")
 
 ENGINE = os.environ.get("LISTENING_TEST_ENGINE", "sqlite")
 # The statistics simulations touch no database: they run once, in the SQLite pass.
@@ -26,6 +33,10 @@ ADMIN_URL = os.environ.get(
     "LISTENING_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 _TMP = Path(tempfile.mkdtemp(prefix="listening-tests-"))
+# The SQLite database and its snapshots live in memory where the system offers it: the suite
+# tests behaviour, not the disk, and a sync per commit was most of a SQLite pass's time.
+_SHM = Path("/dev/shm")
+_DB_DIRS: list[Path] = []  # made by pytest_configure, removed by pytest_unconfigure
 _PG_DB = f"lp_test_{os.getpid()}_{secrets.token_hex(3)}"
 
 
@@ -63,14 +74,18 @@ def pytest_configure(config: pytest.Config) -> None:
             )
         os.environ["LISTENING_DATABASE_URL"] = _pg_url(_PG_DB)
     elif ENGINE == "sqlite":
-        os.environ["LISTENING_DATABASE_URL"] = f"sqlite:///{_TMP / 'test.db'}"
+        where = _SHM if _SHM.is_dir() else None
+        _DB_DIRS.append(Path(tempfile.mkdtemp(prefix="listening-tests-db-", dir=where)))
+        os.environ["LISTENING_DATABASE_URL"] = f"sqlite:///{_DB_DIRS[0] / 'test.db'}"
     else:
         raise pytest.UsageError(f"LISTENING_TEST_ENGINE must be sqlite or postgresql, not {ENGINE}")
     os.environ["PICCOLO_CONF"] = "listening.piccolo_conf"
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Drop this run's PostgreSQL database."""
+    """Drop this run's PostgreSQL database, and its SQLite files (they take memory)."""
+    for folder in _DB_DIRS:
+        shutil.rmtree(folder, ignore_errors=True)
     if ENGINE == "postgresql" and os.environ.get("LISTENING_DATABASE_URL", "").endswith(_PG_DB):
         with contextlib.suppress(OSError):
             asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{_PG_DB}" WITH (FORCE)'))
@@ -91,6 +106,9 @@ SLOW = (
     "tests/test_rate_limit.py::test_two_app_instances_share_limits_through_redis",
     "tests/test_worker.py::test_cli_",
     "tests/test_triggers.py::test_sample_rate_holds_over_ten_thousand_events",
+    # The demo's story for the other seeds; its own seed (7) stays in the fast subset.
+    "tests/test_demo_story.py::test_the_demo_tells_its_story_for_every_seed[11]",
+    "tests/test_demo_story.py::test_the_demo_tells_its_story_for_every_seed[2027]",
 )
 
 
@@ -120,19 +138,82 @@ def tmp_root() -> Path:
 
 @pytest.fixture(scope="session")
 async def schema() -> AsyncIterator[None]:
-    """Apply the migrations once per run."""
+    """Apply the migrations once per run; on SQLite keep the empty database as a snapshot."""
     from piccolo.engine.postgres import PostgresEngine
 
     from listening.migrate import migrate
     from surveys.tables import Department
 
     await migrate()
+    if ENGINE == "sqlite":
+        save_snapshot(EMPTY)
     engine = Department._meta.db
     if isinstance(engine, PostgresEngine):
         await engine.start_connection_pool(max_size=30)
     yield
     if isinstance(engine, PostgresEngine):
         await engine.close_connection_pool()
+
+
+# SQLite snapshots of the test database: the empty one, and data that many tests load (see
+# `restore_or_build`). Restoring one is a page copy through SQLite's backup API, safe beside
+# the connections the app keeps open, and far cheaper than emptying table by table.
+EMPTY = "empty"
+
+
+def _test_db() -> str:
+    return urlparse(os.environ["LISTENING_DATABASE_URL"]).path
+
+
+def _snapshot(name: str, suffix: str = ".db") -> Path:
+    return Path(_test_db()).parent / "snapshots" / f"{name}{suffix}"
+
+
+def _copy_database(source: str, target: str) -> None:
+    with (
+        contextlib.closing(sqlite3.connect(source, timeout=30)) as src,
+        contextlib.closing(sqlite3.connect(target, timeout=30)) as dst,
+    ):
+        src.backup(dst)
+
+
+def save_snapshot(name: str) -> None:
+    """Keep the test database as it is now under `name` (SQLite)."""
+    _snapshot(name).parent.mkdir(exist_ok=True)
+    _copy_database(_test_db(), str(_snapshot(name)))
+
+
+def restore_snapshot(name: str) -> bool:
+    """Put the test database back as it was saved under `name`; False when there is none."""
+    path = _snapshot(name)
+    if not path.exists():
+        return False
+    _copy_database(str(path), _test_db())
+    return True
+
+
+def _is_empty() -> bool:
+    with contextlib.closing(sqlite3.connect(_test_db(), timeout=30)) as conn:
+        names = [t._meta.tablename for t in all_tables()]
+        counts = " + ".join(f'(SELECT count(*) FROM "{n}")' for n in names)
+        return conn.execute(f"SELECT {counts}").fetchone()[0] == 0
+
+
+async def restore_or_build(name: str, build: Callable[[], Awaitable[T]]) -> T:
+    """`build()` on the test database, or on SQLite the snapshot of its first run.
+
+    A snapshot stands for data built on an empty database, so it is only used (and made) when
+    the database is empty; otherwise, and on PostgreSQL, `build()` runs.
+    """
+    if ENGINE != "sqlite" or not _is_empty():
+        return await build()
+    result_file = _snapshot(name, ".json")
+    if restore_snapshot(name):
+        return json.loads(result_file.read_text())
+    result = await build()
+    save_snapshot(name)
+    result_file.write_text(json.dumps(result))
+    return result
 
 
 def all_tables() -> list:
@@ -149,15 +230,22 @@ async def db(schema: None) -> AsyncIterator[None]:
     from surveys.organisation import forget_cached
 
     forget_cached()
-    tables = all_tables()
-    engine = tables[0]._meta.db
     if ENGINE == "postgresql":
+        tables = all_tables()
         names = ", ".join(f'"{t._meta.tablename}"' for t in tables)
-        await engine.run_ddl(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+        await tables[0]._meta.db.run_ddl(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
     else:
-        for table in reversed(tables):
-            await engine.run_ddl(f'DELETE FROM "{table._meta.tablename}"')
+        restore_snapshot(EMPTY)
     yield
+
+
+@pytest.fixture
+async def dashboard_scenario(db: None) -> int:
+    """The dashboards' scenario (`dashboard_data.scenario`), loaded before any other data so
+    that its snapshot serves; returns its round's id."""
+    from dashboard_data import scenario
+
+    return await scenario()
 
 
 @pytest.fixture
@@ -177,15 +265,56 @@ def shared_app(schema: None):
     return create_app(load_settings(), manage_pool=False)
 
 
+def _emptied(app: Any) -> Any:
+    # An app serves many tests: each starts with no request counted against its limits.
+    app.state["rate_counter"].reset()
+    app.state["login_throttle"].failures.reset()
+    return app
+
+
+class _TestsClock:
+    """The clock of an app that serves many tests: the one the current test handed it."""
+
+    def __init__(self) -> None:
+        from surveys.clock import system_clock
+
+        self.clock: Callable[[], datetime] = system_clock
+
+    def __call__(self) -> datetime:
+        return self.clock()
+
+
+_APPS: dict[str, tuple[Any, _TestsClock]] = {}
+
+
+def app_with(settings: Any, clock: Callable[[], datetime] | None = None) -> Any:
+    """An app on `settings` that reads `clock` (else real time).
+
+    Built once per run for each settings, like `shared_app`, and handed out with its in-memory
+    limits emptied and its clock set to this test's. An app on Redis is built afresh: its limits
+    live outside the process.
+    """
+    from listening.app import create_app
+    from surveys.clock import system_clock
+
+    if settings.redis_url:
+        return create_app(settings, clock=clock or system_clock, manage_pool=False)
+    key = repr(settings)
+    if key not in _APPS:
+        shared_clock = _TestsClock()
+        _APPS[key] = (create_app(settings, clock=shared_clock, manage_pool=False), shared_clock)
+    app, shared_clock = _APPS[key]
+    shared_clock.clock = clock or system_clock
+    return _emptied(app)
+
+
 @pytest.fixture
 async def app(shared_app, settings):
     """The application on the test database, its in-memory rate limits emptied for each test.
 
-    Tests that need other settings or a clock of their own build their own with `create_app`.
+    Tests that need other settings or a clock of their own use `app_with`.
     """
-    shared_app.state["rate_counter"].reset()
-    shared_app.state["login_throttle"].failures.reset()
-    return shared_app
+    return _emptied(shared_app)
 
 
 @pytest.fixture

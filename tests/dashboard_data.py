@@ -12,6 +12,8 @@ from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
+from conftest import restore_or_build
+
 from surveys.journey_file import load_journey
 from surveys.tables import (
     Answer,
@@ -227,7 +229,16 @@ SALES_COMMENTS = [f"Sales comment {i}" for i in range(12)]
 
 
 async def scenario(*, days: int = 50, per_day: int = 3, seed: int = 5) -> int:
-    """Load the demo organisation, customer responses and one round; returns the round id."""
+    """Load the demo organisation, customer responses and one round; returns the round id.
+
+    Built once per run and restored from a snapshot after (on an empty SQLite database).
+    """
+    return await restore_or_build(
+        f"scenario-{days}-{per_day}-{seed}", lambda: _scenario(days, per_day, seed)
+    )
+
+
+async def _scenario(days: int, per_day: int, seed: int) -> int:
     await demo_org()
     rng = random.Random(seed)
     specs: list[Spec] = []

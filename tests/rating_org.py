@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from conftest import PASSWORD
+from conftest import PASSWORD, app_with
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 BASE_URL = "http://lp.example"
@@ -146,13 +146,11 @@ def make_app(settings, clock: Clock):
     """The application on the test database, with the test's clock."""
     from dataclasses import replace
 
-    from listening.app import create_app
-
     # Round tests move the clock by weeks; sessions that outlive them keep each person logged in
     # (expiry itself is tested with the default lifetimes in test_sessions).
     year = 365 * 24 * 3600
     settings = replace(settings, session_idle_seconds=year, session_lifetime_seconds=year)
-    return create_app(settings, clock=clock, manage_pool=False)
+    return app_with(settings, clock)
 
 
 class Clients:

@@ -12,7 +12,7 @@ from datetime import date, timedelta
 import httpx
 import pytest
 from conftest import PASSWORD, login
-from dashboard_data import add_ratings, add_responses, add_round, demo_org, scenario
+from dashboard_data import add_ratings, add_responses, add_round, demo_org
 from rating_org import NOW, Clock, make_app, make_employee
 
 from dashboards.filters import parse_filters
@@ -77,9 +77,8 @@ async def winter_round(clock: Clock, departments: list[str]):
     )
 
 
-async def test_an_open_round_cannot_be_read_live(api):
+async def test_an_open_round_cannot_be_read_live(dashboard_scenario, api):
     """Way 1: `to` past an open round's end; erasing and re-rating must not move any figure."""
-    await scenario()
     before = await employee_rows(api, department="support")
     assert before[("support", "reach-support", "effort")]["n_employees"] == 7  # Autumn's round
     info = await winter_round(api.clock, ["support"])
@@ -135,8 +134,9 @@ async def test_a_journey_filter_cannot_undo_complementary_suppression(api):
             assert shop["employee_score"] == pytest.approx(checkout["employee_score"])
 
 
-async def test_erasure_or_account_deletion_after_close_cannot_move_a_figure(api):
-    await scenario()
+async def test_erasure_or_account_deletion_after_close_cannot_move_a_figure(
+    dashboard_scenario, api
+):
     info = await winter_round(api.clock, ["support"])
     people = [await make_employee(n, "support") for n in range(1, 7)]
     for n, person in enumerate(people):

@@ -10,6 +10,7 @@ import httpx
 import pytest
 import tomli_w
 from babel.messages.pofile import read_po
+from conftest import app_with
 from customer_language_data import DEMO_JOURNEY, english_in, load_demo
 from receivers import SmtpServer
 from survey_data import NOW, fixed_clock, make_invitation
@@ -28,10 +29,8 @@ from surveys.tables import FollowUp, Response
 
 @pytest.fixture
 async def web(settings, db):
-    from listening.app import create_app
-
     await load_demo()
-    app = create_app(settings, clock=fixed_clock(), manage_pool=False)
+    app = app_with(settings, fixed_clock())
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),
         base_url="http://testserver.local",

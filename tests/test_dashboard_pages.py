@@ -8,7 +8,7 @@ import re
 
 import plotly.graph_objects as go
 import pytest
-from dashboard_data import TODAY, add_responses, scenario
+from dashboard_data import TODAY, add_responses
 from plotly.offline import get_plotlyjs
 
 VIEW = {"from": "2026-10-01", "to": TODAY.isoformat()}
@@ -16,8 +16,7 @@ HTML = {"accept": "text/html"}
 
 
 @pytest.fixture
-async def pages(db, admin_client):
-    await scenario()
+async def pages(dashboard_scenario, admin_client):
     await add_responses(
         "get-advice", "csat", [2], TODAY, texts={"comment": "<script>alert(1)</script> & more"}
     )

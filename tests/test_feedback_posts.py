@@ -6,6 +6,7 @@ import re
 
 import httpx
 import pytest
+from conftest import app_with
 from survey_data import fixed_clock, load_org
 
 from surveys.tables import Answer, Response
@@ -14,10 +15,8 @@ from surveys.tallies import recompute, stored
 
 @pytest.fixture
 async def web(settings, db):
-    from listening.app import create_app
-
     await load_org()
-    app = create_app(settings, clock=fixed_clock(), manage_pool=False)
+    app = app_with(settings, fixed_clock())
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),
         base_url="http://testserver.local",

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 
 import pytest
-from dashboard_data import scenario
 
 API = ["/api/gaps", "/api/gaps.csv", "/api/gaps.parquet", "/api/responses.csv"]
 API += ["/api/responses.parquet", "/api/focus"]
@@ -21,8 +20,7 @@ async def admin(client, admin_key):
 
 
 @pytest.fixture
-async def admin_with_data(admin):
-    await scenario()
+async def admin_with_data(dashboard_scenario, admin):
     return admin
 
 

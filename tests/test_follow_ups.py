@@ -7,7 +7,7 @@ import json
 
 import httpx
 import pytest
-from conftest import PASSWORD, login
+from conftest import PASSWORD, app_with, login
 from survey_data import fixed_clock, load_org, make_invitation
 
 from surveys.accounts import create_user
@@ -127,9 +127,7 @@ async def people(org):
 
 @pytest.fixture
 async def web(settings, people):
-    from listening.app import create_app
-
-    app = create_app(settings, clock=fixed_clock(), manage_pool=False)
+    app = app_with(settings, fixed_clock())
 
     async def make(email: str | None):
         c = httpx.AsyncClient(

@@ -17,8 +17,8 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
+from conftest import app_with
 
-from listening.app import create_app
 from listening.settings import load_settings
 
 JOURNEY = Path(__file__).parent.parent / "listening" / "demo" / "journey.toml"
@@ -183,7 +183,7 @@ OVERSIZED = [
 async def small_client(journey: None) -> Any:
     """A client on an app whose body limit is 4 KiB."""
     settings = load_settings({**os.environ, "LISTENING_MAX_BODY_BYTES": str(LIMIT)})
-    app = create_app(settings, manage_pool=False)
+    app = app_with(settings)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as c:
         yield c

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from conftest import app_with
 
 from listening.app import create_app
 from listening.event_privacy import STORED_EVENTS, purge_personal_data
@@ -34,7 +35,7 @@ OTHER_COMMENT = "Fine service, thanks"
 @pytest.fixture
 async def http(settings) -> httpx.AsyncClient:
     """A client on an app whose clock stands at NOW."""
-    app = create_app(settings, clock=fixed_clock(), manage_pool=False)
+    app = app_with(settings, fixed_clock())
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as c:
         yield c

@@ -9,6 +9,7 @@ import secrets
 
 import httpx
 import pytest
+from conftest import app_with
 from survey_data import JOURNEY, NOW, fixed_clock, load_org, make_invitation
 
 from listening.rate_limit import MemoryCounter, RedisCounter, client_address
@@ -54,6 +55,11 @@ async def test_redis_counter_is_atomic_under_concurrency():
 
 
 def app_for(settings):
+    return app_with(settings, fixed_clock())
+
+
+def own_app(settings):
+    """An app of its own: two instances share limits only through Redis, and are shut down."""
     from listening.app import create_app
 
     return create_app(settings, clock=fixed_clock(), manage_pool=False)
@@ -197,7 +203,7 @@ async def test_two_app_instances_share_limits_through_redis(settings, org):
     shared = dataclasses.replace(
         settings, redis_url=REDIS_URL, public_rate_limit=4, trusted_proxies=("127.0.0.1",)
     )
-    first, second = app_for(shared), app_for(shared)
+    first, second = own_app(shared), own_app(shared)
     # A fresh address per run: the counters live in Redis for the rest of the minute.
     address = f"100.64.{secrets.randbelow(250)}.{secrets.randbelow(250)}"
     headers = {"x-forwarded-for": address}
@@ -211,8 +217,8 @@ async def test_two_app_instances_share_limits_through_redis(settings, org):
         for hook in app.on_shutdown:
             await hook()
     token, _ = await make_invitation(settings.secret_key)
-    tokens_app = app_for(dataclasses.replace(shared, token_rate_limit=2))
-    again_app = app_for(dataclasses.replace(shared, token_rate_limit=2))
+    tokens_app = own_app(dataclasses.replace(shared, token_rate_limit=2))
+    again_app = own_app(dataclasses.replace(shared, token_rate_limit=2))
     async with client_of(tokens_app) as a, client_of(again_app) as b:
         assert (await a.get(f"/api/responses/{token}")).status_code == 200
         assert (await b.get(f"/api/responses/{token}")).status_code == 200

@@ -115,7 +115,7 @@ def _settings(**extra: str):
 
 
 async def _cookies_after_login(settings, admin_user) -> list[str]:
-    from tests.conftest import PASSWORD
+    from conftest import PASSWORD
 
     app = create_app(settings, manage_pool=False)
     transport = httpx.ASGITransport(app=app)

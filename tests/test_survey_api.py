@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from conftest import app_with
 from survey_data import NOW, fixed_clock, load_org, make_invitation
 
 from surveys.errors import Conflict
@@ -22,9 +23,7 @@ async def org(db):
 
 @pytest.fixture
 async def api(settings, org):
-    from listening.app import create_app
-
-    app = create_app(settings, clock=fixed_clock(), manage_pool=False)
+    app = app_with(settings, fixed_clock())
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as c:
         yield c

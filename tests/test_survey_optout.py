@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from conftest import app_with
 from survey_data import NOW, fixed_clock, load_org, make_invitation
 
 from surveys.tables import Customer
@@ -13,10 +14,8 @@ from surveys.tables import Customer
 
 @pytest.fixture
 async def web(settings, db):
-    from listening.app import create_app
-
     await load_org()
-    app = create_app(settings, clock=fixed_clock(), manage_pool=False)
+    app = app_with(settings, fixed_clock())
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),
         base_url="http://testserver.local",

@@ -6,6 +6,7 @@ import re
 
 import httpx
 import pytest
+from conftest import app_with
 from survey_data import NOW, fixed_clock, load_org, make_invitation
 
 from surveys.tables import Answer, Invitation, Response, ResponseSegment
@@ -19,9 +20,7 @@ async def org(db):
 
 @pytest.fixture
 async def survey_client(settings, org):
-    from listening.app import create_app
-
-    app = create_app(settings, clock=fixed_clock(), manage_pool=False)
+    app = app_with(settings, fixed_clock())
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(
         transport=transport,
