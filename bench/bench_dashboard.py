@@ -5,7 +5,10 @@
 
 Goal: `GET /dashboards` (the org overview, default 90-day view, an executive's session, through
 the whole app: middleware, guards, gap statistics, template) answers in under 300 ms at p95 with
-10 million stored customer responses, and stays flat from 100 thousand to 10 million.
+10 million stored customer responses, and stays flat from 100 thousand to 10 million. Before
+each timed view one customer count of the last 30 days grows by one, as answers arrive on a live
+system, so the statistics of that cell, its department and the headline are computed anew; the
+table also shows the first view after start-up, when nothing is kept yet.
 
 Each size gets a fresh SQLite database with the demo organisation (12 rating questions), one
 rating round of every department (6 to 20 raters per question) and the tallies of N customer
@@ -260,7 +263,9 @@ async def _timed(app, requests: int) -> dict:
     import httpx
 
     from surveys.accounts import create_user
+    from surveys.tables import Tally
 
+    first = 0.0
     await create_user(
         email="exec@example.com", name="Exec", roles=["executive"], password="benchmark password"
     )
@@ -276,12 +281,23 @@ async def _timed(app, requests: int) -> dict:
                 "next": "/dashboards",
             },
         )
+        started = time.perf_counter()
         for _ in range(5):  # warm up: imports, template compilation, SQLite page cache
             answer = await client.get("/dashboards")
             assert answer.status_code == 200, answer.status_code
             assert "Employees rate their steps" in answer.text
+            first = first or (time.perf_counter() - started) * 1000
+        # As on a live system, answers arrive between two views: before each timed view one
+        # customer count of the last 30 days grows, so its cell, its department and the
+        # headline are computed anew (the statistics of unchanged cells are kept).
+        recent = await Tally.raw(
+            "SELECT id FROM tally WHERE source = 'customer' AND day >= {} ORDER BY id",
+            TODAY - timedelta(days=30),
+        )
         times = []
-        for _ in range(requests):
+        for index in range(requests):
+            tally = recent[(index * 7919) % len(recent)]["id"]
+            await Tally.raw("UPDATE tally SET count = count + 1 WHERE id = {}", tally)
             started = time.perf_counter()
             answer = await client.get("/dashboards")
             times.append((time.perf_counter() - started) * 1000)
@@ -290,6 +306,7 @@ async def _timed(app, requests: int) -> dict:
     return {
         "p50": statistics.median(times),
         "p95": times[max(0, round(0.95 * len(times)) - 1)],
+        "first": first,
     }
 
 
@@ -370,6 +387,15 @@ def _rows(results: list[dict], engine: str) -> list[dict]:
             {
                 "name": f"GET /dashboards p50, {label}",
                 "value": result["p50"],
+                "unit": "ms",
+                "limit": None,
+                "ratio": None,
+            }
+        )
+        rows.append(
+            {
+                "name": f"GET /dashboards first view after start-up, {label}",
+                "value": result["first"],
                 "unit": "ms",
                 "limit": None,
                 "ratio": None,

@@ -187,7 +187,7 @@ class DashboardPages(Controller):
             return Redirect(path=f"/dashboards/{own}" + (f"?{query}" if query else ""))
         try:
             filters = _filters(request, clock)
-            view = await gaps.overview(
+            view, basis = await gaps.overview(
                 filters,
                 threshold=settings.anonymity_threshold,
                 verdict_min_raters=settings.verdict_min_raters,
@@ -202,7 +202,7 @@ class DashboardPages(Controller):
             "verdict_min_raters": settings.verdict_min_raters,
         }
         items = await focus.items(
-            await load_catalog(), focus.cell_rows(view.basis, filters, rules), filters, team=team
+            basis.catalog, focus.cell_rows(basis, filters, rules), filters, team=team
         )
         return Template(
             "dashboards/overview.html",
@@ -305,7 +305,9 @@ class GapsApi(Controller):
             raise Invalid("level must be cell or department", field="level")
         filters = await _scoped_filters(request, clock)
         if level == "department":
-            return await _department_records(filters, settings.anonymity_threshold)
+            return await _department_records(
+                filters, settings.anonymity_threshold, settings.verdict_min_raters
+            )
         table = await gaps.gap_rows(
             filters,
             threshold=settings.anonymity_threshold,
@@ -383,9 +385,15 @@ async def _leaders_only(request: Request) -> None:
         raise PermissionDeniedException("Raw customer responses are for executives and admins.")
 
 
-async def _department_records(filters: Filters, threshold: int) -> list[dict[str, Any]]:
+async def _department_records(
+    filters: Filters, threshold: int, verdict_min_raters: int
+) -> list[dict[str, Any]]:
     """One record per department (its pooled gap), the fields of a cell record."""
-    view = await gaps.overview(replace(filters, department=None), threshold=threshold)
+    view, _ = await gaps.overview(
+        replace(filters, department=None),
+        threshold=threshold,
+        verdict_min_raters=verdict_min_raters,
+    )
     rows = [r for r in view.departments if filters.department in (None, r["department"])]
     if not rows:
         return []

@@ -271,7 +271,7 @@ async def focus(
     counts = await gaps.read_view(catalog, cells, filters, filters.periods())
     book = await employee_book(catalog, threshold=threshold, now=filters.now)
     side = gaps.employee_side(counts, cells, filters.end, threshold, book=book)
-    basis = gaps.ViewBasis(counts, side, book, list(cells))
+    basis = gaps.ViewBasis(counts, side, book, list(cells), catalog)
     rules = {"threshold": threshold, "verdict_min_raters": verdict_min_raters}
     rows = cell_rows(basis, filters, rules, department)
     return await items(catalog, rows, filters, limit=limit, team=team)

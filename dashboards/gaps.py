@@ -451,6 +451,7 @@ class ViewBasis:
     side: EmployeeSide
     book: EmployeeBook
     cells: list[Cell]
+    catalog: Catalog
 
 
 @dataclass
@@ -464,13 +465,13 @@ class Overview:
     periods: list[Period]
     journeys: dict[str, str]
     department_links: list[tuple[str, str]]
-    basis: ViewBasis
 
 
 async def overview(
     filters: Filters, *, threshold: int, verdict_min_raters: int = stats.VERDICT_MIN_RATERS
-) -> Overview:
-    """The org overview of a view: headline, department rows with trend points."""
+) -> tuple[Overview, ViewBasis]:
+    """The org overview of a view (headline, department rows with trend points), and what it
+    read, for Where to act to rank the cells of (never for a page: it holds hidden counts)."""
     catalog = await load_catalog()
     cells = scope_cells(catalog, filters, None)
     periods = filters.periods()
@@ -515,8 +516,8 @@ async def overview(
     rows.sort(key=lambda r: (r["gap"] is None, -(r["gap"] or 0.0), r["name"]))
     hidden = sum(1 for d in side.department_reasons.values() if d is not None)
     links = [(k, d.name) for k, d in catalog.departments.items()]
-    basis = ViewBasis(counts, side, book, list(cells))
-    return Overview(filters, headline, hidden, rows, periods, catalog.journeys, links, basis)
+    view = Overview(filters, headline, hidden, rows, periods, catalog.journeys, links)
+    return view, ViewBasis(counts, side, book, list(cells), catalog)
 
 
 async def _comparison(

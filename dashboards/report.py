@@ -51,7 +51,7 @@ async def build_report(
     """The overview (or one department's page) of a view, ready to write, its raters named
     for `team`'s reader ("your team" in an employee's own report)."""
     if department is None:
-        view = await gaps.overview(
+        view, _ = await gaps.overview(
             filters, threshold=threshold, verdict_min_raters=verdict_min_raters
         )
         context = pages.overview_context(view, team)

@@ -1,8 +1,10 @@
 """The one write path of a customer response: its rows, written on either engine, batched or not.
 
-`write_response` runs inside a writing transaction on a `Db`: Piccolo's connection for the
-transaction (`PiccoloDb`), or the shell's batching SQLite writer, which the shell hands in with
-`use_store` (surveys imports nothing of the shell). Statements take `{}` placeholders.
+`write_responses` writes a batch of submissions (up to a few hundred) in the same few
+statements as one; `write_response` is a batch of one. Either runs inside a writing transaction
+on a `Db`: Piccolo's connection for the transaction (`PiccoloDb`), the shell's batching SQLite
+writer (`use_store`), or PostgreSQL's batching store (`use_batch_store`); surveys imports
+nothing of the shell. Statements take `{}` placeholders.
 """
 
 from __future__ import annotations
@@ -193,6 +195,22 @@ def _marks(count: int) -> str:
     return ", ".join(["{}"] * count)
 
 
+# Parameters a statement may carry: below PostgreSQL's 32,767 and SQLite's 32,766.
+MAX_PARAMETERS = 30_000
+
+
+async def _insert_rows(
+    db: Db, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], returning: str = ""
+) -> list[dict[str, Any]]:
+    """Insert rows in as few statements as the parameter limit allows; the returned rows."""
+    per_statement = MAX_PARAMETERS // len(columns)
+    returned: list[dict[str, Any]] = []
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        returned += await db.fetch(_insert(table, columns, len(chunk), returning), *_flat(chunk))
+    return returned
+
+
 async def write_responses(db: Db, batch: Sequence[ToWrite]) -> list[Submitted | Conflict]:
     """Write a batch of responses in a few statements, whatever its size: rows, answers,
     segments, follow-ups and their notices, and the tallies last (their rows are the ones every
@@ -228,13 +246,9 @@ async def write_responses(db: Db, batch: Sequence[ToWrite]) -> list[Submitted | 
         if rid is None or rid in lost:
             outcomes[i] = Conflict(ALREADY_ANSWERED, field="token")
     answers = [(rid, *a) for i, rid in written for a in batch[i].rows.answers]
-    if answers:
-        await db.fetch(_insert("answer", ANSWER_COLUMNS, len(answers)), *_flat(answers))
+    await _insert_rows(db, "answer", ANSWER_COLUMNS, answers)
     segments = [(rid, n, v) for i, rid in written for n, v in batch[i].rows.segments.items()]
-    if segments:
-        await db.fetch(
-            _insert("response_segment", SEGMENT_COLUMNS, len(segments)), *_flat(segments)
-        )
+    await _insert_rows(db, "response_segment", SEGMENT_COLUMNS, segments)
     follow_ups = await _open_follow_ups(db, [(batch[i], rid) for i, rid in written])
     for i, rid in written:
         outcomes[i] = Submitted(response_id=rid, follow_up_ids=follow_ups.get(rid, []))
@@ -246,7 +260,10 @@ async def write_responses(db: Db, batch: Sequence[ToWrite]) -> list[Submitted | 
         # One row per key, in key order: concurrent batches take the shared rows' locks in the
         # same order and cannot deadlock.
         rows = [(*key, count) for key, count in sorted(tallies.items())]
-        await db.fetch(upsert_sql(len(rows)), *_flat(rows))
+        per_statement = MAX_PARAMETERS // 7
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start : start + per_statement]
+            await db.fetch(upsert_sql(len(chunk)), *_flat(chunk))
     return [outcome for outcome in outcomes if outcome is not None]
 
 
@@ -264,14 +281,16 @@ async def _insert_responses(db: Db, rows: Sequence[ResponseRows]) -> list[int | 
     """The new responses' ids in `rows` order; None where the invitation has a response."""
     if not rows:
         return []
-    returned = await db.fetch(
-        _insert("response", RESPONSE_COLUMNS, len(rows))
-        + ' ON CONFLICT ("invitation") DO NOTHING RETURNING id, invitation',
-        *_flat(r.response_values() for r in rows),
+    returned = await _insert_rows(
+        db,
+        "response",
+        RESPONSE_COLUMNS,
+        [r.response_values() for r in rows],
+        ' ON CONFLICT ("invitation") DO NOTHING RETURNING id, invitation',
     )
     by_invitation = {r["invitation"]: r["id"] for r in returned if r["invitation"] is not None}
     # Rows without an invitation never conflict; both engines number a multi-row insert in
-    # its VALUES order, so their ids, ascending, pair with them in order.
+    # its VALUES order (and chunks run in order), so their ids, ascending, pair with them.
     unsolicited = iter(sorted(r["id"] for r in returned if r["invitation"] is None))
     return [
         next(unsolicited) if r.invitation_id is None else by_invitation.get(r.invitation_id)
@@ -317,9 +336,8 @@ async def _open_follow_ups(db: Db, written: Sequence[tuple[ToWrite, int]]) -> di
         for item, rid in alerting
         for answer in item.rows.alerts
     ]
-    opened = await db.fetch(
-        _insert("follow_up", FOLLOW_UP_COLUMNS, len(values), " RETURNING id, response, question"),
-        *_flat(values),
+    opened = await _insert_rows(
+        db, "follow_up", FOLLOW_UP_COLUMNS, values, " RETURNING id, response, question"
     )
     ids = {(r["response"], r["question"]): r["id"] for r in opened}
     found: dict[int, list[int]] = {}
@@ -339,9 +357,6 @@ async def _open_follow_ups(db: Db, written: Sequence[tuple[ToWrite, int]]) -> di
             base_url=item.notify.base_url,
             webhook_url=item.notify.webhook_url,
         )
-    if notices:
-        await db.fetch(
-            _insert("message", MESSAGE_COLUMNS, len(notices)),
-            *_flat([*(n[c] for c in MESSAGE_COLUMNS[:-1]), 0] for n in notices),
-        )
+    messages = [[*(n[c] for c in MESSAGE_COLUMNS[:-1]), 0] for n in notices]
+    await _insert_rows(db, "message", MESSAGE_COLUMNS, messages)
     return found

@@ -319,7 +319,7 @@ async def test_threshold_three_shows_the_four_raters(round_id, admin_key, client
 
 
 async def test_overview_headline_and_rows(round_id):
-    view = await overview(parse_filters(VIEW, today=TODAY), threshold=5)
+    view, _ = await overview(parse_filters(VIEW, today=TODAY), threshold=5)
     assert view.headline is not None
     keys = [r["department"] for r in view.departments]
     gaps = [r["gap"] for r in view.departments if r["gap"] is not None]

@@ -154,8 +154,14 @@ async def _rows_for(settings, customer: str, answers: dict, *, status: str = "se
     return token, rows
 
 
-async def test_a_batch_writes_each_answer_once_and_counts_it_once(settings, org):
+@pytest.mark.parametrize("max_parameters", [response_store.MAX_PARAMETERS, 24])
+async def test_a_batch_writes_each_answer_once_and_counts_it_once(
+    settings, org, monkeypatch, max_parameters
+):
+    """Also with statements cut short, as a batch of many answers is cut at the limit."""
     from surveys.response_store import PiccoloDb, ToWrite, write_responses
+
+    monkeypatch.setattr(response_store, "MAX_PARAMETERS", max_parameters)
     from surveys.tallies import recompute
     from surveys.transactions import write_transaction
 

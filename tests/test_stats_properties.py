@@ -531,3 +531,34 @@ def test_pooled_gap_suppresses_few_raters_and_hides_their_ids() -> None:
     assert few.suppressed and few.employee_score is None and few.verdict is None
     many = pooled_gap(customers, {f"secret-{i}": {"a": 4} for i in range(6)}, scales={"a": (1, 5)})
     assert "secret" not in repr(many)
+
+
+def test_figures_are_kept_by_their_data_and_computed_anew_when_it_changes() -> None:
+    """A cell's (and a pooled gap's) figures are kept by the data that decides them: the same
+    data gives what a fresh computation gives, changed data a new result."""
+    from dashboards.stats import gaps as gap_module
+    from dashboards.stats import pooled
+
+    by, family = ["department", "step"], ["department"]
+    tallies = tallies_frame()
+    kept = gap_table(tallies, by=by, family=family)
+    gap_module._memo_gap.cache_clear()
+    assert gap_table(tallies, by=by, family=family).equals(kept)
+    one = (pl.col("department") == "care") & (pl.col("step") == "order")
+    more = one & (pl.col("source") == "customer") & (pl.col("level") == 5)
+    changed = tallies.with_columns(
+        count=pl.when(more).then(pl.col("count") + 60).otherwise(pl.col("count"))
+    )
+    again = gap_table(changed, by=by, family=family)
+    assert again.filter(one)["customer_score"][0] > kept.filter(one)["customer_score"][0]
+    figures = ["gap", "gap_low", "gap_high", "pvalue"]
+    assert again.filter(~one).select(figures).equals(kept.filter(~one).select(figures))
+
+    customers = {("a",): [3, 4, 4, 5, 2, 5, 4], ("b",): [2, 3, 3, 4]}
+    employees = {r: {("a",): 5, ("b",): 4 + r % 2} for r in range(6)}
+    scales = {("a",): (1, 5), ("b",): (1, 5)}
+    first = pooled_gap(customers, employees, scales=scales, key="care")
+    pooled._POOLED.clear()
+    assert pooled_gap(customers, employees, scales=scales, key="care") == first
+    employees[0] = {("a",): 1, ("b",): 1}
+    assert pooled_gap(customers, employees, scales=scales, key="care").gap < first.gap

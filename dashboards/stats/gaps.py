@@ -6,6 +6,7 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -365,8 +366,26 @@ def _cell_gap(
     scale = (lows[0], highs[0])
     customers = _scale_counts(customer, "customer", *_check_scale(scale))
     employees = _scale_counts(employee, "employee", *_check_scale(scale))
+    return _memo_gap(
+        key, rng, scale, customers.frozen(), employees.frozen(), tuple(sorted(options.items()))
+    )
+
+
+# A cell's figures depend on its counts, scale, key and options alone (its draws are seeded
+# from them), so they are kept by those: a dashboard seen again, or whose other cells changed,
+# computes only the cells whose counts changed.
+@lru_cache(maxsize=8192)
+def _memo_gap(
+    key: tuple,
+    rng: int | None,
+    scale: tuple[Any, Any],
+    customer: tuple[tuple[float, ...], tuple[int, ...]],
+    employee: tuple[tuple[float, ...], tuple[int, ...]],
+    options: tuple[tuple[str, Any], ...],
+) -> GapResult:
+    customers, employees = LevelCounts.thawed(customer), LevelCounts.thawed(employee)
     generator = seeded(rng, key, scale, customers, employees)
-    return perception_gap(customers, employees, scale=scale, rng=generator, **options)
+    return perception_gap(customers, employees, scale=scale, rng=generator, **dict(options))
 
 
 def gap_row(result: GapResult) -> dict[str, Any]:

@@ -28,6 +28,15 @@ class LevelCounts(NamedTuple):
         """Number of observations."""
         return int(self.counts.sum())
 
+    def frozen(self) -> tuple[tuple[float, ...], tuple[int, ...]]:
+        """Levels and counts as tuples: a hashable key of the data."""
+        return tuple(self.levels.tolist()), tuple(self.counts.tolist())
+
+    @classmethod
+    def thawed(cls, frozen: tuple[tuple[float, ...], tuple[int, ...]]) -> LevelCounts:
+        """The counts a `frozen` key holds."""
+        return cls(np.array(frozen[0], dtype=float), np.array(frozen[1], dtype=np.int64))
+
 
 def level_counts(data: Scores, *, name: str = "data", allow_empty: bool = False) -> LevelCounts:
     """Normalise scores, a ``{level: count}`` mapping or a ``(levels, counts)`` pair to counts.

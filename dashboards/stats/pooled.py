@@ -122,6 +122,71 @@ def pooled_gap(
     # Raters in an order set by their answers alone: ids and their order change nothing.
     points = 100 * (matrix - low) / span
     points = points[np.lexsort(np.nan_to_num(points, nan=-1.0).T[::-1])]
+    # The result depends on these alone: kept by them, a view seen again draws nothing anew.
+    memo = (
+        None
+        if isinstance(rng, np.random.Generator)
+        else (
+            rng,
+            repr(key),
+            tuple(repr(c) for c in used),
+            w.tobytes(),
+            tuple(counts[c].frozen() for c in used),
+            low.tobytes(),
+            span.tobytes(),
+            points.shape,
+            points.tobytes(),
+            confidence_level,
+            n_draws,
+            verdict_min_raters,
+            n_customers,
+        )
+    )
+    if memo is not None and memo in _POOLED:
+        return _POOLED[memo]
+    result = _drawn_gap(
+        rng,
+        key,
+        used,
+        w,
+        counts,
+        scales,
+        points,
+        n_customers,
+        customer_score,
+        customer_se,
+        confidence_level=confidence_level,
+        n_draws=n_draws,
+        verdict_min_raters=verdict_min_raters,
+    )
+    if memo is not None:
+        if len(_POOLED) >= POOLED_KEPT:
+            _POOLED.clear()
+        _POOLED[memo] = result
+    return result
+
+
+POOLED_KEPT = 4096
+_POOLED: dict[tuple, GapResult] = {}
+
+
+def _drawn_gap(
+    rng: np.random.Generator | int | None,
+    key: Any,
+    used: list[Hashable],
+    w: np.ndarray,
+    counts: Mapping[Hashable, Any],
+    scales: Mapping[Hashable, tuple[float, float]],
+    points: np.ndarray,
+    n_customers: int,
+    customer_score: float,
+    customer_se: float | None,
+    *,
+    confidence_level: float,
+    n_draws: int,
+    verdict_min_raters: int,
+) -> GapResult:
+    """The pooled gap's draws, interval, p-value and verdict from its prepared inputs."""
     generator = seeded(rng, key, [repr(c) for c in used], w, [counts[c] for c in used], points)
     customer_draws = np.zeros(n_draws)
     for j, cell in enumerate(used):
@@ -143,7 +208,7 @@ def pooled_gap(
     one_level = np.unique(points[rated_mask]).size == 1
     return GapResult(
         n_customers=n_customers,
-        n_employees=len(raters),
+        n_employees=points.shape[0],
         customer_score=customer_score,
         employee_score=employee_score,
         gap=employee_score - customer_score,
@@ -159,7 +224,7 @@ def pooled_gap(
         suppressed_reason=None,
         verdict=verdict(
             suppressed=False,
-            raters=len(raters),
+            raters=points.shape[0],
             one_level=one_level,
             low=interval.low,
             high=interval.high,
