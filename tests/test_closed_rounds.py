@@ -126,7 +126,7 @@ async def test_a_journey_filter_cannot_undo_complementary_suppression(api):
     assert overview.status_code == 200
     for journey in (None, "buy-online", "stay"):
         params = VIEW | ({"journey": journey} if journey else {})
-        view = await overview_view(parse_filters(params, today=NOW.date()), threshold=5)
+        view, _ = await overview_view(parse_filters(params, today=NOW.date()), threshold=5)
         shop = next(r for r in view.departments if r["department"] == "shop")
         if journey == "stay":
             assert shop["employee_score"] is None
