@@ -16,12 +16,13 @@ from datetime import UTC, datetime, timedelta
 from html import escape
 from urllib.parse import urljoin
 
-from surveys.audit import CUSTOMER, person_ref, record
+from surveys.audit import person_ref, record
 from surveys.clock import Clock, system_clock
 from surveys.customer_language import customer_wording
 from surveys.employee_mail import enqueue_email
 from surveys.errors import Conflict, Gone, Invalid, NotFound
 from surveys.languages import N_, Wording
+from surveys.optout import record_own_choice
 from surveys.tables import Customer, Message, Suppression
 from surveys.tokens import signed_link, signed_payload
 from surveys.transactions import write_transaction
@@ -126,15 +127,12 @@ async def lift_opt_out(token: str, *, secret_key: str, clock: Clock = system_clo
         )
         if not lifted:  # a second press that waited for the first one's lock
             raise LinkUsed("The opt-out was lifted already.", field="token")
-        ref = person_ref(lifted[0]["external_id"], secret_key)
-        await record(
-            CUSTOMER,
-            "opt_out",
+        await record_own_choice(
+            lifted[0]["external_id"],
             "remove",
-            ref,
-            before={"opted_out_at": link.opted_out_at},
-            after={"opted_out_at": None},
-            person=ref,
+            link.opted_out_at,
+            None,
+            secret_key=secret_key,
             clock=clock,
         )
     return link

@@ -60,15 +60,31 @@ async def opt_out(token: str, *, secret_key: str, clock: Clock = system_clock) -
             .returning(Customer.external_id)
         )
         if changed:  # not opted out meanwhile by a second click
-            ref = person_ref(changed[0]["external_id"], secret_key)
-            await record(
-                CUSTOMER,
-                "opt_out",
-                "add",
-                ref,
-                before={"opted_out_at": None},
-                after={"opted_out_at": now},
-                person=ref,
-                clock=clock,
+            await record_own_choice(
+                changed[0]["external_id"], "add", None, now, secret_key=secret_key, clock=clock
             )
     return OptOutState(customer_id=state.customer_id, opted_out_at=now)
+
+
+async def record_own_choice(
+    external_id: str,
+    action: str,
+    before: datetime | None,
+    after: datetime | None,
+    *,
+    secret_key: str,
+    clock: Clock = system_clock,
+) -> None:
+    """The audit entry of a customer's own opt-out ("add") or opt-back-in ("remove"): the actor
+    "customer", who is named only by the keyed hash of their id."""
+    ref = person_ref(external_id, secret_key)
+    await record(
+        CUSTOMER,
+        "opt_out",
+        action,
+        ref,
+        before={"opted_out_at": before},
+        after={"opted_out_at": after},
+        person=ref,
+        clock=clock,
+    )
