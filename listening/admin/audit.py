@@ -9,7 +9,7 @@ from litestar import Request, get
 from litestar.params import FromQuery, QueryParameter
 from litestar.response import Template
 
-from listening.admin.console import NO_STORE, Section, page
+from listening.admin.console import NO_STORE, Section, page, parse_day
 from listening.auth import admin_guard
 from surveys import audit
 from surveys.parameters import Offset
@@ -22,18 +22,6 @@ SECTION = Section(
 )
 
 
-def _parse_day(value: str, field: str) -> tuple[datetime | None, str | None]:
-    # The page's date inputs send YYYY-MM-DD (or nothing); a bad one is shown beside the field.
-    if not value:
-        return None, None
-    try:
-        return audit.check_period(datetime.fromisoformat(value), field), None
-    except ValueError:
-        return None, "Enter a date as YYYY-MM-DD."
-    except audit.OutOfRange as exc:
-        return None, exc.message
-
-
 @get("/admin/audit", include_in_schema=False, cache_control=NO_STORE)
 async def audit_page(
     request: Request,
@@ -44,8 +32,8 @@ async def audit_page(
 ) -> Template:
     """The log, newest first, filtered by kind, actor and period."""
     errors: dict[str, str] = {}
-    start, errors["since"] = _parse_day(since, "since")
-    end, errors["until"] = _parse_day(until, "until")
+    start, errors["since"] = parse_day(since, "since")
+    end, errors["until"] = parse_day(until, "until")
     errors = {k: v for k, v in errors.items() if v}
     entries = (
         []

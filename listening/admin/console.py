@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -11,6 +12,7 @@ from litestar.datastructures import CacheControlHeader
 from litestar.response import Template
 
 from listening.errors import field_of
+from surveys import audit
 from surveys.audit import actor_of
 from surveys.errors import DomainError, Invalid
 
@@ -91,3 +93,17 @@ def text(form: Any, name: str) -> str:
 def optional(value: str) -> str | None:
     """Empty text as None."""
     return value or None
+
+
+def parse_day(
+    value: str, field: str, out_of_range: str | None = None
+) -> tuple[datetime | None, str | None]:
+    """A date input's day (YYYY-MM-DD, or nothing) and the message to show beside its field."""
+    if not value:
+        return None, None
+    try:
+        return audit.check_period(datetime.fromisoformat(value), field), None
+    except ValueError:
+        return None, "Enter a date as YYYY-MM-DD."
+    except audit.OutOfRange as exc:
+        return None, out_of_range or exc.message

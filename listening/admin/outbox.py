@@ -3,7 +3,6 @@ cancelling a scheduled invitation and retrying a failed one (both recorded in th
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from litestar import Request, get, post
@@ -12,7 +11,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from listening import outbox_admin
-from listening.admin.console import NO_STORE, Section, actor, page
+from listening.admin.console import NO_STORE, Section, actor, page, parse_day
 from listening.settings import Settings
 from surveys import audit, catalog
 from surveys.clock import Clock
@@ -24,19 +23,6 @@ SECTION = Section(
     40,
     "Invitations by status, step, channel and date, each one's story; cancel or retry.",
 )
-
-
-def _parse_day(value: str, field: str) -> tuple[datetime | None, str | None]:
-    # The date inputs send YYYY-MM-DD (or nothing); a bad one is shown beside its field.
-    if not value:
-        return None, None
-    try:
-        return audit.check_period(datetime.fromisoformat(value), field), None
-    except ValueError:
-        return None, "Enter a date as YYYY-MM-DD."
-    except audit.OutOfRange:
-        label = "From" if field == "since" else "Before"
-        return None, f"{label} ({field}) must lie between 1970 and 2100."
 
 
 @get("/admin/outbox", include_in_schema=False, cache_control=NO_STORE)
@@ -52,8 +38,12 @@ async def outbox_page(
 ) -> Template:
     """Invitations, newest first, filtered by status, step, channel and creation date."""
     errors: dict[str, str] = {}
-    start, errors["since"] = _parse_day(since, "since")
-    end, errors["until"] = _parse_day(until, "until")
+    start, errors["since"] = parse_day(
+        since, "since", "From (since) must lie between 1970 and 2100."
+    )
+    end, errors["until"] = parse_day(
+        until, "until", "Before (until) must lie between 1970 and 2100."
+    )
     if status and status not in outbox_admin.STATUSES:
         errors["status"] = "Choose a status from the list."
     if channel and channel not in outbox_admin.CHANNELS:
