@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from dashboards.audience import EMPLOYEES, TeamWords
+from dashboards.rows import CellDetails, DepartmentRow, Trend, TrendPoint
 
 CUSTOMER = "#0b5cad"
 CUSTOMER_BAND = "rgba(11, 92, 173, 0.15)"
@@ -103,22 +104,22 @@ KIND_WORDS = {
 }
 
 
-def cell_label(cell: dict[str, Any], *, with_question: bool) -> str:
+def cell_label(cell: CellDetails, *, with_question: bool) -> str:
     """A step's name for an axis, what its question measures added when a step has several."""
-    star = "★ " if cell.get("moment_of_truth") else ""
-    name = f"{star}{cell['step_name']}"
+    star = "★ " if cell.moment_of_truth else ""
+    name = f"{star}{cell.step_name}"
     if not with_question:
         return name
-    return f"{name} · {KIND_WORDS.get(cell.get('kind', ''), cell['question'])}"
+    return f"{name} · {KIND_WORDS.get(cell.kind, cell.question)}"
 
 
-def _labels(cells: Sequence[dict[str, Any]]) -> list[str]:
-    steps = [c["step"] for c in cells]
-    return [wrap(cell_label(c, with_question=steps.count(c["step"]) > 1)) for c in cells]
+def _labels(cells: Sequence[CellDetails]) -> list[str]:
+    steps = [c.step for c in cells]
+    return [wrap(cell_label(c, with_question=steps.count(c.step) > 1)) for c in cells]
 
 
 def journey_map(
-    cells: Sequence[dict[str, Any]], *, title: str | None = None, team: TeamWords = EMPLOYEES
+    cells: Sequence[CellDetails], *, title: str | None = None, team: TeamWords = EMPLOYEES
 ) -> Figure:
     """Steps in journey order: customers and employees, each with its 95% interval, gap shaded.
 
@@ -126,14 +127,14 @@ def journey_map(
     chart carries nothing (not even a legend entry) that depends on its ratings.
     """
     labels = _labels(cells)
-    customer = [c["customer_score"] for c in cells]
-    employee = [c["employee_score"] for c in cells]
-    customer_bars = _whiskers(customer, [c.get("customer_ci") for c in cells])
-    employee_bars = _whiskers(employee, [c.get("employee_ci") for c in cells])
+    customer = [c.customer_score for c in cells]
+    employee = [c.employee_score for c in cells]
+    customer_bars = _whiskers(customer, [c.customer_ci for c in cells])
+    employee_bars = _whiskers(employee, [c.employee_ci for c in cells])
     moments = [
-        (label, c["customer_score"])
+        (label, c.customer_score)
         for label, c in zip(labels, cells, strict=True)
-        if c.get("moment_of_truth") and c["customer_score"] is not None
+        if c.moment_of_truth and c.customer_score is not None
     ]
     data: list[dict[str, Any]] = [
         {
@@ -200,20 +201,20 @@ def journey_map(
 
 
 def gap_bars(
-    rows: Sequence[dict[str, Any]],
+    rows: Sequence[CellDetails] | Sequence[DepartmentRow],
     *,
-    label: str = "step",
     title: str | None = None,
     team: TeamWords = EMPLOYEES,
 ) -> Figure:
-    """Gaps with their 95% intervals, largest first; rows without a gap are left out."""
-    shown = [r for r in rows if r.get("gap") is not None]
-    shown.sort(key=lambda r: r["gap"], reverse=True)
-    names = (
-        _labels(shown) if label == "step" else [wrap(str(r.get("name") or r[label])) for r in shown]
-    )
-    gaps = [r["gap"] for r in shown]
-    bars = _whiskers(gaps, [(r.get("gap_low"), r.get("gap_high")) for r in shown])
+    """Gaps with their 95% intervals, largest first; rows without a gap are left out.
+
+    Cells are named by their step, departments by their name.
+    """
+    shown = sorted((r for r in rows if r.gap is not None), key=lambda r: r.gap, reverse=True)
+    departments = [r.name for r in shown if isinstance(r, DepartmentRow)]
+    names = [wrap(n) for n in departments] if departments else _labels(shown)
+    gaps = [r.gap for r in shown]
+    bars = _whiskers(gaps, [(r.gap_low, r.gap_high) for r in shown])
     trace: dict[str, Any] = {
         "type": "bar",
         "orientation": "h",
@@ -288,7 +289,7 @@ def _band_text(kind: str, bands: dict[str, tuple[int, int] | None], meaning: str
     return f"{kind.upper()} {levels}" + (f" ({names[index]})" if names else "")
 
 
-def distribution_bars(cells: Sequence[dict[str, Any]], *, team: TeamWords = EMPLOYEES) -> Figure:
+def distribution_bars(cells: Sequence[CellDetails], *, team: TeamWords = EMPLOYEES) -> Figure:
     """Diverging bars of each step's answers, customers beside employees, centred on neutral.
 
     Every scale is split at its own neutral point (NPS 0–6 / 7–8 / 9–10, CSAT 1–2 / 3 / 4–5,
@@ -296,27 +297,27 @@ def distribution_bars(cells: Sequence[dict[str, Any]], *, team: TeamWords = EMPL
     neutral ones straddle zero, and each meaning has one colour whatever the scale.
     """
     labels = _labels(cells)
-    rows: list[tuple[str, dict[str, Any], list[float]]] = []
+    rows: list[tuple[str, CellDetails, list[float]]] = []
     for label, cell in zip(labels, cells, strict=True):
-        if cell.get("customer_shares"):
-            rows.append((f"{label}<br><i>customers</i>", cell, cell["customer_shares"]))
-        if cell.get("employee_shares"):
-            rows.append((f"{label}<br><i>{team.name}</i>", cell, cell["employee_shares"]))
+        if cell.customer_shares:
+            rows.append((f"{label}<br><i>customers</i>", cell, cell.customer_shares))
+        if cell.employee_shares:
+            rows.append((f"{label}<br><i>{team.name}</i>", cell, cell.employee_shares))
     names = [n for n, _, _ in rows]
     data: list[dict[str, Any]] = []
     for meaning, title, colour in MEANINGS:
         shares, hover = [], []
         for _, cell, cell_shares in rows:
-            bands = meaning_bands(cell["kind"], cell["low"], cell["high"])
+            bands = meaning_bands(cell.kind, cell.low, cell.high)
             span = bands[meaning]
             if span is None:
                 shares.append(0.0)
                 hover.append("")
                 continue
-            first, last = span[0] - cell["low"], span[1] - cell["low"]
+            first, last = span[0] - cell.low, span[1] - cell.low
             share = 100 * sum(cell_shares[first : last + 1])
             shares.append(share)
-            hover.append(f"{_band_text(cell['kind'], bands, meaning)}: {share:.0f}%")
+            hover.append(f"{_band_text(cell.kind, bands, meaning)}: {share:.0f}%")
         if meaning == "negative":
             parts = [[-v for v in shares]]
         elif meaning == "positive":
@@ -364,7 +365,7 @@ def distribution_bars(cells: Sequence[dict[str, Any]], *, team: TeamWords = EMPL
 
 
 def trend_lines(
-    series: Sequence[tuple[str, list[dict[str, Any]], dict[str, Any] | None]],
+    series: Sequence[tuple[str, list[TrendPoint], Trend | None]],
     labels: Sequence[str],
     *,
     unit: str,
@@ -386,14 +387,14 @@ def trend_lines(
         symbols: list[str] = []
         previous = None
         for point in points:
-            period = point["period"]
+            period = point.period
             if previous is not None and any(previous < b <= period for b in breaks):
                 x.append(labels[period])
                 y.append(None)
                 bounds.append(None)
                 symbols.append("circle")
-            se = point.get("standard_error")
-            gap = point["gap"]
+            se = point.standard_error
+            gap = point.gap
             x.append(labels[period])
             y.append(gap)
             bounds.append((gap - 1.96 * se, gap + 1.96 * se) if se else None)
@@ -450,15 +451,15 @@ def trend_lines(
     }
 
 
-def sparkline(points: Sequence[dict[str, Any]], labels: Sequence[str]) -> Figure:
+def sparkline(points: Sequence[TrendPoint], labels: Sequence[str]) -> Figure:
     """A small trend of a department's gap for the overview table."""
     return {
         "data": [
             {
                 "type": "scatter",
                 "mode": "lines+markers",
-                "x": [labels[p["period"]] for p in points],
-                "y": [p["gap"] for p in points],
+                "x": [labels[p.period] for p in points],
+                "y": [p.gap for p in points],
                 "line": {"color": EMPLOYEE, "width": 2},
                 "marker": {"size": 4},
                 "hovertemplate": "%{x}: %{y:+.1f}<extra></extra>",

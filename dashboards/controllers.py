@@ -10,7 +10,6 @@ from datetime import timedelta
 from functools import cache
 from typing import Annotated, Any, Literal
 
-import polars as pl
 from litestar import Controller, MediaType, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.exceptions import PermissionDeniedException
@@ -18,7 +17,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect, Template
 
-from dashboards import exports, focus, gaps, pages, report, stats
+from dashboards import exports, focus, gaps, pages, report
 from dashboards.audience import team_words
 from dashboards.filters import (
     FIRST_DAY,
@@ -30,6 +29,7 @@ from dashboards.filters import (
     parse_filters,
 )
 from dashboards.queries import day_start, load_catalog
+from dashboards.rows import GapRecord, gap_record, values_of
 from surveys.clock import Clock
 from surveys.errors import Invalid
 from surveys.rounds import rounds_in
@@ -283,8 +283,9 @@ class GapsApi(Controller):
         description=(
             "Filters: department, journey, from, to (ISO dates), segment.<attribute>=<value>. "
             "One object per cell with the GapResult fields of dashboards.stats (intervals as "
-            "[low, high]), qvalue (Benjamini–Hochberg over the rows returned) and suppression. "
-            "level=department: one row per department (its pooled gap) with the same fields."
+            "[low, high]), qvalue (Benjamini–Hochberg over the organisation's cells of the "
+            "view) and suppression. level=department: one row per department (its pooled gap) "
+            "with the same fields."
         ),
     )
     async def gaps_json(
@@ -299,7 +300,7 @@ class GapsApi(Controller):
                 schema_extra={"enum": ["cell", "department"]},
             ),
         ] = "cell",
-    ) -> list[dict[str, Any]]:
+    ) -> list[GapRecord]:
         """The gap table as JSON: cells, or departments with `level=department`."""
         if level not in ("cell", "department"):
             raise Invalid("level must be cell or department", field="level")
@@ -329,7 +330,7 @@ class GapsApi(Controller):
     )
     async def focus_json(
         self, request: Request, settings: NamedDependency[Any], clock: NamedDependency[Clock]
-    ) -> list[dict[str, Any]]:
+    ) -> list[focus.FocusItem]:
         """The ranked items of the view."""
         filters = await _scoped_filters(request, clock)
         items = await focus.focus(
@@ -339,7 +340,7 @@ class GapsApi(Controller):
             department=filters.department,
             team=team_words(await own_department(request)),
         )
-        return [item.as_json() for item in items]
+        return items
 
     @get("/gaps.csv", summary="Gap table as CSV", media_type=CSV)
     async def gaps_csv(
@@ -387,19 +388,18 @@ async def _leaders_only(request: Request) -> None:
 
 async def _department_records(
     filters: Filters, threshold: int, verdict_min_raters: int
-) -> list[dict[str, Any]]:
+) -> list[GapRecord]:
     """One record per department (its pooled gap), the fields of a cell record."""
     view, _ = await gaps.overview(
         replace(filters, department=None),
         threshold=threshold,
         verdict_min_raters=verdict_min_raters,
     )
-    rows = [r for r in view.departments if filters.department in (None, r["department"])]
-    if not rows:
-        return []
-    columns = ["department", *stats.GAP_COLUMNS, "suppression"]
-    table = pl.DataFrame([{c: r.get(c) for c in columns} for r in rows], infer_schema_length=None)
-    return exports.gap_records(table)
+    return [
+        gap_record(values_of(r))
+        for r in view.departments
+        if filters.department in (None, r.department)
+    ]
 
 
 @cache

@@ -15,7 +15,6 @@ import io
 import re
 from collections.abc import Sequence
 from datetime import date
-from typing import Any
 
 import polars as pl
 
@@ -23,6 +22,7 @@ from dashboards import stats
 from dashboards.filters import Filters
 from dashboards.gaps import scope_cells
 from dashboards.queries import Catalog, load_catalog, response_pages
+from dashboards.rows import GapRecord, gap_record
 
 # Blanks a spreadsheet may skip: ASCII and Unicode spaces, zero-width space, byte-order mark.
 # Spelled as escapes both Python's re and polars' (Rust) regex read the same way.
@@ -82,29 +82,13 @@ def gap_frame(table: pl.DataFrame) -> pl.DataFrame:
     return table.select(*keys, *stats.GAP_COLUMNS, "suppression")
 
 
-def gap_records(table: pl.DataFrame) -> list[dict[str, Any]]:
-    """One JSON object per row: the keys, then the GapResult fields, intervals as [low, high].
+def gap_records(table: pl.DataFrame) -> list[GapRecord]:
+    """One API record per row: the keys, then the GapResult fields, intervals as [low, high].
 
     `gap_low`/`gap_high` become `gap_ci`, `relative_effect_low`/`_high` `relative_effect_ci`
     (null when either end is missing); every other column of `stats.GAP_COLUMNS` keeps its name.
     """
-    records = []
-    for row in gap_frame(table).iter_rows(named=True):
-        record = {k: row[k] for k in KEY_COLUMNS if k in row}
-        for name in (*stats.GAP_COLUMNS, "suppression"):
-            if name.endswith("_high"):
-                continue
-            if name.endswith("_low"):
-                base = name.removesuffix("_low")
-                record[f"{base}_ci"] = _pair(row[name], row[f"{base}_high"])
-            else:
-                record[name] = row[name]
-        records.append(record)
-    return records
-
-
-def _pair(low: float | None, high: float | None) -> list[float] | None:
-    return None if low is None or high is None else [low, high]
+    return [gap_record(row) for row in gap_frame(table).iter_rows(named=True)]
 
 
 async def responses_frame(

@@ -20,10 +20,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from dashboards import gaps
 from dashboards.audience import EMPLOYEES, TeamWords
+from dashboards.employee_side import employee_side
 from dashboards.filters import Filters
 from dashboards.queries import (
     Catalog,
@@ -32,12 +32,22 @@ from dashboards.queries import (
     open_follow_ups_by_step,
     recent_comments,
 )
+from dashboards.rows import CellGap, CellRow, GapFigures, Trend, extend, read_rows
 from dashboards.suppression import employee_book
+from dashboards.trend_points import complete_through_of, period_gaps, trends
 
 LIMIT = 5
 COMMENTS_SHOWN = 3
 CLEAR = "clear"
 NOT_YET_CLEAR = "not yet clear"
+
+
+@dataclass(frozen=True)
+class FocusComments:
+    """What customers wrote on a step: how many comments, and the newest few."""
+
+    count: int
+    shown: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -59,77 +69,50 @@ class FocusItem:
     n_customers: int
     trend: str | None
     open_follow_ups: int
-    comments_count: int
-    comments: tuple[str, ...]
+    comments: FocusComments
     next_step: str
 
-    def as_json(self) -> dict[str, Any]:
-        """The API shape: `comments` as {count, shown}."""
-        return {
-            "rank": self.rank,
-            "department": self.department,
-            "department_name": self.department_name,
-            "step": self.step,
-            "step_name": self.step_name,
-            "question": self.question,
-            "wording": self.wording,
-            "customer_score": self.customer_score,
-            "employee_score": self.employee_score,
-            "gap": self.gap,
-            "gap_ci": list(self.gap_ci) if self.gap_ci else None,
-            "verdict": self.verdict,
-            "n_customers": self.n_customers,
-            "trend": self.trend,
-            "open_follow_ups": self.open_follow_ups,
-            "comments": {"count": self.comments_count, "shown": list(self.comments)},
-            "next_step": self.next_step,
-        }
 
-
-def verdict_of(row: dict[str, Any]) -> str:
+def verdict_of(row: GapFigures) -> str:
     """The row's verdict: the statistics' own when they give one, else from the BH q-value."""
-    given = row.get("verdict")
-    if isinstance(given, str) and given:
-        return given
-    q = row.get("qvalue")
-    return CLEAR if q is not None and q < 0.05 else NOT_YET_CLEAR
+    if row.verdict:
+        return row.verdict
+    return CLEAR if row.qvalue is not None and row.qvalue < 0.05 else NOT_YET_CLEAR
 
 
-def trend_words(slope: dict[str, Any] | None, gap: float | None = None) -> str | None:
+def trend_words(slope: Trend | None, gap: float | None = None) -> str | None:
     """A trend in words: widening, closing or steady (None without a trend).
 
     A trend is clear when its Benjamini–Hochberg q-value over the view's trend tests is below
     0.05 (its p-value where no family was formed); closing means moving toward no gap.
     """
-    if not slope or slope.get("slope") is None:
+    if slope is None or slope.slope is None:
         return None
-    q = slope.get("qvalue", slope.get("pvalue"))
+    q = slope.qvalue if slope.qvalue is not None else slope.pvalue
     if q is None or q >= 0.05:
         return "steady"
-    rising = slope["slope"] > 0
+    rising = slope.slope > 0
     if gap is not None and gap < 0:
         return "closing" if rising else "widening"
     return "widening" if rising else "closing"
 
 
-def weight(row: dict[str, Any]) -> float:
+def weight(row: GapFigures) -> float:
     """A gap's weight for ranking: points times the square root of the customers it touches."""
-    return float(row["gap"]) * math.sqrt(max(int(row.get("n_customers") or 0), 0))
+    return float(row.gap or 0.0) * math.sqrt(max(row.n_customers or 0, 0))
 
 
-def rank(rows: Sequence[dict[str, Any]], limit: int = LIMIT) -> list[dict[str, Any]]:
+def rank(rows: Sequence[CellRow], limit: int = LIMIT) -> list[CellRow]:
     """The candidates among cell rows, most pressing first (see the module's rules)."""
     candidates = [
-        r
-        for r in rows
-        if r.get("gap") is not None and r["gap"] > 0 and r.get("customer_score") is not None
+        r for r in rows if r.gap is not None and r.gap > 0 and r.customer_score is not None
     ]
     order = {"widening": 0, "steady": 1, None: 1, "closing": 2}
     candidates.sort(
         key=lambda r: (
             verdict_of(r) != CLEAR,
             -weight(r),
-            order.get(trend_words(r.get("slope"), r["gap"]), 1),
+            order.get(trend_words(r.slope, r.gap), 1),
         )
     )
     return candidates[:limit]
@@ -174,7 +157,7 @@ def next_step(
 
 async def items(
     catalog: Catalog,
-    rows: Sequence[dict[str, Any]],
+    rows: Sequence[CellRow],
     filters: Filters,
     *,
     limit: int = LIMIT,
@@ -182,48 +165,53 @@ async def items(
 ) -> list[FocusItem]:
     """The ranked items of cell rows, with their comments and open follow-ups read."""
     chosen = rank(rows, limit)
-    steps = list(dict.fromkeys(r["step"] for r in chosen))
+    steps = list(dict.fromkeys(r.step for r in chosen))
     counts = await comment_counts(catalog, steps, filters.start, filters.end)
     follow_ups = await open_follow_ups_by_step(catalog, steps)
     found = []
     for index, row in enumerate(chosen, start=1):
-        step = catalog.steps[row["step"]]
-        question = catalog.questions[(row["step"], row["question"])]
-        department = catalog.departments[row["department"]]
+        step = catalog.steps[row.step]
+        department = catalog.departments[row.department]
         shown = await recent_comments(
-            catalog, [row["step"]], filters.start, filters.end, source="invited", limit=3
+            catalog, [row.step], filters.start, filters.end, source="invited", limit=3
         )
         verdict = verdict_of(row)
-        trend = trend_words(row.get("slope"), row.get("gap"))
-        low, high = row.get("gap_low"), row.get("gap_high")
+        trend = trend_words(row.slope, row.gap)
+        # rank() keeps rows with both scores and a gap only
+        customer_score, employee_score = float(row.customer_score), float(row.employee_score)
+        open_follow_ups = follow_ups.get(row.step, 0)
+        comments = FocusComments(
+            counts.get(row.step, 0), tuple(c.text for c in shown[:COMMENTS_SHOWN])
+        )
         found.append(
             FocusItem(
                 rank=index,
-                department=row["department"],
+                department=row.department,
                 department_name=department.name,
-                step=row["step"],
+                step=row.step,
                 step_name=step.name,
-                question=row["question"],
-                wording=question.wording,
-                customer_score=row["customer_score"],
-                employee_score=row["employee_score"],
-                gap=row["gap"],
-                gap_ci=(low, high) if low is not None and high is not None else None,
+                question=row.question,
+                wording=catalog.questions[(row.step, row.question)].wording,
+                customer_score=customer_score,
+                employee_score=employee_score,
+                gap=float(row.gap),
+                gap_ci=(row.gap_low, row.gap_high)
+                if row.gap_low is not None and row.gap_high is not None
+                else None,
                 verdict=verdict,
-                n_customers=int(row.get("n_customers") or 0),
+                n_customers=row.n_customers or 0,
                 trend=trend,
-                open_follow_ups=follow_ups.get(row["step"], 0),
-                comments_count=counts.get(row["step"], 0),
-                comments=tuple(c["text"] for c in shown[:COMMENTS_SHOWN]),
+                open_follow_ups=open_follow_ups,
+                comments=comments,
                 next_step=next_step(
                     department_name=department.name,
                     step_name=step.name,
-                    customer_score=row["customer_score"],
-                    employee_score=row["employee_score"],
+                    customer_score=customer_score,
+                    employee_score=employee_score,
                     verdict=verdict,
                     trend=trend,
-                    open_follow_ups=follow_ups.get(row["step"], 0),
-                    comments_count=counts.get(row["step"], 0),
+                    open_follow_ups=open_follow_ups,
+                    comments_count=comments.count,
                     team=team,
                 ),
             )
@@ -233,27 +221,24 @@ async def items(
 
 def cell_rows(
     basis: gaps.ViewBasis, filters: Filters, rules: dict[str, int], department: str | None = None
-) -> list[dict[str, Any]]:
+) -> list[CellRow]:
     """The cell rows Where to act ranks, with their trends, as the department pages show them:
     the organisation's cells are the family of the q-values and of the trend tests."""
     cells = [c for c in basis.cells if department in (None, c[0])]
     table = gaps.cell_table(
         basis.counts, basis.side, cells, filters.start, filters.end, family=basis.cells, **rules
     )
-    points = gaps.period_gaps(
+    points = period_gaps(
         basis.counts,
         basis.cells,
         filters.periods(),
         by=gaps.CELL_KEYS,
         threshold=rules["threshold"],
         book=basis.book,
-        complete_through=gaps.complete_through_of(filters),
+        complete_through=complete_through_of(filters),
     )
-    slopes = gaps.trends(points, gaps.CELL_KEYS)
-    return [
-        row | {"slope": slopes.get((row["department"], row["step"], row["question"]))}
-        for row in table.iter_rows(named=True)
-    ]
+    slopes = trends(points, gaps.CELL_KEYS)
+    return [extend(row, CellRow, slope=slopes.get(row.cell)) for row in read_rows(CellGap, table)]
 
 
 async def focus(
@@ -270,7 +255,7 @@ async def focus(
     cells = gaps.scope_cells(catalog, filters, department)
     counts = await gaps.read_view(catalog, cells, filters, filters.periods())
     book = await employee_book(catalog, threshold=threshold, now=filters.now)
-    side = gaps.employee_side(counts, cells, filters.end, threshold, book=book)
+    side = employee_side(counts, cells, filters.end, threshold, book=book)
     basis = gaps.ViewBasis(counts, side, book, list(cells), catalog)
     rules = {"threshold": threshold, "verdict_min_raters": verdict_min_raters}
     rows = cell_rows(basis, filters, rules, department)

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import polars as pl
 
 from dashboards import stats
+from dashboards.rows import GapFigures
 from surveys.anonymity import SuppressionReason, describe, effective_threshold
 
 Cell = tuple[str, str, str]  # (department, step, question) keys
@@ -275,14 +276,14 @@ def organisation_gap(
     *,
     threshold: int,
     verdict_min_raters: int = stats.VERDICT_MIN_RATERS,
-) -> dict[str, Any] | None:
+) -> GapFigures | None:
     """The organisation's pooled gap over the shown cells; None when there is none."""
     shown = [c for c in cells if side.department_shown(c[0])]
     if not shown:
         return None
     inputs = pooled_inputs(counts, raters, side, shown, start, end)
-    row = {"scope": ORGANISATION} | _pooled_row(inputs, ORGANISATION, threshold, verdict_min_raters)
-    return None if row["gap"] is None else row
+    row = GapFigures(**_pooled_row(inputs, ORGANISATION, threshold, verdict_min_raters))
+    return None if row.gap is None else row
 
 
 def _empty_table(keys: list[str]) -> pl.DataFrame:

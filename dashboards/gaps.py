@@ -27,38 +27,35 @@ How the numbers are made (the statistics themselves live in `dashboards.stats`):
 - Every gap carries one verdict from one rule (`dashboards.stats.verdicts`).
 - Trends: per week or month, customers of that period against the round that speaks for the
   period's last day, gap as a plain difference of means (Welch's standard error), then the
-  Theil–Sen slope in points per period.
+  Theil–Sen slope in points per period (`dashboards.trend_points`).
+
+Every row a view gives is typed (`dashboards.rows`): pages, charts, Where to act, the report
+and the API read fields, never a frame's column names.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
 from typing import Any
 
-import numpy as np
 import polars as pl
-from scipy import special
 
 from dashboards import stats
+from dashboards.cell_details import cell_details
+from dashboards.employee_side import EmployeeSide, employee_side
 from dashboards.filters import Filters, Period
 from dashboards.gap_tables import (
     CELL_KEYS,
     NO_CUSTOMERS,
-    NO_EMPLOYEES,  # noqa: F401  (re-exported: the codes pages read)
     Cell,
     cell_table,
     department_table,
-    gap_input,  # noqa: F401  (re-exported)
     organisation_gap,
-    to_points,
 )
 from dashboards.queries import (
     Catalog,
     DepartmentInfo,
-    RoundInfo,
     employee_comments,
     invited_counts,
     load_catalog,
@@ -68,354 +65,25 @@ from dashboards.queries import (
     recent_comments,
     rounds_named,
 )
-from dashboards.suppression import EmployeeBook, employee_book
-from surveys.anonymity import (
-    SuppressionReason,
-    comments_reason,
-    describe,
-    effective_threshold,
+from dashboards.rows import (
+    CellDetails,
+    CellGap,
+    Change,
+    CustomerComment,
+    DepartmentGap,
+    DepartmentRow,
+    FollowUpRow,
+    GapFigures,
+    RoundInfo,
+    StepComments,
+    TrendPoint,
+    extend,
+    read_rows,
 )
+from dashboards.suppression import EmployeeBook, employee_book
+from dashboards.trend_points import complete_through_of, period_gaps, trends
+from surveys.anonymity import comments_reason, describe
 from surveys.errors import Invalid, NotFound
-
-TARGET_HALF_WIDTH = 5.0  # points: a gap known to ±5 is precise enough to act on
-
-
-# --- which employee round speaks, and what anonymity hides -----------------------------------
-
-
-@dataclass(frozen=True)
-class EmployeeSide:
-    """The round that speaks for each department as of a day, and what anonymity hides in it."""
-
-    rounds: dict[str, int]
-    raters: dict[Cell, int]
-    department_raters: dict[str, int]
-    department_reasons: dict[str, SuppressionReason | None]
-    cell_reasons: dict[Cell, SuppressionReason | None]
-
-    def cell_shown(self, cell: Cell) -> bool:
-        """Whether a cell's employee numbers may be shown (rated, and not hidden)."""
-        return self.raters.get(cell, 0) > 0 and self.cell_reasons.get(cell) is None
-
-    def department_shown(self, department: str) -> bool:
-        """Whether a department's pooled employee numbers may be shown."""
-        return (
-            self.department_raters.get(department, 0) > 0
-            and self.department_reasons.get(department) is None
-        )
-
-
-def _rounds_by_department(counts: pl.DataFrame) -> dict[str, list[tuple[date, int]]]:
-    """Each department's rounds with employee ratings, as (end day, round id), oldest first."""
-    rounds = (
-        counts.filter(pl.col("source") == "employee")
-        .select("department", "day", "round_id")
-        .unique()
-        .sort(["department", "day", "round_id"])
-    )
-    found: dict[str, list[tuple[date, int]]] = {}
-    for department, day, round_id in rounds.iter_rows():
-        found.setdefault(department, []).append((day, round_id))
-    return found
-
-
-def choose_rounds(
-    counts: pl.DataFrame,
-    as_of: date,
-    *,
-    book: EmployeeBook,
-    known: dict[str, list[tuple[date, int]]] | None = None,
-) -> dict[str, int]:
-    """The round that speaks for each department on a day, among the book's (ended) rounds.
-
-    The latest round that ended by `as_of`; when none had ended yet, the earliest one read
-    (the caller reads rounds ending by the view's last day only, so never a later one).
-    `known`: `_rounds_by_department(counts)` when the caller already has it.
-    """
-    chosen = {}
-    for department, found in (known or _rounds_by_department(counts)).items():
-        rounds = [r for r in found if book.readable(r[1])]
-        if not rounds:
-            continue
-        past = [r for r in rounds if r[0] <= as_of]
-        chosen[department] = (past[-1] if past else rounds[0])[1]
-    return chosen
-
-
-def employee_side(
-    counts: pl.DataFrame,
-    cells: Sequence[Cell],
-    as_of: date,
-    threshold: int,
-    *,
-    book: EmployeeBook,
-    rounds: dict[str, int] | None = None,
-) -> EmployeeSide:
-    """Pick each department's round as of a day (or take `rounds`); anonymity from the book.
-
-    What is hidden was decided once per round on the whole organisation
-    (`dashboards.suppression`); `cells` only says which of it this view shows.
-    """
-    if effective_threshold(threshold) != book.threshold:
-        raise ValueError("the book was decided with another anonymity threshold")
-    if rounds is None:
-        rounds = choose_rounds(counts, as_of, book=book)
-    decisions = {d: book.rounds[r] for d, r in rounds.items() if book.readable(r)}
-    departments = dict.fromkeys(c[0] for c in cells)
-    raters, cell_reasons = {}, {}
-    for cell in cells:
-        decision = decisions.get(cell[0])
-        raters[cell] = decision.raters.get(cell, 0) if decision else 0
-        cell_reasons[cell] = decision.cell_reasons.get(cell) if decision else None
-    return EmployeeSide(
-        rounds={d: decisions[d].round_id for d in departments if d in decisions},
-        raters=raters,
-        department_raters={
-            d: decisions[d].department_raters.get(d, 0) if d in decisions else 0
-            for d in departments
-        },
-        department_reasons={
-            d: decisions[d].department_reasons.get(d) if d in decisions else None
-            for d in departments
-        },
-        cell_reasons=cell_reasons,
-    )
-
-
-# --- trends -----------------------------------------------------------------------------------
-
-
-def _period_index(periods: Sequence[Period]) -> pl.Expr:
-    """The index of the period a `day` falls in (null outside), as one expression."""
-    expr = pl.lit(None, dtype=pl.Int64)
-    for period in reversed(periods):
-        inside = pl.col("day").is_between(period.start, period.end)
-        expr = pl.when(inside).then(pl.lit(period.index, dtype=pl.Int64)).otherwise(expr)
-    return expr
-
-
-def _level_counts(frame: pl.DataFrame, keys: list[str]) -> dict[tuple, stats.LevelCounts]:
-    """{key: LevelCounts} of a frame with `keys`, level and count columns (counts > 0)."""
-    grouped = (
-        frame.filter(pl.col("count") > 0)
-        .group_by([*keys, "level"])
-        .agg(pl.col("count").sum())
-        .sort([*keys, "level"])
-    )
-    found: dict[tuple, tuple[list, list]] = {}
-    for row in grouped.iter_rows():
-        levels, counts = found.setdefault(tuple(row[: len(keys)]), ([], []))
-        levels.append(row[-2])
-        counts.append(row[-1])
-    # Already merged, sorted and positive: stats takes LevelCounts as they are.
-    return {
-        key: stats.LevelCounts(np.asarray(levels, dtype=float), np.asarray(counts, dtype=np.int64))
-        for key, (levels, counts) in found.items()
-    }
-
-
-def period_gaps(
-    counts: pl.DataFrame,
-    cells: Sequence[Cell],
-    periods: Sequence[Period],
-    *,
-    by: list[str],
-    threshold: int,
-    book: EmployeeBook,
-    only: Sequence[Cell] | None = None,
-    complete_through: date | None = None,
-) -> pl.DataFrame:
-    """The gap (points) per group and period: customers of the period against its round.
-
-    Columns: the `by` keys, period (index), period_start, gap, standard_error, n_customers,
-    round_id (the round the employee side comes from: a change marks a break), partial (the
-    period runs past `complete_through`, e.g. the current week). `by` = CELL_KEYS: each shown
-    cell; ["department"]: each department's weighted mean of its shown cells' gaps (weights:
-    the period's customer counts, the same on both sides; scales are never pooled raw).
-    A period only uses a round that had ended by its last day: before the first round ended
-    there is no gap. The cell gap is Welch's difference of means (trends need the estimate).
-    `only`: the cells wanted (anonymity is still decided over all `cells`).
-    """
-    keys = pl.DataFrame(list(cells), schema=dict.fromkeys(CELL_KEYS, pl.String), orient="row")
-    points = counts.join(keys, on=CELL_KEYS).with_columns(level=to_points())
-    customers = points.filter(pl.col("source") == "customer").with_columns(
-        period=_period_index(periods)
-    )
-    customers = customers.filter(pl.col("period").is_not_null())
-    customer_counts = _level_counts(customers, [*CELL_KEYS, "period"])
-    employees = points.filter(pl.col("source") == "employee")
-    known = _rounds_by_department(counts)
-    ends = {round_id: day for found in known.values() for day, round_id in found}
-    wanted = set(only) if only is not None else None
-    # Periods that share their rounds share their employee side: compute each once.
-    sides: dict[tuple, dict[tuple, stats.LevelCounts]] = {}
-    rows = []
-    for period in periods:
-        rounds = choose_rounds(counts, period.end, book=book, known=known)
-        rounds = {d: r for d, r in rounds.items() if ends.get(r, period.end) <= period.end}
-        config = tuple(sorted(rounds.items()))
-        if config not in sides:
-            side = employee_side(counts, cells, period.end, threshold, book=book, rounds=rounds)
-            # Pooled or not, only shown cells: a pooled trend never includes a hidden cell.
-            shown = [c for c in cells if side.cell_shown(c) and (wanted is None or c in wanted)]
-            chosen = employees.join(
-                pl.DataFrame(
-                    list(side.rounds.items()),
-                    schema={"department": pl.String, "round_id": pl.Int64},
-                    orient="row",
-                ),
-                on=["department", "round_id"],
-            ).join(
-                pl.DataFrame(shown, schema=dict.fromkeys(CELL_KEYS, pl.String), orient="row"),
-                on=CELL_KEYS,
-            )
-            sides[config] = _level_counts(chosen, CELL_KEYS)
-        partial = complete_through is not None and period.end > complete_through
-        for cell, employee in sides[config].items():
-            customer = customer_counts.get((*cell, period.index))
-            if customer is None:
-                continue
-            result = stats.welch_gap(employee, customer)
-            rows.append(
-                (
-                    *cell,
-                    period.index,
-                    period.start,
-                    result.difference,
-                    result.standard_error,
-                    customer.n,
-                    rounds[cell[0]],
-                    partial,
-                )
-            )
-    schema = dict.fromkeys(CELL_KEYS, pl.String) | {
-        "period": pl.Int64,
-        "period_start": pl.Date,
-        "gap": pl.Float64,
-        "standard_error": pl.Float64,
-        "n_customers": pl.Int64,
-        "round_id": pl.Int64,
-        "partial": pl.Boolean,
-    }
-    frame = pl.DataFrame(rows, schema=schema, orient="row")
-    if by != CELL_KEYS:
-        share = pl.col("n_customers") / pl.col("n_customers").sum()
-        frame = frame.group_by([*by, "period"]).agg(
-            pl.col("period_start").first(),
-            (share * pl.col("gap")).sum().alias("gap"),
-            ((share * pl.col("standard_error")) ** 2).sum().sqrt().alias("standard_error"),
-            pl.col("n_customers").sum(),
-            pl.col("round_id").first(),
-            pl.col("partial").first(),
-        )
-    return frame.select(*by, *list(schema)[len(CELL_KEYS) :]).sort([*by, "period"])
-
-
-def complete_through_of(filters: Filters) -> date:
-    """The last day a trend period may reach and count as complete (today's is filling up)."""
-    today = filters.now.date() if filters.now is not None else date.today()
-    return today - timedelta(days=1)
-
-
-def trends(points: pl.DataFrame, by: list[str]) -> dict[Any, dict[str, Any]]:
-    """Theil–Sen slope (points per period) of every group's gap, keyed like the tables.
-
-    Pairs of periods are compared within a round only (`stats.theil_sen_trend`), the current
-    partial period is left out, and `qvalue` is Benjamini–Hochberg over the trends given: one
-    family, the trend tests of the view.
-    """
-    if points.height == 0:
-        return {}
-    complete = points.filter(~pl.col("partial")) if "partial" in points.columns else points
-    table = stats.gap_trend(complete.select(*by, "period", "gap", "round_id"), by=by)
-    tested = table["pvalue"].is_not_null()
-    qvalues: list[float | None] = [None] * table.height
-    if tested.any():
-        adjusted = stats.adjust_pvalues(table.filter(tested)["pvalue"].to_numpy())
-        for index, value in zip(tested.arg_true().to_list(), adjusted, strict=True):
-            qvalues[index] = float(value)
-    table = table.with_columns(qvalue=pl.Series(qvalues, dtype=pl.Float64))
-    found = {}
-    for row in table.iter_rows(named=True):
-        key = tuple(row[k] for k in by) if len(by) > 1 else row[by[0]]
-        found[key] = row
-    return found
-
-
-# --- small numbers shown beside the gaps ------------------------------------------------------
-
-
-def mean_interval(
-    levels: np.ndarray, counts: np.ndarray, low: float, high: float, level: float = 0.95
-) -> tuple[float, float, float] | None:
-    """Mean in points and its t interval (clipped to 0–100); None without ratings."""
-    n = int(counts.sum())
-    if n == 0:
-        return None
-    points = 100 * (levels.astype(float) - low) / (high - low)
-    mean = float(np.dot(points, counts) / n)
-    if n < 2:
-        return mean, mean, mean
-    variance = float(np.dot(counts, (points - mean) ** 2) / (n - 1))
-    half = float(special.stdtrit(n - 1, 0.5 + level / 2)) * math.sqrt(variance / n)
-    return mean, max(0.0, mean - half), min(100.0, mean + half)
-
-
-def _counts(frame: pl.DataFrame, source: str) -> tuple[np.ndarray, np.ndarray]:
-    part = frame.filter((pl.col("source") == source) & (pl.col("count") > 0))
-    part = part.group_by("level").agg(pl.col("count").sum()).sort("level")
-    return part["level"].to_numpy(), part["count"].to_numpy()
-
-
-def _shares(levels: np.ndarray, counts: np.ndarray, low: int, high: int) -> list[float] | None:
-    total = counts.sum()
-    if total == 0:
-        return None
-    shares = dict.fromkeys(range(low, high + 1), 0.0)
-    for level, count in zip(levels.tolist(), counts.tolist(), strict=True):
-        shares[int(level)] = count / total
-    return list(shares.values())
-
-
-def _nps(levels: np.ndarray, counts: np.ndarray) -> dict[str, Any] | None:
-    if counts.sum() == 0:
-        return None
-    result = stats.nps((levels, counts))
-    return {
-        "score": result.score,
-        "low": result.confidence_interval.low,
-        "high": result.confidence_interval.high,
-        "n": result.n,
-    }
-
-
-def _needed(
-    customers: tuple[np.ndarray, np.ndarray],
-    employees: tuple[np.ndarray, np.ndarray],
-    low: int,
-    high: int,
-    invited: int | None = None,
-) -> dict[str, Any] | None:
-    """A planning hint against the interval shown, never asking for more than were invited."""
-    plan = stats.responses_needed(
-        customers,
-        employees,
-        scale=(low, high),
-        half_width=TARGET_HALF_WIDTH,
-        max_employees=invited,
-    )
-    if plan.current_half_width is not None and plan.current_half_width <= TARGET_HALF_WIDTH:
-        return None
-    return {
-        "half_width": plan.current_half_width,
-        "customers": plan.additional_customers,
-        "employees": plan.additional_employees,
-        "balanced_customers": plan.balanced_customers,
-        "balanced_employees": plan.balanced_employees,
-        # With every invited employee: "best reachable: ±X".
-        "best_half_width": plan.best_half_width,
-    }
-
 
 # --- views ------------------------------------------------------------------------------------
 
@@ -459,9 +127,9 @@ class Overview:
     """The organisation overview: the headline and every department sorted by gap."""
 
     filters: Filters
-    headline: dict[str, Any] | None
+    headline: GapFigures | None
     hidden_departments: int
-    departments: list[dict[str, Any]]
+    departments: list[DepartmentRow]
     periods: list[Period]
     journeys: dict[str, str]
     department_links: list[tuple[str, str]]
@@ -495,25 +163,25 @@ async def overview(
     before = await _comparison(catalog, cells, filters, rules, book=book, pooled=True)
     names = await rounds_named(side.rounds.values())
     rows = []
-    for row in table.iter_rows(named=True):
-        key = row["department"]
-        info = catalog.departments[key]
+    for row in read_rows(DepartmentGap, table):
+        key = row.department
         round_info = names.get(side.rounds.get(key, -1))
         rows.append(
-            row
-            | {
-                "name": info.name,
-                "raters": None
-                if row["suppression"] not in (None, NO_CUSTOMERS)
+            extend(
+                row,
+                DepartmentRow,
+                name=catalog.departments[key].name,
+                raters=None
+                if row.suppression not in (None, NO_CUSTOMERS)
                 else side.department_raters.get(key, 0),
-                "round": round_info,
-                "round_before_view": round_info is not None and round_info.ends < filters.start,
-                "trend": points.filter(pl.col("department") == key).to_dicts(),
-                "slope": slopes.get(key),
-                "change": _change(before.get(key), row, side.rounds.get(key)),
-            }
+                round=round_info,
+                round_before_view=round_info is not None and round_info.ends < filters.start,
+                trend=read_rows(TrendPoint, points.filter(pl.col("department") == key)),
+                slope=slopes.get(key),
+                change=_change(before.get(key), row, side.rounds.get(key)),
+            )
         )
-    rows.sort(key=lambda r: (r["gap"] is None, -(r["gap"] or 0.0), r["name"]))
+    rows.sort(key=lambda r: (r.gap is None, -(r.gap or 0.0), r.name))
     hidden = sum(1 for d in side.department_reasons.values() if d is not None)
     links = [(k, d.name) for k, d in catalog.departments.items()]
     view = Overview(filters, headline, hidden, rows, periods, catalog.journeys, links)
@@ -528,11 +196,9 @@ async def _comparison(
     *,
     book: EmployeeBook,
     pooled: bool,
-) -> dict[Any, dict[str, Any]]:
-    """The gaps of the comparison period (its own round as of its end), keyed like the rows.
-
-    Each row also carries `round_id`, the round its employee side came from.
-    """
+) -> dict[Any, tuple[GapFigures, int | None]]:
+    """The gaps of the comparison period (its own round as of its end), keyed like the rows,
+    each with the round its employee side came from."""
     if not filters.compare:
         return {}
     first, last = filters.compare
@@ -542,33 +208,36 @@ async def _comparison(
         raters = await rater_levels(catalog, cells, side.rounds.values())
         table = department_table(counts, raters, side, cells, first, last, **rules)
         return {
-            row["department"]: row | {"round_id": side.rounds.get(row["department"])}
-            for row in table.iter_rows(named=True)
+            row.department: (row, side.rounds.get(row.department))
+            for row in read_rows(DepartmentGap, table)
         }
     table = cell_table(counts, side, cells, first, last, **rules)
-    return {
-        tuple(row[k] for k in CELL_KEYS): row | {"round_id": side.rounds.get(row["department"])}
-        for row in table.iter_rows(named=True)
-    }
+    return {row.cell: (row, side.rounds.get(row.department)) for row in read_rows(CellGap, table)}
 
 
 def _change(
-    before: dict[str, Any] | None, after: dict[str, Any], round_id: int | None
-) -> dict[str, Any] | None:
+    compared: tuple[GapFigures, int | None] | None, after: GapFigures, round_id: int | None
+) -> Change | None:
     """Change of a gap against the comparison period, tested by Δ/√(SE₁² + SE₂²).
 
     When both periods read the same round, the employee side is the same ratings: only the
     customers moved, so only their standard errors enter (counting the employees' error twice
     would hide a real change).
     """
-    if before is None or before["gap"] is None or after["gap"] is None:
+    if compared is None:
         return None
-    shared = round_id is not None and before.get("round_id") == round_id
-    error = "customer_standard_error" if shared else "standard_error"
-    if before[error] is None or after[error] is None:
+    before, before_round = compared
+    if before.gap is None or after.gap is None:
         return None
-    change = stats.gap_change(before["gap"], before[error], after["gap"], after[error])
-    return {"before": before["gap"], "difference": change.difference, "pvalue": change.pvalue}
+    shared = round_id is not None and before_round == round_id
+    if shared:
+        before_error, after_error = before.customer_standard_error, after.customer_standard_error
+    else:
+        before_error, after_error = before.standard_error, after.standard_error
+    if before_error is None or after_error is None:
+        return None
+    change = stats.gap_change(before.gap, before_error, after.gap, after_error)
+    return Change(before.gap, change.difference, change.pvalue)
 
 
 @dataclass
@@ -577,16 +246,16 @@ class DepartmentView:
 
     filters: Filters
     department: DepartmentInfo
-    summary: dict[str, Any] | None
+    summary: DepartmentGap | None
     round: RoundInfo | None
     round_before_view: bool
-    cells: list[dict[str, Any]]
-    points: list[dict[str, Any]]
-    customer_comments: list[dict[str, Any]]
-    unsolicited_comments: list[dict[str, Any]]
-    employee_comments: list[dict[str, Any]]
+    cells: list[CellDetails]
+    points: list[TrendPoint]
+    customer_comments: list[CustomerComment]
+    unsolicited_comments: list[CustomerComment]
+    employee_comments: list[StepComments]
     follow_ups_open: int
-    follow_ups: list[dict[str, Any]]
+    follow_ups: list[FollowUpRow]
     periods: list[Period] = field(default_factory=list)
     journeys: dict[str, str] = field(default_factory=dict)
     department_links: list[tuple[str, str]] = field(default_factory=list)
@@ -615,7 +284,9 @@ async def department_view(
     summary_table = department_table(
         counts, raters, side, all_cells, filters.start, filters.end, **rules
     )
-    summary = next((r for r in summary_table.iter_rows(named=True) if r["department"] == key), None)
+    summary = next(
+        (r for r in read_rows(DepartmentGap, summary_table) if r.department == key), None
+    )
     # The cells' family is the organisation's cells of the view, so q matches the overview's.
     table = cell_table(counts, side, cells, filters.start, filters.end, family=all_cells, **rules)
     full_counts = counts
@@ -642,13 +313,19 @@ async def department_view(
         for (r, department), n in (await invited_counts([round_id] if round_id else [])).items()
         if department == key
     }
-    rows = []
-    for row in table.iter_rows(named=True):
-        cell = (row["department"], row["step"], row["question"])
-        rows.append(
-            _cell_details(catalog, cell, row, counts, view_counts, side, invited.get(round_id))
-            | {"slope": slopes.get(cell), "change": _change(before.get(cell), row, round_id)}
+    rows = [
+        cell_details(
+            catalog,
+            row,
+            counts,
+            view_counts,
+            side,
+            invited=invited.get(round_id),
+            slope=slopes.get(row.cell),
+            change=_change(before.get(row.cell), row, round_id),
         )
+        for row in read_rows(CellGap, table)
+    ]
     total, follow_ups = await open_follow_ups(catalog.departments[key].id)
     step_keys = list(dict.fromkeys(c[1] for c in cells))
     return DepartmentView(
@@ -658,7 +335,7 @@ async def department_view(
         round=round_info,
         round_before_view=round_info is not None and round_info.ends < filters.start,
         cells=rows,
-        points=points.to_dicts(),
+        points=read_rows(TrendPoint, points),
         customer_comments=await recent_comments(
             catalog, step_keys, filters.start, filters.end, source="invited"
         ),
@@ -676,58 +353,6 @@ async def department_view(
     )
 
 
-def _cell_details(
-    catalog: Catalog,
-    cell: Cell,
-    row: dict[str, Any],
-    counts: pl.DataFrame,
-    view_counts: pl.DataFrame,
-    side: EmployeeSide,
-    invited: int | None = None,
-) -> dict[str, Any]:
-    """A cell row plus what the page shows beside it (only shown employee data is touched)."""
-    department, step_key, question_key = cell
-    step = catalog.steps[step_key]
-    question = catalog.questions[(step_key, question_key)]
-    mine = view_counts.filter((pl.col("step") == step_key) & (pl.col("question") == question_key))
-    customers = _counts(mine, "customer")
-    unsolicited = _counts(mine, "unsolicited")
-    employees: tuple[np.ndarray, np.ndarray] = (np.array([]), np.array([]))
-    if side.cell_shown(cell):
-        round_id = side.rounds[department]
-        chosen = counts.filter(
-            (pl.col("source") == "employee")
-            & (pl.col("round_id") == round_id)
-            & (pl.col("step") == step_key)
-            & (pl.col("question") == question_key)
-        )
-        employees = _counts(chosen, "employee")
-    low, high = question.low, question.high
-    customer_mean = mean_interval(*customers, low, high)
-    unsolicited_mean = mean_interval(*unsolicited, low, high)
-    shown = side.cell_shown(cell)
-    return row | {
-        "journey": step.journey,
-        "journey_name": step.journey_name,
-        "step_name": step.name,
-        "moment_of_truth": step.moment_of_truth,
-        "kind": question.kind,
-        "wording": question.wording,
-        "low": low,
-        "high": high,
-        "low_label": question.low_label,
-        "high_label": question.high_label,
-        "customer_ci": None if customer_mean is None else customer_mean[1:],
-        "customer_shares": _shares(*customers, low, high),
-        "employee_shares": _shares(*employees, low, high) if shown else None,
-        "unsolicited_n": int(unsolicited[1].sum()),
-        "unsolicited_score": None if unsolicited_mean is None else unsolicited_mean[0],
-        "nps": _nps(*customers) if question.kind == "nps" else None,
-        "employee_nps": _nps(*employees) if question.kind == "nps" and shown else None,
-        "needed": _needed(customers, employees, low, high, invited) if shown else None,
-    }
-
-
 async def _employee_comments(
     catalog: Catalog,
     step_keys: Sequence[str],
@@ -735,7 +360,7 @@ async def _employee_comments(
     department: str,
     threshold: int,
     comment_threshold: int,
-) -> list[dict[str, Any]]:
+) -> list[StepComments]:
     """Employee comments per step, only where the step is shown and enough employees rated it."""
     found = []
     round_id = side.rounds.get(department)
@@ -749,20 +374,13 @@ async def _employee_comments(
             reason = comments_reason(
                 raters, comment_threshold=comment_threshold, threshold=threshold
             )
-        entry: dict[str, Any] = {"step": step_key, "step_name": catalog.steps[step_key].name}
+        step = catalog.steps[step_key]
         if reason is not None:
-            entry |= {
-                "comments": [],
-                "reason": describe(
-                    reason, threshold=threshold, comment_threshold=comment_threshold
-                ),
-            }
+            words = describe(reason, threshold=threshold, comment_threshold=comment_threshold)
+            found.append(StepComments(step_key, step.name, [], words))
         else:
-            entry |= {
-                "comments": await employee_comments(catalog.steps[step_key].id, round_id),
-                "reason": None,
-            }
-        found.append(entry)
+            comments = await employee_comments(step.id, round_id)
+            found.append(StepComments(step_key, step.name, comments, None))
     return found
 
 

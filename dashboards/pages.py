@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date, timedelta
 from functools import partial
 from typing import Any
@@ -15,8 +16,10 @@ import numpy as np
 
 from dashboards import charts, focus
 from dashboards.audience import EMPLOYEES, TeamWords
+from dashboards.cell_details import mean_interval
 from dashboards.filters import Filters, Period
-from dashboards.gaps import DepartmentView, Overview, mean_interval
+from dashboards.gaps import DepartmentView, Overview
+from dashboards.rows import CellDetails, GapFigures, Trend
 
 DASH = "—"
 
@@ -49,6 +52,12 @@ class Formats:
         if value is None:
             return DASH
         return "< 0.001" if value < 0.001 else f"{value:.3f}"
+
+    @staticmethod
+    def p_is(name: str, value: float | None) -> str:
+        """A p- or q-value with its name: "p = 0.012", "p < 0.001"."""
+        shown = Formats.p(value)
+        return f"{name} {shown}" if shown.startswith("<") else f"{name} = {shown}"
 
     @staticmethod
     def number(value: float | None, digits: int = 2) -> str:
@@ -90,7 +99,7 @@ def filter_form(filters: Filters) -> dict[str, str]:
     }
 
 
-def headline(row: dict[str, Any] | None, subject: str = "Employees rate their steps") -> str:
+def headline(row: GapFigures | None, subject: str = "Employees rate their steps") -> str:
     """The headline: "Employees rate their steps 84/100; customers rate them 63/100: …"."""
     if row is None:
         return (
@@ -98,13 +107,13 @@ def headline(row: dict[str, Any] | None, subject: str = "Employees rate their st
             "anonymity threshold in its latest round."
         )
     sentence = (
-        f"{subject} {row['employee_score']:.0f}/100; "
-        f"customers rate them {row['customer_score']:.0f}/100: "
-        f"{_article(Formats.gap(row['gap']).lstrip('+'))}-point gap"
+        f"{subject} {Formats.score(row.employee_score)}/100; "
+        f"customers rate them {Formats.score(row.customer_score)}/100: "
+        f"{_article(Formats.gap(row.gap).lstrip('+'))}-point gap"
     )
-    if row.get("gap_low") is not None and row.get("gap_high") is not None:
-        low = Formats.score(row["gap_low"]).replace("-", "−")
-        high = Formats.score(row["gap_high"]).replace("-", "−")
+    if row.gap_low is not None and row.gap_high is not None:
+        low = Formats.score(row.gap_low).replace("-", "−")
+        high = Formats.score(row.gap_high).replace("-", "−")
         sentence += f" (95% CI {low}–{high})"
     return sentence + "."
 
@@ -123,26 +132,26 @@ MAGNITUDE_WORDS = {
 }
 
 
-def verdict(row: dict[str, Any]) -> str:
+def verdict(row: GapFigures) -> str:
     """A short reading of one gap in words: clear or not yet, and how large the difference."""
-    if row.get("gap") is None:
+    if row.gap is None:
         return ""
     signal = focus.verdict_of(row)
-    size = MAGNITUDE_WORDS.get(str(row.get("magnitude") or ""), "")
+    size = MAGNITUDE_WORDS.get(row.magnitude or "", "")
     return f"{signal}; {size}" if size else signal
 
 
-def technical(row: dict[str, Any]) -> str:
+def technical(row: GapFigures) -> str:
     """The figures behind a reading, for its tooltip (the export carries them too)."""
-    if row.get("gap") is None:
+    if row.gap is None:
         return ""
     parts = [
-        f"p = {Formats.p(row.get('pvalue'))}",
-        f"q (Benjamini–Hochberg) = {Formats.p(row.get('qvalue'))}",
-        f"Cliff's delta = {Formats.number(row.get('cliffs_delta'))}",
+        Formats.p_is("p", row.pvalue),
+        Formats.p_is("q (Benjamini–Hochberg)", row.qvalue),
+        f"Cliff's delta = {Formats.number(row.cliffs_delta)}",
     ]
-    if row.get("method"):
-        parts.append(f"test: {row['method']}")
+    if row.method:
+        parts.append(f"test: {row.method}")
     return "; ".join(parts)
 
 
@@ -178,45 +187,47 @@ def period_labels(periods: Sequence[Period], unit: str) -> list[str]:
     return [period_label(p, unit, unfinished=p.index == running) for p in periods]
 
 
-def trend_text(slope: dict[str, Any] | None, gap: float | None, unit: str) -> str:
+def trend_text(slope: Trend | None, gap: float | None, unit: str) -> str:
     """A trend in words: "closing by about 2 points a week", "no clear trend", or why none."""
-    if not slope:
+    if slope is None:
         return DASH
     words = focus.trend_words(slope, gap)
-    if words is None:
-        return str(slope.get("reason") or DASH)
+    if words is None or slope.slope is None:
+        return slope.reason or DASH
     if words == "steady":
         return "no clear trend"
-    return f"{words} by about {abs(slope['slope']):.1f} points a {unit}"
+    return f"{words} by about {abs(slope.slope):.1f} points a {unit}"
 
 
-def trend_technical(slope: dict[str, Any] | None, unit: str) -> str:
+def trend_technical(slope: Trend | None, unit: str) -> str:
     """The trend's figures for its tooltip."""
-    if not slope or slope.get("slope") is None:
+    if slope is None or slope.slope is None:
         return ""
     return (
-        f"Theil–Sen slope {slope['slope']:+.2f} points per {unit} "
-        f"({Formats.interval(slope.get('slope_low'), slope.get('slope_high'))}); "
-        f"Mann–Kendall tau {Formats.number(slope.get('kendall_tau'))}, "
-        f"p = {Formats.p(slope.get('pvalue'))}, "
-        f"q = {Formats.p(slope.get('qvalue'))} (over the view's trends)"
+        f"Theil–Sen slope {slope.slope:+.2f} points per {unit} "
+        f"({Formats.interval(slope.slope_low, slope.slope_high)}); "
+        f"Mann–Kendall tau {Formats.number(slope.kendall_tau)}, "
+        f"{Formats.p_is('p', slope.pvalue)}, "
+        f"{Formats.p_is('q', slope.qvalue)} (over the view's trends)"
     )
 
 
-def needed_text(cell: dict[str, Any]) -> str:
+def needed_text(cell: CellDetails) -> str:
     """The planning hint of a gap that is not yet clear, as one sentence."""
-    needed = cell["needed"]
+    needed = cell.needed
+    if needed is None:
+        return ""
     options = []
-    if needed.get("customers") is not None:
-        options.append(f"about {Formats.count(needed['customers'])} more customer answers")
-    if needed.get("employees") is not None:
-        options.append(f"{Formats.count(needed['employees'])} more team ratings")
-    if needed.get("balanced_customers") is not None:
+    if needed.additional_customers is not None:
+        options.append(f"about {Formats.count(needed.additional_customers)} more customer answers")
+    if needed.additional_employees is not None:
+        options.append(f"{Formats.count(needed.additional_employees)} more team ratings")
+    if needed.balanced_customers is not None:
         options.append(
-            f"{Formats.count(needed['balanced_customers'])} more customer answers and "
-            f"{Formats.count(needed['balanced_employees'])} more team ratings together"
+            f"{Formats.count(needed.balanced_customers)} more customer answers and "
+            f"{Formats.count(needed.balanced_employees)} more team ratings together"
         )
-    half = needed.get("half_width")
+    half = needed.current_half_width
     known = f"The gap is known to ±{half:.0f} points" if half is not None else "The gap is wide"
     if not options:
         return f"{known}; more answers of one side alone would not narrow it to ±5."
@@ -233,17 +244,16 @@ def round_breaks(periods: Sequence[Period], round_ends: Sequence[date]) -> list[
     return sorted(found)
 
 
-def _employee_interval(cell: dict[str, Any]) -> tuple[float, float] | None:
+def _employee_interval(cell: CellDetails) -> tuple[float, float] | None:
     """The team's 95% interval: the statistics' own when given, else from its shown answers."""
-    given = cell.get("employee_ci")
-    if given:
-        return tuple(given)
-    shares, n = cell.get("employee_shares"), cell.get("n_employees")
+    if cell.employee_ci:
+        return cell.employee_ci
+    shares, n = cell.employee_shares, cell.n_employees
     if not shares or not n:
         return None
-    levels = np.arange(cell["low"], cell["high"] + 1)
+    levels = np.arange(cell.low, cell.high + 1)
     counts = np.array([round(share * n) for share in shares])
-    found = mean_interval(levels, counts, cell["low"], cell["high"])
+    found = mean_interval(levels, counts, cell.low, cell.high)
     return None if found is None else (found[1], found[2])
 
 
@@ -271,14 +281,12 @@ def _common(view: Overview | DepartmentView, team: TeamWords) -> dict[str, Any]:
 def overview_context(view: Overview, team: TeamWords = EMPLOYEES) -> dict[str, Any]:
     """Template context of the org overview, its raters named for `team`'s reader."""
     labels = period_labels(view.periods, view.filters.period)
-    bars = charts.gap_bars(view.departments, label="department", team=team)
+    bars = charts.gap_bars(view.departments, team=team)
     figures = {"departments": charts.to_json(bars)}
     for row in view.departments:
         # A hidden department draws no trend: its points depend on its ratings.
-        if row["trend"] and row.get("gap") is not None:
-            figures[f"spark-{row['department']}"] = charts.to_json(
-                charts.sparkline(row["trend"], labels)
-            )
+        if row.trend and row.gap is not None:
+            figures[f"spark-{row.department}"] = charts.to_json(charts.sparkline(row.trend, labels))
     return _common(view, team) | {"headline": headline(view.headline), "figures": figures}
 
 
@@ -289,20 +297,20 @@ def department_context(
     raters named for `team`'s reader."""
     unit = view.filters.period
     labels = period_labels(view.periods, unit)
-    cells = [c | {"employee_ci": _employee_interval(c)} for c in view.cells]
+    cells = [replace(c, employee_ci=_employee_interval(c)) for c in view.cells]
     series = []
     for cell in cells:
-        if cell["gap"] is None:
+        if cell.gap is None:
             continue  # hidden now: no trend that depends on its ratings either
-        key = (cell["step"], cell["question"])
-        points = [p for p in view.points if (p["step"], p["question"]) == key]
+        key = (cell.step, cell.question)
+        points = [p for p in view.points if (p.step, p.question) == key]
         if points:
             name = charts.cell_label(cell, with_question=True)
-            series.append((name, points, cell.get("slope")))
+            series.append((name, points, cell.slope))
     figures = {"journey": charts.to_json(charts.journey_map(cells, team=team))}
-    if any(c["gap"] is not None for c in cells):
+    if any(c.gap is not None for c in cells):
         figures["gaps"] = charts.to_json(charts.gap_bars(cells, team=team))
-    if any(c.get("customer_shares") or c.get("employee_shares") for c in cells):
+    if any(c.customer_shares or c.employee_shares for c in cells):
         figures["distribution"] = charts.to_json(charts.distribution_bars(cells, team=team))
     if series:
         figures["trend"] = charts.to_json(
@@ -314,29 +322,29 @@ def department_context(
                 unfinished=unfinished_period(view.periods, unit),
             )
         )
-    shown = {(s[1][0]["step"], s[1][0]["question"]) for s in series}
+    shown = {(s[1][0].step, s[1][0].question) for s in series}
     return _common(view, team) | {
         "cells": cells,
-        "trend_cells": [c for c in cells if (c["step"], c["question"]) in shown],
+        "trend_cells": [c for c in cells if (c.step, c.question) in shown],
         "summary_sentence": _summary(view, team),
         "figures": figures,
-        "nps_cells": [c for c in cells if c.get("nps")],
+        "nps_cells": [c for c in cells if c.nps],
         # Planning hints only where more answers can change the answer: not for clear gaps.
         "needed_cells": [
             c
             for c in cells
-            if c.get("needed") and c["gap"] is not None and focus.verdict_of(c) != focus.CLEAR
+            if c.needed and c.gap is not None and focus.verdict_of(c) != focus.CLEAR
         ],
         "needed_text": needed_text,
-        "unsolicited_cells": [c for c in cells if c.get("unsolicited_n")],
+        "unsolicited_cells": [c for c in cells if c.unsolicited_n],
     }
 
 
 def _summary(view: DepartmentView, team: TeamWords) -> str:
     row = view.summary
-    if row is None or row.get("gap") is None:
-        if row is not None and row.get("suppressed_reason"):
-            return f"{view.department.name}: {row['suppressed_reason']}"
+    if row is None or row.gap is None:
+        if row is not None and row.suppressed_reason:
+            return f"{view.department.name}: {row.suppressed_reason}"
         return f"{view.department.name}: no gap to show for this view."
     text = headline(row, subject=f"{team.title} {team.rate} these steps")
     return f"{view.department.name}. {text}"

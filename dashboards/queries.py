@@ -26,6 +26,7 @@ from piccolo.engine.postgres import PostgresEngine
 from piccolo.query.functions.aggregate import Count
 from piccolo.querystring import QueryString
 
+from dashboards.rows import CustomerComment, FollowUpRow, RoundInfo
 from surveys.answers import default_wording
 from surveys.scales import end_labels, is_rating, scale_of
 from surveys.tables import (
@@ -464,15 +465,6 @@ def _count_frame(
     return frame.select(COUNT_COLUMNS).cast(COUNT_SCHEMA)
 
 
-@dataclass(frozen=True)
-class RoundInfo:
-    """A rating round as the dashboards name it."""
-
-    id: int
-    name: str
-    ends: date
-
-
 async def rounds_named(round_ids: Iterable[int]) -> dict[int, RoundInfo]:
     """Names and end dates of these rounds."""
     ids = sorted(set(round_ids))
@@ -492,7 +484,7 @@ async def recent_comments(
     *,
     source: str,
     limit: int = 20,
-) -> list[dict[str, Any]]:
+) -> list[CustomerComment]:
     """The newest text answers of customers on these steps (`source` invited or unsolicited)."""
     step_ids = [catalog.steps[key].id for key in step_keys]
     if not step_ids:
@@ -518,13 +510,13 @@ async def recent_comments(
     )
     by_id = {info.id: info for info in catalog.steps.values()}
     return [
-        {
-            "step": by_id[row["step"]].key,
-            "step_name": by_id[row["step"]].name,
-            "question": catalog.text_questions.get(row["question"], ("", ""))[1],
-            "submitted_at": _aware(row["submitted_at"]),
-            "text": row["text"],
-        }
+        CustomerComment(
+            step=by_id[row["step"]].key,
+            step_name=by_id[row["step"]].name,
+            question=catalog.text_questions.get(row["question"], ("", ""))[1],
+            submitted_at=_aware(row["submitted_at"]),
+            text=row["text"],
+        )
         for row in rows
     ]
 
@@ -546,7 +538,7 @@ async def employee_comments(step_id: int, round_id: int) -> list[str]:
     return sorted(r["comment"] for r in rows if r["comment"] and r["comment"].strip())
 
 
-async def open_follow_ups(department_id: int, *, limit: int = 20) -> tuple[int, list[dict]]:
+async def open_follow_ups(department_id: int, *, limit: int = 20) -> tuple[int, list[FollowUpRow]]:
     """How many follow-ups of a department are not closed, and the oldest of them."""
     where = (FollowUp.department == department_id) & (FollowUp.status != "closed")
     total = await FollowUp.count().where(where)
@@ -564,7 +556,7 @@ async def open_follow_ups(department_id: int, *, limit: int = 20) -> tuple[int, 
         .order_by(FollowUp.created_at)
         .limit(limit)
     )
-    return total, rows
+    return total, [FollowUpRow(**row) for row in rows]
 
 
 async def response_pages(

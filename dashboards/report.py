@@ -55,11 +55,7 @@ async def build_report(
             filters, threshold=threshold, verdict_min_raters=verdict_min_raters
         )
         context = pages.overview_context(view, team)
-        figures = [
-            charts.gap_bars(
-                view.departments, label="department", title="Gap per department", team=team
-            )
-        ]
+        figures = [charts.gap_bars(view.departments, title="Gap per department", team=team)]
         return Report("Perception gap: all departments", "overview", context, figures)
     view = await gaps.department_view(
         department,
@@ -70,7 +66,7 @@ async def build_report(
     )
     context = pages.department_context(view, team=team)
     figures = [charts.journey_map(view.cells, title="Journey map", team=team)]
-    if any(c["gap"] is not None for c in view.cells):
+    if any(c.gap is not None for c in view.cells):
         figures.append(charts.gap_bars(view.cells, title="Gap per step", team=team))
     return Report(f"Perception gap: {view.department.name}", "department", context, figures)
 

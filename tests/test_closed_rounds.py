@@ -127,11 +127,11 @@ async def test_a_journey_filter_cannot_undo_complementary_suppression(api):
     for journey in (None, "buy-online", "stay"):
         params = VIEW | ({"journey": journey} if journey else {})
         view, _ = await overview_view(parse_filters(params, today=NOW.date()), threshold=5)
-        shop = next(r for r in view.departments if r["department"] == "shop")
+        shop = next(r for r in view.departments if r.department == "shop")
         if journey == "stay":
-            assert shop["employee_score"] is None
+            assert shop.employee_score is None
         else:
-            assert shop["employee_score"] == pytest.approx(checkout["employee_score"])
+            assert shop.employee_score == pytest.approx(checkout["employee_score"])
 
 
 async def test_erasure_or_account_deletion_after_close_cannot_move_a_figure(

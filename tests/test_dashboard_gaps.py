@@ -19,6 +19,7 @@ from dashboards import stats
 from dashboards.filters import parse_filters
 from dashboards.gaps import CELL_KEYS, department_view, gap_rows, overview
 from dashboards.queries import load_catalog, read_counts
+from dashboards.rows import values_of
 from surveys.accounts import create_user
 from surveys.scales import scale_of
 from surveys.tables import Answer, ResponseSegment, SelfRatingScore
@@ -159,7 +160,7 @@ async def test_tallies_equal_recomputation_and_read_layer_equals_raw_rows(round_
 async def test_department_page_table_equals_stats_on_raw_rows(round_id):
     filters = parse_filters(VIEW, today=TODAY)
     view = await department_view("shop", filters, threshold=5, comment_threshold=10)
-    cells = [(c["department"], c["step"], c["question"]) for c in view.cells]
+    cells = [(c.department, c.step, c.question) for c in view.cells]
     assert ("shop", "checkout", "effort") in cells
     # One BH family: every cell of the organisation in the view, not just this page's.
     expected = expected_table(
@@ -170,10 +171,10 @@ async def test_department_page_table_equals_stats_on_raw_rows(round_id):
     )
     by_cell = {tuple(r[k] for k in CELL_KEYS): r for r in expected.iter_rows(named=True)}
     for cell in view.cells:
-        assert_same(cell, by_cell[(cell["department"], cell["step"], cell["question"])])
-    checkout = next(c for c in view.cells if c["step"] == "checkout")
-    assert checkout["n_employees"] == len(EMPLOYEE_SCORES[("shop", "checkout", "effort")])
-    assert checkout["gap"] is not None and checkout["gap_low"] < checkout["gap"]
+        assert_same(values_of(cell), by_cell[cell.cell])
+    checkout = next(c for c in view.cells if c.step == "checkout")
+    assert checkout.n_employees == len(EMPLOYEE_SCORES[("shop", "checkout", "effort")])
+    assert checkout.gap is not None and checkout.gap_low < checkout.gap
 
 
 async def test_api_gaps_equals_stats_and_carries_intervals_as_arrays(round_id, admin_key, client):
@@ -293,7 +294,7 @@ async def test_too_few_raters_hide_every_employee_value(round_id, admin_key, cli
         "logistics", parse_filters(VIEW, today=TODAY), threshold=5, comment_threshold=10
     )
     for cell in view.cells:
-        assert cell["employee_shares"] is None and cell["needed"] is None
+        assert cell.employee_shares is None and cell.needed is None
     assert view.points == []
     bodies = {
         "json": json.dumps(rows),
@@ -321,28 +322,28 @@ async def test_threshold_three_shows_the_four_raters(round_id, admin_key, client
 async def test_overview_headline_and_rows(round_id):
     view, _ = await overview(parse_filters(VIEW, today=TODAY), threshold=5)
     assert view.headline is not None
-    keys = [r["department"] for r in view.departments]
-    gaps = [r["gap"] for r in view.departments if r["gap"] is not None]
+    keys = [r.department for r in view.departments]
+    gaps = [r.gap for r in view.departments if r.gap is not None]
     assert gaps == sorted(gaps, reverse=True)
     assert {"shop", "support", "sales", "logistics"} <= set(keys)
     # Logistics is shown as a department (9 distinct raters), but both its cells are hidden
     # (4 raters, and return-item complementary), and a pooled score never includes a hidden
     # cell: it has no employee score, and the headline leaves its ratings out.
-    logistics = next(r for r in view.departments if r["department"] == "logistics")
-    assert logistics["raters"] == 9 and logistics["employee_score"] is None
-    marketing = next(r for r in view.departments if r["department"] == "marketing")
-    assert marketing["suppression"] == "no_employee_ratings"
+    logistics = next(r for r in view.departments if r.department == "logistics")
+    assert logistics.raters == 9 and logistics.employee_score is None
+    marketing = next(r for r in view.departments if r.department == "marketing")
+    assert marketing.suppression == "no_employee_ratings"
     # n_employees counts raters, not ratings: employees 1…n of each department rate its
     # steps, so a department's raters are its longest list of scores.
     raters: dict[str, int] = {}
     for (department, _, _), scores in EMPLOYEE_SCORES.items():
         if department != "logistics":
             raters[department] = max(raters.get(department, 0), len(scores))
-    assert view.headline["n_employees"] == sum(raters.values())
-    shop = next(r for r in view.departments if r["department"] == "shop")
-    assert shop["n_employees"] == 8 and shop["method"] == "rater bootstrap"
-    assert view.headline["verdict"] in ("clear", "not yet clear", "indicative")
-    assert all(r["verdict"] is None for r in view.departments if r["gap"] is None)
+    assert view.headline.n_employees == sum(raters.values())
+    shop = next(r for r in view.departments if r.department == "shop")
+    assert shop.n_employees == 8 and shop.method == "rater bootstrap"
+    assert view.headline.verdict in ("clear", "not yet clear", "indicative")
+    assert all(r.verdict is None for r in view.departments if r.gap is None)
 
 
 async def test_compare_with_previous_period(round_id):
@@ -351,41 +352,39 @@ async def test_compare_with_previous_period(round_id):
     )
     assert filters.compare == (date(2026, 10, 22), date(2026, 11, 5))
     view = await department_view("shop", filters, threshold=5, comment_threshold=10)
-    checkout = next(c for c in view.cells if c["step"] == "checkout")
-    assert checkout["change"] is not None
-    assert checkout["change"]["difference"] == pytest.approx(
-        checkout["gap"] - checkout["change"]["before"]
-    )
+    checkout = next(c for c in view.cells if c.step == "checkout")
+    assert checkout.change is not None
+    assert checkout.change.difference == pytest.approx(checkout.gap - checkout.change.before)
 
 
 async def test_trend_has_theil_sen_slope_per_week(round_id):
     filters = parse_filters(VIEW | {"period": "week"}, today=TODAY)
     filters = replace(filters, now=datetime(2026, 11, 20, 12, tzinfo=UTC))
     view = await department_view("shop", filters, threshold=5, comment_threshold=10)
-    checkout = next(c for c in view.cells if c["step"] == "checkout")
-    points = [p for p in view.points if p["step"] == "checkout"]
+    checkout = next(c for c in view.cells if c.step == "checkout")
+    points = [p for p in view.points if p.step == "checkout"]
     # No week uses a round that ended after it: the round ended on 1 November, so the weeks
     # before that week have no gap (they used to borrow the round from their future).
-    assert [p["period_start"] for p in points] == [
+    assert [p.period_start for p in points] == [
         period.start for period in view.periods if period.end >= ROUND_END
     ]
-    assert {p["round_id"] for p in points} == {round_id}
+    assert {p.round_id for p in points} == {round_id}
     # The week of 20 November is still running: marked partial and left out of the trend.
-    assert [p["partial"] for p in points] == [False] * (len(points) - 1) + [True]
-    assert checkout["slope"]["n_periods"] == len(points) - 1
-    assert checkout["slope"]["slope"] is None and "fewer than 4" in checkout["slope"]["reason"]
+    assert [p.partial for p in points] == [False] * (len(points) - 1) + [True]
+    assert checkout.slope.n_periods == len(points) - 1
+    assert checkout.slope.slope is None and "fewer than 4" in checkout.slope.reason
 
 
 async def test_employee_comments_only_from_the_comment_threshold(round_id):
     filters = parse_filters(VIEW, today=TODAY)
     sales = await department_view("sales", filters, threshold=5, comment_threshold=10)
-    entry = next(e for e in sales.employee_comments if e["step"] == "get-advice")
-    assert entry["reason"] is None and entry["comments"] == sorted(
+    entry = next(e for e in sales.employee_comments if e.step == "get-advice")
+    assert entry.reason is None and entry.comments == sorted(
         f"Sales comment {i}" for i in range(12)
     )
     stricter = await department_view("sales", filters, threshold=5, comment_threshold=13)
-    entry = next(e for e in stricter.employee_comments if e["step"] == "get-advice")
-    assert entry["comments"] == [] and "13" in entry["reason"]
+    entry = next(e for e in stricter.employee_comments if e.step == "get-advice")
+    assert entry.comments == [] and "13" in entry.reason
 
 
 async def test_employees_see_only_their_department_and_anonymous_must_log_in(

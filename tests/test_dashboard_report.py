@@ -110,7 +110,7 @@ async def test_the_report_reads_verdicts_with_the_configured_minimum_of_raters(d
             comment_threshold=10,
             verdict_min_raters=minimum,
         )
-        return {c["step"]: c["verdict"] for c in built.context["cells"]}
+        return {c.step: c.verdict for c in built.context["cells"]}
 
     # Checkout has 8 raters: below the default minimum of 10 its gap is a number without a
     # verdict; with the minimum set to 5 it gets one.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import fields, replace
 
 import pytest
 from conftest import PASSWORD, login
@@ -12,6 +13,7 @@ from dashboard_data import TODAY, scenario
 
 from dashboards import focus
 from dashboards.audience import OWN_TEAM
+from dashboards.rows import CellRow, Trend
 from surveys.accounts import create_user
 
 VIEW = {"from": "2026-10-01", "to": TODAY.isoformat()}
@@ -30,17 +32,39 @@ ITEM_FIELDS = {
 }
 
 
-def row(gap, n, q, *, step="s", slope=None):
-    return {
-        "department": "d",
-        "step": step,
-        "question": "q",
-        "gap": gap,
-        "customer_score": 60.0,
-        "n_customers": n,
-        "qvalue": q,
-        "slope": slope,
-    }
+def row(gap, n, q, *, step="s", slope=None, verdict=None):
+    """A cell row of a gap, its customers and q-value (every other figure empty)."""
+    empty = {f.name: None for f in fields(CellRow)}
+    return CellRow(
+        **empty
+        | {
+            "department": "d",
+            "step": step,
+            "question": "q",
+            "gap": gap,
+            "customer_score": 60.0,
+            "n_customers": n,
+            "qvalue": q,
+            "suppressed": False,
+            "verdict": verdict,
+            "slope": slope,
+        }
+    )
+
+
+def trend(slope, pvalue):
+    """A trend of this slope and p-value (no family formed: no q-value)."""
+    return Trend(
+        n_periods=6,
+        slope=slope,
+        slope_low=None,
+        slope_high=None,
+        intercept=None,
+        kendall_tau=None,
+        pvalue=pvalue,
+        reason=None,
+        n_blocks=1,
+    )
 
 
 def test_rank_puts_clear_gaps_first_then_weight_and_leaves_out_hidden_and_negative():
@@ -52,14 +76,15 @@ def test_rank_puts_clear_gaps_first_then_weight_and_leaves_out_hidden_and_negati
         row(-15.0, 400, 0.001, step="customers-happier"),
         row(25.0, 100, 0.01, step="clear-fewer"),  # 25·10 = 250 < 20·20 = 400
     ]
-    ranked = [r["step"] for r in focus.rank(rows)]
+    ranked = [r.step for r in focus.rank(rows)]
     assert ranked == ["clear-large", "clear-fewer", "clear-small", "big-unclear"]
     # A widening trend breaks a tie of the same weight.
-    widening = {"slope": 2.0, "pvalue": 0.01}
+    widening = trend(2.0, 0.01)
     tied = [row(10.0, 100, 0.01, step="a"), row(10.0, 100, 0.01, step="b", slope=widening)]
-    assert [r["step"] for r in focus.rank(tied)] == ["b", "a"]
+    assert [r.step for r in focus.rank(tied)] == ["b", "a"]
     # The statistics' own verdict wins over the q-value when they give one.
-    assert focus.verdict_of({"verdict": "indicative", "qvalue": 0.001}) == "indicative"
+    assert focus.verdict_of(row(10.0, 100, 0.001, verdict="indicative")) == "indicative"
+    assert focus.verdict_of(row(10.0, 100, 0.001)) == focus.CLEAR
 
 
 def test_next_step_is_one_plain_sentence():
@@ -346,14 +371,16 @@ def test_a_trend_is_called_by_its_q_value_and_closes_toward_no_gap():
     from dashboards.pages import trend_text
 
     # Significant alone (p) but not among the view's trend tests (q): no trend is called.
-    lone = {"slope": 2.0, "pvalue": 0.01, "qvalue": 0.2}
+    lone = replace(trend(2.0, 0.01), qvalue=0.2)
     assert trend_words(lone, 10.0) == "steady"
     assert trend_text(lone, 10.0, "week") == "no clear trend"
-    clear = {"slope": 2.0, "pvalue": 0.001, "qvalue": 0.01}
+    clear = replace(trend(2.0, 0.001), qvalue=0.01)
     # Rising moves a positive gap away from zero and a negative one toward it.
     assert trend_words(clear, 10.0) == "widening"
     assert trend_words(clear, -10.0) == "closing"
-    assert trend_text({**clear, "slope": -1.26}, 10.0, "week") == (
+    assert trend_text(replace(clear, slope=-1.26), 10.0, "week") == (
         "closing by about 1.3 points a week"
     )
-    assert trend_words({"slope": None, "reason": "too few weeks"}, 5.0) is None
+    too_few = replace(trend(None, None), reason="too few weeks")
+    assert trend_words(too_few, 5.0) is None
+    assert trend_text(too_few, 5.0, "week") == "too few weeks"
