@@ -83,18 +83,19 @@ class Filters:
 def periods_of(start: date, end: date, unit: str) -> list[Period]:
     """The weeks or months covering start…end, each clipped to the range."""
     found: list[Period] = []
-    first = start.replace(day=1) if unit == "month" else start - timedelta(days=start.weekday())
-    while first <= end:
+    monday = start - timedelta(days=start.weekday())
+    period_start = start.replace(day=1) if unit == "month" else monday
+    while period_start <= end:
         if unit == "month":
-            following = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
-            label = first.strftime("%Y-%m")
+            following = (period_start.replace(day=28) + timedelta(days=4)).replace(day=1)
+            label = period_start.strftime("%Y-%m")
         else:
-            following = first + timedelta(days=7)
-            iso = first.isocalendar()
+            following = period_start + timedelta(days=7)
+            iso = period_start.isocalendar()
             label = f"{iso.year}-W{iso.week:02d}"
         last = min(following - timedelta(days=1), end)
-        found.append(Period(len(found), max(first, start), last, label))
-        first = following
+        found.append(Period(len(found), max(period_start, start), last, label))
+        period_start = following
     return found
 
 

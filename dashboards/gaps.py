@@ -74,7 +74,7 @@ from dashboards.rows import (
     DepartmentRow,
     FollowUpRow,
     GapFigures,
-    RoundInfo,
+    RoundLabel,
     StepComments,
     TrendPoint,
     extend,
@@ -247,7 +247,7 @@ class DepartmentView:
     filters: Filters
     department: DepartmentInfo
     summary: DepartmentGap | None
-    round: RoundInfo | None
+    round: RoundLabel | None
     round_before_view: bool
     cells: list[CellDetails]
     points: list[TrendPoint]

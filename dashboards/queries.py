@@ -26,7 +26,7 @@ from piccolo.engine.postgres import PostgresEngine
 from piccolo.query.functions.aggregate import Count
 from piccolo.querystring import QueryString
 
-from dashboards.rows import CustomerComment, FollowUpRow, RoundInfo
+from dashboards.rows import CustomerComment, FollowUpRow, RoundLabel
 from surveys.answers import default_wording
 from surveys.scales import end_labels, is_rating, scale_of
 from surveys.tables import (
@@ -465,14 +465,14 @@ def _count_frame(
     return frame.select(COUNT_COLUMNS).cast(COUNT_SCHEMA)
 
 
-async def rounds_named(round_ids: Iterable[int]) -> dict[int, RoundInfo]:
+async def rounds_named(round_ids: Iterable[int]) -> dict[int, RoundLabel]:
     """Names and end dates of these rounds."""
     ids = sorted(set(round_ids))
     if not ids:
         return {}
     rows = await Round.select(Round.id, Round.name, Round.ends_at).where(Round.id.is_in(ids))
     return {
-        r["id"]: RoundInfo(r["id"], r["name"], r["ends_at"].astimezone(UTC).date()) for r in rows
+        r["id"]: RoundLabel(r["id"], r["name"], r["ends_at"].astimezone(UTC).date()) for r in rows
     }
 
 

@@ -22,8 +22,8 @@ Row = TypeVar("Row")
 
 
 @dataclass(frozen=True)
-class RoundInfo:
-    """A rating round as the dashboards name it."""
+class RoundLabel:
+    """A rating round as the dashboards name it: its name and the day it ended."""
 
     id: int
     name: str
@@ -133,7 +133,7 @@ class DepartmentRow(DepartmentGap):
 
     name: str
     raters: int | None
-    round: RoundInfo | None
+    round: RoundLabel | None
     round_before_view: bool
     trend: list[TrendPoint]
     slope: Trend | None

@@ -56,9 +56,9 @@ def wants_html(request: Request) -> bool:
 def _back(request: Request) -> tuple[str, str]:
     """A way back: the page the person came from on this site, else the start page."""
     referrer = request.headers.get("referer", "")
-    origin = str(request.base_url).rstrip("/")
-    if referrer.startswith(origin + "/") and referrer.rstrip("/") != str(request.url).rstrip("/"):
-        return referrer[len(origin) :], "Go back"
+    site_url = str(request.base_url).rstrip("/")
+    if referrer.startswith(site_url + "/") and referrer.rstrip("/") != str(request.url).rstrip("/"):
+        return referrer[len(site_url) :], "Go back"
     return "/", "Go to the start page"
 
 

@@ -158,9 +158,9 @@ class TriggerController(Controller):
         self, request: Request, data: JSONBody[schemas.TriggerCreate], clock: NamedDependency[Clock]
     ) -> schemas.Trigger:
         """Create a trigger (409 when its key exists)."""
-        made = await trigger_admin.create_trigger(data, clock=clock)
-        await audit.record(actor_of(request.user), "trigger", "create", made.key, after=made)
-        return made
+        trigger = await trigger_admin.create_trigger(data, clock=clock)
+        await audit.record(actor_of(request.user), "trigger", "create", trigger.key, after=trigger)
+        return trigger
 
     @get("/{key:str}", summary="One trigger rule")
     async def get_trigger(self, key: FromPath[str]) -> schemas.Trigger:

@@ -99,7 +99,7 @@ async def claim_invitations(
     """Claim invitations due for sending, then reminders due, on the given channels."""
     if not channels:
         return []
-    first = await _claim(
+    invitations = await _claim(
         "invitation",
         f"status = 'scheduled' AND channel IN ({_in(channels)}) AND next_attempt_at <= {{}} "
         "AND expires_at > {}",
@@ -118,7 +118,7 @@ async def claim_invitations(
         limit,
         lease,
     )
-    return await _load(first, reminder=False) + await _load(reminders, reminder=True)
+    return await _load(invitations, reminder=False) + await _load(reminders, reminder=True)
 
 
 async def _load(ids: list[int], *, reminder: bool) -> list[DueInvitation]:

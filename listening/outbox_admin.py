@@ -157,8 +157,8 @@ async def story(uid: str) -> Story:
             }
             outcomes = _loads(stored["outcome"]) or []
             decision = next((o for o in outcomes if o.get("uid") == uid), None)
-    planned = f"to send at {row['send_at']:%Y-%m-%d %H:%M}"
-    moments = [Moment(row["created_at"], "scheduled", planned)]
+    schedule = f"to send at {row['send_at']:%Y-%m-%d %H:%M}"
+    moments = [Moment(row["created_at"], "scheduled", schedule)]
     if row["sent_at"]:
         moments.append(Moment(row["sent_at"], "sent", f"by {row['channel']}"))
     if row["reminded_at"]:

@@ -104,8 +104,8 @@ def pick_wording(wording: Any, locales: Iterable[str | None]) -> tuple[str, str 
             if candidate in lowered:
                 key = lowered[candidate]
                 return wording[key], key
-    first = next(iter(wording))
-    return wording[first], first
+    first_locale = next(iter(wording))
+    return wording[first_locale], first_locale
 
 
 def default_wording(wording: Any) -> str:
@@ -204,10 +204,10 @@ def validate_answers(
     """
     errors: dict[str, str] = {}
     given: list[GivenAnswer] = []
-    known = {q.key for q in questions}
+    asked = {q.key for q in questions}
     if not ignore_unknown:
         for key in raw:
-            if key not in known:
+            if key not in asked:
                 errors[str(key)[:100]] = AnswerProblem(NOT_ASKED)
     for question in questions:
         value = raw.get(question.key)

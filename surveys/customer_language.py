@@ -51,7 +51,7 @@ async def survey_wording(
 ) -> Wording:
     """The wording a survey is shown in to `locales`: the language of its first question."""
     organisation = organisation or await current_organisation()
-    first = (
+    first_question = (
         await Question.select(Question.customer)
         .where(Question.survey == survey_id)
         .order_by(Question.position)
@@ -59,9 +59,9 @@ async def survey_wording(
         .first()
     )
     wanted = tuple(locales)
-    if first is None:
+    if first_question is None:
         return browser_wording(wanted, organisation)
-    _, lang = pick_wording(first["customer"], wanted)
+    _, lang = pick_wording(first_question["customer"], wanted)
     return Wording.of(lang or organisation.default_locale, organisation)
 
 

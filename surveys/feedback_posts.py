@@ -95,8 +95,8 @@ async def post_feedback(
         return FeedbackPosted(wording=wording, follow_up_ids=[])
     given, errors = validate_answers(form.questions, raw_answers)
     if errors:
-        first = next(iter(errors))
-        raise Invalid(f"{first}: {errors[first]}", field=first, errors=errors)
+        first_field = next(iter(errors))
+        raise Invalid(f"{first_field}: {errors[first_field]}", field=first_field, errors=errors)
     async with write_transaction():
         submitted = await store_response(
             survey_id=form.survey_id,

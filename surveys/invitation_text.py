@@ -84,10 +84,10 @@ def check_survey_email(value: Any, where: str) -> dict[str, dict[str, str]]:
             )
         unknown = set(texts) - set(SENTENCES)
         if unknown:
-            first = sorted(unknown)[0]
+            unknown_field = f"{where}.{locale}.{sorted(unknown)[0]}"
             raise Invalid(
-                f"{where}.{locale}.{first} is not a sentence of the email ({', '.join(SENTENCES)})",
-                field=f"{where}.{locale}.{first}",
+                f"{unknown_field} is not a sentence of the email ({', '.join(SENTENCES)})",
+                field=unknown_field,
             )
         own = {}
         for name, text in texts.items():

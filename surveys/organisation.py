@@ -225,10 +225,10 @@ def check_organisation(doc: Mapping[str, Any]) -> dict[str, Any] | None:
         raise Invalid("organisation must be a table ([organisation])", field="organisation")
     unknown = set(table) - set(SETTINGS)
     if unknown:
-        first = sorted(unknown)[0]
+        unknown_field = f"organisation.{sorted(unknown)[0]}"
         raise Invalid(
-            f"organisation.{first} is not a setting of the organisation ({', '.join(SETTINGS)})",
-            field=f"organisation.{first}",
+            f"{unknown_field} is not a setting of the organisation ({', '.join(SETTINGS)})",
+            field=unknown_field,
         )
     return {
         "name": _string(table.get("name"), "organisation.name", NAME_MAX),

@@ -226,21 +226,21 @@ class SurveyPageController(Controller):
         except DomainError as error:
             return await _problem_page(error, request, token)
         values: dict[str, str] = {}
-        first = invitation.first_rating
+        first_rating = invitation.first_rating
         chosen = (request.query_params.get("answer") or "").strip()
         if (
-            first is not None
+            first_rating is not None
             and chosen.isdigit()
             and len(chosen) < 4
-            and int(chosen) in first.levels
+            and int(chosen) in first_rating.levels
         ):
-            values[first.key] = str(int(chosen))
+            values[first_rating.key] = str(int(chosen))
         form_token, set_cookie = form_tokens_of(request).for_page(request)
         headers = {"set-cookie": set_cookie} if set_cookie else {}
         questions = invitation.questions
         wording = await _wording(questions)
         step_name = wording.step_name(invitation.step_key, invitation.step_name)
-        preselected = first and values.get(first.key)
+        preselected = first_rating and values.get(first_rating.key)
         pages = request.app.state["page_cache"]  # the shell's page cache
         html = pages.page(
             request.app.template_engine.engine,

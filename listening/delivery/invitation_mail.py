@@ -29,7 +29,7 @@ async def invitation_mail(
     question = await first_rating_question(survey_id)
     wording = await survey_wording(survey_id, (locale,))
     wording = with_survey_email(wording, await survey_email(survey_id))
-    first = (
+    first_question = (
         FirstQuestion(
             kind=question["kind"],
             text=pick_wording(question["customer"], wording.lang),
@@ -46,7 +46,7 @@ async def invitation_mail(
         step_name=wording.step_name(step_key, step_name),
         survey_url=survey_url,
         unsubscribe_url=f"{survey_url}/unsubscribe",
-        question=first,
+        question=first_question,
         reminder=reminder,
         wording=wording,
     )

@@ -126,14 +126,14 @@ def _level_chances(kind: str, target: float, spread: float) -> tuple[np.ndarray,
         return np.diff(special.ndtr((cuts - centre) / sd))
 
     points = 100 * (levels - low) / (high - low)
-    first, last = low - 4.0 * (high - low), high + 4.0 * (high - low)
+    below, above = low - 4.0 * (high - low), high + 4.0 * (high - low)
     for _ in range(60):  # bisection: the mean grows with the centre
-        middle = (first + last) / 2
+        middle = (below + above) / 2
         if float(chances(middle) @ points) < target:
-            first = middle
+            below = middle
         else:
-            last = middle
-    return levels, chances((first + last) / 2)
+            above = middle
+    return levels, chances((below + above) / 2)
 
 
 def _score(rng: np.random.Generator, kind: str, target: float, spread: float) -> int:
@@ -201,8 +201,8 @@ async def _employees(
     for department, (_, _, _, count) in STORY.items():
         ids = []
         for n in range(count):
-            first = department == "support" and n == 0
-            email = "support@demo.example" if first else f"{department}{n + 1}@demo.example"
+            support_lead = department == "support" and n == 0
+            email = "support@demo.example" if support_lead else f"{department}{n + 1}@demo.example"
             existing = await User.select(User.id).where(User.email == email).first()
             if existing is None:
                 first_name = FIRST_NAMES[int(rng.integers(len(FIRST_NAMES)))]
