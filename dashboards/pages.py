@@ -33,11 +33,11 @@ class Formats:
         return DASH if value is None else f"{value:.0f}"
 
     @staticmethod
-    def gap(value: float | None) -> str:
-        """A gap in points with its sign."""
+    def gap(value: float | None, digits: int = 0) -> str:
+        """A gap in points (or a change of it) with its sign."""
         if value is None:
             return DASH
-        return f"{value:+.0f}".replace("-", "−")
+        return f"{value:+.{digits}f}".replace("-", "−")
 
     @staticmethod
     def interval(low: float | None, high: float | None) -> str:
@@ -204,7 +204,7 @@ def trend_technical(slope: Trend | None, unit: str) -> str:
     if slope is None or slope.slope is None:
         return ""
     return (
-        f"Theil–Sen slope {slope.slope:+.2f} points per {unit} "
+        f"Theil–Sen slope {Formats.gap(slope.slope, digits=2)} points per {unit} "
         f"({Formats.interval(slope.slope_low, slope.slope_high)}); "
         f"Mann–Kendall tau {Formats.number(slope.kendall_tau)}, "
         f"{Formats.p_is('p', slope.pvalue)}, "

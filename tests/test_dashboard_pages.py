@@ -132,3 +132,28 @@ async def test_filters_survive_in_links_and_the_form(pages):
         r'id="headline">([^<]*)<',
         (await pages.get("/dashboards", params=VIEW | {"segment.channel": "phone"})).text,
     ).group(1)
+
+
+def test_tooltips_word_small_p_values_as_less_than():
+    from dashboards.pages import Formats, trend_technical
+    from dashboards.rows import Trend
+
+    assert Formats.p_is("p", 0.0004) == "p < 0.001"
+    assert Formats.p_is("q", 0.0123) == "q = 0.012"
+    assert Formats.p_is("p", None) == "p = —"
+    falling = Trend(
+        n_periods=8,
+        slope=-0.094,
+        slope_low=-1.2,
+        slope_high=0.4,
+        intercept=3.0,
+        kendall_tau=-0.03,
+        pvalue=0.0002,
+        reason=None,
+        n_blocks=1,
+        qvalue=0.04,
+    )
+    assert trend_technical(falling, "week") == (
+        "Theil–Sen slope −0.09 points per week (−1 to 0); Mann–Kendall tau −0.03, "
+        "p < 0.001, q = 0.040 (over the view's trends)"
+    )

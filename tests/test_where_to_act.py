@@ -259,7 +259,9 @@ async def test_pages_name_the_raters_for_their_reader(org, client):
         assert page.status_code == 200, path
         assert "your team" not in page.text.lower(), path
         assert ">Employees</th>" in page.text, path
+        assert not re.search(r"\d+ team\b", page.text), path  # counts read "N raters"
     shop = (await client.get("/dashboards/shop", params=VIEW, headers=HTML)).text
+    assert "Comments from employees" in shop
     assert {"Employees (gap shaded)", "Gap (employees − customers)"} <= _figure_names(shop)
     assert "Only steps employees rate higher than customers do" in shop
     items = (await client.get("/api/focus", params=VIEW)).json()
@@ -272,6 +274,7 @@ async def test_pages_name_the_raters_for_their_reader(org, client):
     assert ">Your team</th>" in own and ">Employees</th>" not in own
     assert {"Your team (gap shaded)", "Gap (your team − customers)"} <= _figure_names(own)
     assert "Only steps your team rates higher than customers do" in own
+    assert "Comments from your team" in own
     assert re.search(r"Your team rates these steps \d+/100", own)
     items = (await client.get("/api/focus", params=VIEW)).json()
     assert items and all(", your team " in i["next_step"] for i in items)
