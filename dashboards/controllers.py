@@ -10,6 +10,7 @@ from datetime import timedelta
 from functools import cache
 from typing import Annotated, Any, Literal
 
+import polars as pl
 from litestar import Controller, MediaType, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.exceptions import PermissionDeniedException
@@ -135,6 +136,15 @@ async def _scoped_filters(request: Request, clock: Clock) -> Filters:
             raise PermissionDeniedException("You can see your own department's results only.")
         filters = replace(filters, department=own)
     return filters
+
+
+async def _gap_table(filters: Filters, settings: Any) -> pl.DataFrame:
+    """The view's gap table under the anonymity and verdict rules of the settings."""
+    return await gaps.gap_rows(
+        filters,
+        threshold=settings.anonymity_threshold,
+        verdict_min_raters=settings.verdict_min_raters,
+    )
 
 
 async def _filter_problem(request: Request, error: Invalid, action: str) -> Template:
@@ -309,12 +319,7 @@ class GapsApi(Controller):
             return await _department_records(
                 filters, settings.anonymity_threshold, settings.verdict_min_raters
             )
-        table = await gaps.gap_rows(
-            filters,
-            threshold=settings.anonymity_threshold,
-            verdict_min_raters=settings.verdict_min_raters,
-        )
-        return exports.gap_records(table)
+        return exports.gap_records(await _gap_table(filters, settings))
 
     @get(
         "/focus",
@@ -347,11 +352,7 @@ class GapsApi(Controller):
         self, request: Request, settings: NamedDependency[Any], clock: NamedDependency[Clock]
     ) -> Response:
         """The gap table as CSV (formula characters neutralised)."""
-        table = await gaps.gap_rows(
-            await _scoped_filters(request, clock),
-            threshold=settings.anonymity_threshold,
-            verdict_min_raters=settings.verdict_min_raters,
-        )
+        table = await _gap_table(await _scoped_filters(request, clock), settings)
         return _download(exports.csv_bytes(exports.gap_frame(table)), CSV, "gaps.csv")
 
     @get("/gaps.parquet", summary="Gap table as Parquet", media_type=PARQUET)
@@ -359,11 +360,7 @@ class GapsApi(Controller):
         self, request: Request, settings: NamedDependency[Any], clock: NamedDependency[Clock]
     ) -> Response:
         """The gap table as Parquet."""
-        table = await gaps.gap_rows(
-            await _scoped_filters(request, clock),
-            threshold=settings.anonymity_threshold,
-            verdict_min_raters=settings.verdict_min_raters,
-        )
+        table = await _gap_table(await _scoped_filters(request, clock), settings)
         return _download(exports.parquet_bytes(exports.gap_frame(table)), PARQUET, "gaps.parquet")
 
     @get("/responses.csv", summary="Raw customer responses as CSV", media_type=CSV)

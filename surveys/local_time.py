@@ -46,6 +46,14 @@ def local_text(moment: datetime, zone: ZoneInfo) -> str:
     return f"{local.day} {local.strftime('%b %Y, %H:%M')} ({zone.key})"
 
 
+def round_form_values(form: Any) -> dict[str, Any]:
+    """A round form's fields as typed: name, starts_at, ends_at (text) and departments (keys)."""
+    texts = {name: form.get(name) for name in ("name", "starts_at", "ends_at")}
+    return {name: v.strip() if isinstance(v, str) else "" for name, v in texts.items()} | {
+        "departments": [d for d in form.getall("departments", []) if isinstance(d, str)]
+    }
+
+
 async def round_form_times(values: dict[str, Any]) -> tuple[dict[str, datetime], dict[str, str]]:
     """A round form's start and end read in the organisation's zone, and the fields at fault."""
     zone = await organisation_time_zone()

@@ -30,7 +30,7 @@ from surveys.errors import Conflict, Invalid
 from surveys.local_time import (
     local_text,
     organisation_time_zone,
-    round_form_times,
+    round_form_values,
     to_local_input,
 )
 from surveys.parameters import RowId, RowIdQuery
@@ -52,6 +52,7 @@ from surveys.rounds import (
     RoundInfo,
     close_round,
     create_round,
+    create_round_from_form,
     extend_round,
     get_round,
     invite_employees,
@@ -375,27 +376,9 @@ class RoundAdminController(Controller):
         self, request: Request, base_url: NamedDependency[str], clock: NamedDependency[Clock]
     ) -> Template | Redirect:
         """Create a round from the page's form."""
-        form = await request.form()
-        values = {
-            "name": form.get("name") or "",
-            "starts_at": form.get("starts_at") or "",
-            "ends_at": form.get("ends_at") or "",
-            "departments": form.getall("departments", []),
-        }
-        times, errors = await round_form_times(values)
-        if not values["name"].strip():
-            errors["name"] = "Give the round a name, for example “Spring 2027”."
+        values = round_form_values(await request.form())
         try:
-            if errors:
-                raise Invalid("Please check the fields marked below.", errors=errors)
-            info = await create_round(
-                name=values["name"],
-                starts_at=times["starts_at"],
-                ends_at=times["ends_at"],
-                departments=values["departments"],
-                base_url=base_url,
-                clock=clock,
-            )
+            info = await create_round_from_form(values, base_url=base_url, clock=clock)
         except (Invalid, Conflict) as exc:
             return await _rounds_page(
                 clock,

@@ -14,6 +14,7 @@ from surveys.anonymisation import anonymise_round
 from surveys.clock import Clock, system_clock
 from surveys.employee_mail import queue_round_invitation
 from surveys.errors import Conflict, Invalid, NotFound
+from surveys.local_time import round_form_times
 from surveys.tables import (
     Department,
     Round,
@@ -225,6 +226,26 @@ async def _check_no_overlap(
                     "one department's rounds must not overlap.",
                     field=field,
                 )
+
+
+async def create_round_from_form(
+    values: dict[str, Any], *, base_url: str, clock: Clock = system_clock
+) -> RoundInfo:
+    """Open a round from a page's form (times in the organisation's zone); Invalid names every
+    field at fault at once."""
+    times, errors = await round_form_times(values)
+    if not str(values.get("name") or "").strip():
+        errors["name"] = "Give the round a name, for example “Spring 2027”."
+    if errors:
+        raise Invalid("Please check the fields marked below.", errors=errors)
+    return await create_round(
+        name=values["name"],
+        starts_at=times["starts_at"],
+        ends_at=times["ends_at"],
+        departments=values["departments"],
+        base_url=base_url,
+        clock=clock,
+    )
 
 
 async def create_round(

@@ -99,3 +99,20 @@ async def test_open_remind_extend_and_close_a_round(admin_client):
         ("extend", "Spring"),
         ("close", "Spring"),
     ]
+
+
+async def test_both_round_forms_name_every_fault_at_once(admin_client):
+    """The console's form and /rounds open rounds through one path: a blank name is named
+    beside the other faults, and nothing is stored."""
+    await load_org()
+    for path in ("/admin/rounds", "/rounds"):
+        bad = await admin_client.post(
+            path,
+            data={"_csrf_token": csrf(admin_client), "name": "  ", "starts_at": "", "ends_at": ""},
+            headers=HTML,
+        )
+        assert bad.status_code == 422, path
+        assert error_of(bad.text, "name") == "Give the round a name, for example “Spring 2027”."
+        assert error_of(bad.text, "starts_at") == "Choose the day and time the round starts."
+        assert error_of(bad.text, "departments") == "Choose at least one department."
+    assert await Round.count() == 0

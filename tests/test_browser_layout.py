@@ -123,7 +123,8 @@ async def test_people_get_pages_with_the_message_on_a_phone(server, browser, db)
     assert await page.locator("#ends_at").input_value() == "2030-03-01T17:00"
     await page.check("input[name=departments][value=shop]")
     await page.click("text=Open the round")
-    assert "The round must end after it starts." in await page.locator("#ends-error").inner_text()
+    error = await page.locator("#ends_at-error").inner_text()
+    assert "The round must end after it starts." in error
     assert await page.evaluate(PROBE) == []
 
     # A filter mistake: the filters again with the message and a way back.

@@ -256,7 +256,7 @@ async def test_rounds_page_opens_a_round(clients, clock):
     response = await admin.post("/rounds", data=form, headers={"accept": "text/html"})
     assert response.status_code == 422
     assert response.headers["content-type"].startswith("text/html")  # a page, not its source
-    assert 'id="starts-error"' in response.text
+    assert 'id="starts_at-error"' in response.text
     assert 'value="Bad"' in response.text
 
 

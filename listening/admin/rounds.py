@@ -15,16 +15,22 @@ from litestar.response import Redirect, Template
 from listening.admin.console import NO_STORE, Section, actor, errors_of, page, text
 from surveys import audit, catalog
 from surveys.clock import Clock
-from surveys.errors import DomainError, Invalid
+from surveys.errors import DomainError
 from surveys.local_time import (
     from_local_input,
     local_text,
     organisation_time_zone,
-    round_form_times,
+    round_form_values,
     to_local_input,
 )
 from surveys.round_reminders import not_rated_count, remind_not_rated
-from surveys.rounds import close_round, create_round, extend_round, list_rounds, participation
+from surveys.rounds import (
+    close_round,
+    create_round_from_form,
+    extend_round,
+    list_rounds,
+    participation,
+)
 
 SECTION = Section(
     "/admin/rounds",
@@ -99,25 +105,9 @@ async def open_round(
     request: Request, base_url: NamedDependency[str], clock: NamedDependency[Clock]
 ) -> Any:
     """Open a round from the form; its employees are invited by email."""
-    form = await request.form()
-    values = {
-        "name": text(form, "name"),
-        "starts_at": text(form, "starts_at"),
-        "ends_at": text(form, "ends_at"),
-        "departments": [d for d in form.getall("departments", []) if isinstance(d, str)],
-    }
-    times, errors = await round_form_times(values)
+    values = round_form_values(await request.form())
     try:
-        if errors:
-            raise Invalid("Please check the fields marked below.", errors=errors)
-        info = await create_round(
-            name=values["name"],
-            starts_at=times["starts_at"],
-            ends_at=times["ends_at"],
-            departments=values["departments"],
-            base_url=base_url,
-            clock=clock,
-        )
+        info = await create_round_from_form(values, base_url=base_url, clock=clock)
     except DomainError as exc:
         return await _page(
             request, clock, values=values, errors=errors_of(exc), status_code=exc.status_code
