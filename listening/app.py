@@ -172,7 +172,7 @@ def create_app(
         guards=[staff_guard],
         route_handlers=[*STAFF_CONTROLLERS, *PASSWORD_CHANGE_CONTROLLERS],
     )
-    rate_counter = make_counter(settings)
+    rate_counter = make_counter(settings, clock)
     login_throttle = LoginThrottle(settings)
     delivery = [worker_lifespan(settings, listen_url=listen_url, clock=clock)] if run_worker else []
     employees = Router(path="/", guards=[employee_guard], route_handlers=list(RATING_CONTROLLERS))

@@ -9,7 +9,9 @@
   (customers behind one office or mobile-carrier address must not block each other).
 
 Fixed one-minute windows counted with Redis INCR + EXPIRE when `settings.redis_url` is set, so
-every server process shares them; else in the process's memory. Litestar's own
+every server process shares them; else in the process's memory. The windows are minutes of the
+app's clock, like every other time the app reads (so a test that stands the clock still is never
+split by a minute turning over between its requests). Litestar's own
 `RateLimitMiddleware` reads the history from its store, changes it and writes it back, which
 lets concurrent requests from several processes overwrite each other's counts, and it keys one
 limit per middleware; one atomic counter per (limit, key, window) avoids both.
@@ -37,6 +39,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from listening.settings import Settings, SettingsError
 from surveys.answers import accepted_locales
+from surveys.clock import Clock, system_clock
 from surveys.customer_language import browser_wording
 from surveys.languages import Wording
 from surveys.organisation import current_organisation
@@ -213,9 +216,15 @@ async def customer_wording(scope: Scope) -> Wording | None:
     return browser_wording(accepted_locales(header.decode("latin-1")), organisation)
 
 
-def make_counter(settings: Settings) -> MemoryCounter | RedisCounter:
-    """Redis when configured, else process memory."""
-    return RedisCounter(settings.redis_url) if settings.redis_url else MemoryCounter()
+def make_counter(settings: Settings, clock: Clock = system_clock) -> MemoryCounter | RedisCounter:
+    """Redis when configured, else process memory; windows follow `clock` (the app's)."""
+
+    def seconds() -> float:
+        return clock().timestamp()
+
+    if settings.redis_url:
+        return RedisCounter(settings.redis_url, clock=seconds)
+    return MemoryCounter(clock=seconds)
 
 
 class RateLimitMiddleware:

@@ -64,6 +64,8 @@ class Settings:
     allowed_hosts: tuple[str, ...] = ()
     session_idle_seconds: int = 8 * 3600
     session_lifetime_seconds: int = 7 * 24 * 3600
+    # The privacy desk sends one address at most one link to opt back in in this time.
+    opt_in_link_cooldown_seconds: int = 600
 
     @property
     def secure_cookies(self) -> bool:
@@ -231,6 +233,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         session_idle_seconds=60 * _int(env, "LISTENING_SESSION_IDLE_MINUTES", 480, minimum=1),
         session_lifetime_seconds=3600
         * _int(env, "LISTENING_SESSION_LIFETIME_HOURS", 168, minimum=1),
+        opt_in_link_cooldown_seconds=60
+        * _int(env, "LISTENING_OPT_IN_LINK_COOLDOWN_MINUTES", 10, minimum=1),
     )
 
 

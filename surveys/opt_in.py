@@ -7,10 +7,15 @@ Opening it changes nothing (mail scanners follow links); the page's button lifts
 The email is queued as a `Message` (delivered by listening's worker) and, like the page, speaks
 the customer's language (`customer_language.customer_wording`). Sending and lifting are both in
 the audit log, the customer named only by `audit.person_ref`.
+
+An address gets at most one link per cooldown (a double click, or someone pressing the button
+again and again, must not flood a customer's inbox): the outbox's own rows say when the last
+link to it was queued, so nothing else is stored for it.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from html import escape
@@ -20,7 +25,7 @@ from surveys.audit import person_ref, record
 from surveys.clock import Clock, system_clock
 from surveys.customer_language import customer_wording
 from surveys.employee_mail import enqueue_email
-from surveys.errors import Conflict, Gone, Invalid, NotFound
+from surveys.errors import Conflict, DomainError, Gone, Invalid, NotFound
 from surveys.languages import N_, Wording
 from surveys.optout import record_own_choice
 from surveys.tables import Customer, Message, Suppression
@@ -30,6 +35,7 @@ from surveys.transactions import write_transaction
 PURPOSE = "opt-in"
 KIND = "opt_in_link"  # the Message kind
 LINK_DAYS = 7
+COOLDOWN = timedelta(minutes=10)  # between two links to one address
 TOKEN_MAX = 120
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -49,6 +55,25 @@ class LinkExpired(Gone):
 
 class LinkUsed(Gone):
     """The opt-out this link lifts has been lifted already (410)."""
+
+
+class SentRecently(DomainError):
+    """A link went to this address less than a cooldown ago; the next may go at `ready_at` (429)."""
+
+    status_code = 429
+
+    def __init__(self, sent_at: datetime, ready_at: datetime, now: datetime) -> None:
+        sent_at, ready_at = sent_at.astimezone(UTC), ready_at.astimezone(UTC)
+        # Times are shown to the minute, this one rounded up: a press at the time shown passes.
+        into_minute = timedelta(seconds=ready_at.second, microseconds=ready_at.microsecond)
+        shown = ready_at - into_minute + (timedelta(minutes=1) if into_minute else timedelta())
+        super().__init__(
+            f"A link was sent to this customer's address at {sent_at:%Y-%m-%d %H:%M} UTC; "
+            f"a new one can be sent from {shown:%Y-%m-%d %H:%M} UTC.",
+            field="customer",
+        )
+        self.ready_at = ready_at
+        self.retry_after = max(1, math.ceil((ready_at - now).total_seconds()))
 
 
 @dataclass(frozen=True)
@@ -138,13 +163,31 @@ async def lift_opt_out(token: str, *, secret_key: str, clock: Clock = system_clo
     return link
 
 
+async def _last_link_since(address: str, since: datetime) -> datetime | None:
+    """When the latest opt-in link to `address` (any case) was queued after `since`, if one was."""
+    # Few links are queued in one cooldown, so the address is compared here, case folded as
+    # suppressions are, rather than in SQL on a column stored as the customer gave it.
+    recent = await Message.select(Message.recipient, Message.created_at).where(
+        (Message.kind == KIND) & (Message.created_at > since)
+    )
+    times = [r["created_at"] for r in recent if r["recipient"].strip().lower() == address]
+    return max(times, default=None)
+
+
 async def send_opt_in_link(
-    external_id: str, *, actor: str, secret_key: str, base_url: str, clock: Clock = system_clock
+    external_id: str,
+    *,
+    actor: str,
+    secret_key: str,
+    base_url: str,
+    clock: Clock = system_clock,
+    cooldown: timedelta = COOLDOWN,
 ) -> datetime:
     """Queue the email with a link for an opted-out customer to lift it; returns its expiry.
 
     Errors name the field `customer`: unknown (404), not opted out, address suppressed (409),
-    no address (422). The sending is audited, the customer named by the hash of their id."""
+    no address (422), a link sent to the address less than `cooldown` ago (429, `SentRecently`).
+    The sending is audited, the customer named by the hash of their id."""
     now = clock()
     async with write_transaction():
         row = await Customer.select().where(Customer.external_id == external_id).first()
@@ -158,6 +201,15 @@ async def send_opt_in_link(
             raise Conflict(
                 "This customer's address is suppressed: no email reaches it.", field="customer"
             )
+        address = row["email"].strip().lower()
+        if Customer._meta.db.engine_type == "postgres":
+            # Two presses at once would both find no recent link; the address's lock makes the
+            # second wait for the first to commit, then find its email. (On SQLite the write
+            # transaction holds the database's write lock already.)
+            await Customer.raw("SELECT pg_advisory_xact_lock(hashtext({}))", f"opt-in:{address}")
+        sent_at = await _last_link_since(address, now - cooldown)
+        if sent_at is not None:
+            raise SentRecently(sent_at, sent_at + cooldown, now)
         expires_at = now + timedelta(days=LINK_DAYS)
         token = link_token(secret_key, row["id"], row["opted_out_at"], expires_at)
         wording = await customer_wording(row["id"])

@@ -3,12 +3,17 @@ on its page (GET asks, POST lifts); the link works once and for a week; both ste
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import httpx
+from conftest import PASSWORD, app_with, login
 from customer_language_data import english_in, load_demo
+from rating_org import Clock as MovingClock
 from receivers import SmtpServer
 from survey_data import load_org as load_survey_org
 from survey_data import make_invitation
@@ -17,13 +22,15 @@ from trigger_org import TRIGGERS, event_json, load_org
 from listening.settings import SmtpSettings
 from listening.worker import run_once
 from surveys.audit import person_ref
+from surveys.clock import Clock, system_clock
 from surveys.customer_language import customer_wording
-from surveys.opt_in import KIND, link_token
+from surveys.opt_in import KIND, link_token, send_opt_in_link
 from surveys.organisation import Organisation
 from surveys.tables import AuditEntry, Customer, Message, Suppression
 from tests.test_customer_language import assert_german, visible
 
 HTML = {"accept": "text/html"}
+BASE = "http://testserver.local"
 ANNA = {"id": "anna-k", "email": "anna@example.com", "name": "Anna"}
 
 
@@ -50,19 +57,29 @@ async def send_link(client: httpx.AsyncClient, external_id: str) -> str:
     """Press the desk's button; returns the path of the link in the queued email."""
     r = await post(client, "/admin/privacy/opt-outs/link", {"customer": external_id})
     assert r.status_code == 303, r.text
-    assert r.headers["location"] == "/admin/privacy?done=link_sent"
+    assert r.headers["location"] == "/admin/privacy?done=link_sent#notice"
     (message,) = await Message.select().where(Message.kind == KIND)
     return re.search(r"http://testserver\.local(/opt-in/\S+)", message["body_text"])[1]
 
 
-async def deliver(settings) -> list:
+def desk_error(answer: httpx.Response) -> str:
+    """The refusal the desk shows for the opt-in button: in its customer's row, or on top."""
+    (shown,) = re.findall(r'<p class="error" role="alert"[^>]*>([^<]*)<', answer.text)
+    assert answer.text.count('id="opt-in-error"') == 1  # where the button's answer opens
+    return shown.replace("&#39;", "'")
+
+
+async def deliver(settings, clock: Clock = system_clock, sent: int = 1) -> list:
+    """One worker pass through a real SMTP server on loopback; returns what it received."""
     smtp = SmtpSettings(
         host="127.0.0.1", port=0, username=None, password=None, tls="none", sender="lp@example.com"
     )
     with SmtpServer() as server:
         smtp = dataclasses.replace(smtp, port=server.port)
-        stats = await run_once(dataclasses.replace(settings, smtp=smtp), base_url=settings.base_url)
-        assert stats.messages_sent == 1
+        stats = await run_once(
+            dataclasses.replace(settings, smtp=smtp), base_url=settings.base_url, clock=clock
+        )
+        assert stats.messages_sent == len(server.inbox.messages) == sent
         return server.inbox.messages
 
 
@@ -137,14 +154,14 @@ async def test_the_desk_refuses_what_it_cannot_send(admin_client, ingest_key):
     assert "no address: no link can be sent" in page.text
     cases = {
         "no-mail": (422, "This customer has no email address to send a link to."),
-        "bounced": (409, "This customer&#39;s address is suppressed: no email reaches it."),
+        "bounced": (409, "This customer's address is suppressed: no email reaches it."),
         "happy": (409, "This customer has not opted out."),
         "nobody": (404, "No customer has this id."),
     }
     for customer, (status, message) in cases.items():
         r = await post(admin_client, "/admin/privacy/opt-outs/link", {"customer": customer})
         assert r.status_code == status, customer
-        assert re.search(r'id="opt-in-error">([^<]*)<', r.text)[1] == message
+        assert desk_error(r) == message
     assert not await Message.exists().where(Message.kind == KIND)
     assert not await AuditEntry.exists().where(AuditEntry.action == "send_link")
 
@@ -231,3 +248,100 @@ async def test_the_language_is_the_customers_then_their_last_invitations_then_th
     assert (await customer_wording(ids["by-invitation"], spanish)).lang == "fr"
     assert (await customer_wording(ids["own"], spanish)).lang == "de"
     assert (await customer_wording(ids["unknown"], spanish)).lang == "es"
+
+
+@asynccontextmanager
+async def desk_of(app, admin_user) -> AsyncIterator[httpx.AsyncClient]:
+    """An admin's client on `app` (an app reading the test's clock)."""
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
+        await login(client, admin_user.email, PASSWORD)
+        yield client
+
+
+async def opted_out(external_id: str, email: str, at: datetime) -> None:
+    await Customer(external_id=external_id, email=email, opted_out_at=at, created_at=at).save()
+
+
+async def test_an_address_gets_one_link_per_cooldown(settings, admin_user):
+    await load_org()
+    clock = MovingClock(datetime(2026, 12, 1, 9, 0, 30, tzinfo=UTC))
+    await opted_out("anna-k", "anna@example.com", clock() - timedelta(days=3))
+    # Another customer record with the same address, spelled otherwise: the address counts.
+    await opted_out("anna-shop", "Anna@Example.com", clock() - timedelta(days=2))
+    link = "/admin/privacy/opt-outs/link"
+    async with desk_of(app_with(settings, clock), admin_user) as desk:
+        assert (
+            "One address gets at most one link\nevery 10 minutes."
+            in (await desk.get("/admin/privacy", headers=HTML)).text
+        )
+        assert (await post(desk, link, {"customer": "anna-k"})).status_code == 303
+        (mail,) = await deliver(settings, clock)
+        assert mail["To"] == "anna@example.com"
+
+        clock.advance(minutes=4)
+        for customer in ("anna-k", "anna-shop", "anna-k"):
+            again = await post(desk, link, {"customer": customer})
+            assert again.status_code == 429, customer
+            assert again.headers["content-type"].startswith("text/html")
+            assert again.headers["retry-after"] == str(6 * 60)
+            assert desk_error(again) == (
+                "A link was sent to this customer's address at 2026-12-01 09:00 UTC; "
+                "a new one can be sent from 2026-12-01 09:11 UTC."
+            )
+        assert await deliver(settings, clock, sent=0) == []
+        assert await Message.count().where(Message.kind == KIND) == 1
+
+        clock.advance(minutes=6)  # 09:10:30, ten minutes after the first link
+        assert (await post(desk, link, {"customer": "anna-shop"})).status_code == 303
+        (mail,) = await deliver(settings, clock)
+        assert mail["To"] == "Anna@Example.com"
+
+    sent = await AuditEntry.select(AuditEntry.person, AuditEntry.at).where(
+        AuditEntry.action == "send_link"
+    )
+    assert sorted((e["person"], e["at"]) for e in sent) == sorted(
+        [
+            (
+                person_ref("anna-k", settings.secret_key),
+                datetime(2026, 12, 1, 9, 0, 30, tzinfo=UTC),
+            ),
+            (person_ref("anna-shop", settings.secret_key), clock()),
+        ]
+    )
+
+
+async def test_the_cooldown_is_a_setting(settings, admin_user):
+    await load_org()
+    clock = MovingClock()
+    await opted_out("anna-k", "anna@example.com", clock())
+    quick = dataclasses.replace(settings, opt_in_link_cooldown_seconds=60)
+    link = "/admin/privacy/opt-outs/link"
+    async with desk_of(app_with(quick, clock), admin_user) as desk:
+        page = await desk.get("/admin/privacy", headers=HTML)
+        assert "One address gets at most one link\nevery 1 minute." in page.text
+        assert (await post(desk, link, {"customer": "anna-k"})).status_code == 303
+        clock.advance(seconds=59)
+        assert (await post(desk, link, {"customer": "anna-k"})).status_code == 429
+        clock.advance(seconds=1)
+        assert (await post(desk, link, {"customer": "anna-k"})).status_code == 303
+    assert await Message.count().where(Message.kind == KIND) == 2
+
+
+async def test_two_presses_at_once_queue_one_link(settings, db):
+    await load_org()
+    now = datetime.now(UTC)
+    await opted_out("anna-k", "anna@example.com", now)
+    presses = [
+        send_opt_in_link(
+            "anna-k",
+            actor="admin@example.com",
+            secret_key=settings.secret_key,
+            base_url=BASE,
+            clock=lambda: now,
+        )
+        for _ in range(2)
+    ]
+    outcomes = await asyncio.gather(*presses, return_exceptions=True)
+    assert sorted(type(o).__name__ for o in outcomes) == ["SentRecently", "datetime"]
+    assert await Message.count().where(Message.kind == KIND) == 1
+    assert await AuditEntry.count().where(AuditEntry.action == "send_link") == 1

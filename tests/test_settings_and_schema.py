@@ -48,12 +48,23 @@ def test_postgres_requires_a_secret_key():
         ({"LISTENING_SMTP_TLS": "maybe"}, "LISTENING_SMTP_TLS"),
         ({"LISTENING_PUBLIC_RATE_LIMIT": "0"}, "LISTENING_PUBLIC_RATE_LIMIT"),
         ({"LISTENING_SQLITE_SYNCHRONOUS": "off"}, "LISTENING_SQLITE_SYNCHRONOUS"),
+        (
+            {"LISTENING_OPT_IN_LINK_COOLDOWN_MINUTES": "0"},
+            "LISTENING_OPT_IN_LINK_COOLDOWN_MINUTES",
+        ),
     ],
 )
 def test_invalid_values_name_the_variable(tmp_path, env, variable):
     base = {"LISTENING_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", "LISTENING_SECRET_KEY": KEY}
     with pytest.raises(SettingsError, match=variable):
         load_settings({**base, **env})
+
+
+def test_the_opt_in_link_cooldown_is_read_in_minutes(tmp_path):
+    env = {"LISTENING_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", "LISTENING_SECRET_KEY": KEY}
+    assert load_settings(env).opt_in_link_cooldown_seconds == 600
+    quick = load_settings({**env, "LISTENING_OPT_IN_LINK_COOLDOWN_MINUTES": "2"})
+    assert quick.opt_in_link_cooldown_seconds == 120
 
 
 def test_https_base_url_makes_cookies_secure(tmp_path):

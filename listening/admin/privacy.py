@@ -4,6 +4,7 @@ hash (erasing a customer also blanks the entries about them)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from litestar import Request, get, post
@@ -18,7 +19,7 @@ from listening.settings import Settings
 from surveys import audit
 from surveys.clock import Clock
 from surveys.errors import DomainError
-from surveys.opt_in import LINK_DAYS, send_opt_in_link
+from surveys.opt_in import LINK_DAYS, SentRecently, send_opt_in_link
 from surveys.privacy import erase_customer
 
 SECTION = Section(
@@ -49,8 +50,9 @@ async def _page(
     found: privacy_admin.Found | None = None,
     notice: str | None = None,
     status_code: int = 200,
+    headers: dict[str, str] | None = None,
 ) -> Template:
-    return page(
+    answer = page(
         request,
         "admin/privacy.html",
         SECTION,
@@ -63,7 +65,10 @@ async def _page(
         found=found,
         notice=notice,
         link_days=LINK_DAYS,
+        link_cooldown_minutes=settings.opt_in_link_cooldown_seconds // 60,
     )
+    answer.headers.update(headers or {})
+    return answer
 
 
 @get("/admin/privacy", include_in_schema=False, cache_control=NO_STORE)
@@ -92,8 +97,8 @@ async def privacy_page(
     )
 
 
-def _done(what: str) -> Redirect:
-    return Redirect(path=f"/admin/privacy?done={what}", status_code=303)
+def _done(what: str, fragment: str = "") -> Redirect:
+    return Redirect(path=f"/admin/privacy?done={what}{fragment}", status_code=303)
 
 
 @post("/admin/privacy/suppressions", include_in_schema=False, status_code=303)
@@ -184,16 +189,21 @@ async def send_opt_in(
             secret_key=settings.secret_key,
             base_url=base_url,
             clock=clock,
+            cooldown=timedelta(seconds=settings.opt_in_link_cooldown_seconds),
         )
     except DomainError as exc:
+        # Refused as too soon: nothing was sent, and the page says from when a link can go.
+        wait = {"Retry-After": str(exc.retry_after)} if isinstance(exc, SentRecently) else {}
         return await _page(
             request,
             settings,
             values={"opt_in": customer},
             errors={"opt-in": exc.message},
             status_code=exc.status_code,
+            headers=wait,
         )
-    return _done("link_sent")
+    # The button may sit far down the list: the answer opens where its notice is.
+    return _done("link_sent", "#notice")
 
 
 @post("/admin/privacy/erase", include_in_schema=False, status_code=303)
