@@ -51,8 +51,8 @@ TOKEN_PREFIXES = ("/s/", "/opt-in/", "/api/responses/")
 
 
 @dataclass(frozen=True)
-class Decision:
-    """Whether a request may pass, and when the window resets."""
+class WindowCount:
+    """A request counted in its window: whether it may pass, and when the window resets."""
 
     allowed: bool
     retry_after: int
@@ -66,7 +66,7 @@ class MemoryCounter:
         self._counts: dict[tuple[str, int], int] = {}
         self._window = -1
 
-    async def hit(self, key: str, limit: int) -> Decision:
+    async def hit(self, key: str, limit: int) -> WindowCount:
         """Count one request for `key`; refuse once the window holds `limit`."""
         now = self._clock()
         window = int(now // WINDOW_SECONDS)
@@ -76,7 +76,7 @@ class MemoryCounter:
             self._window = window
         count = self._counts.get((key, window), 0) + 1
         self._counts[(key, window)] = count
-        return Decision(count <= limit, _retry_after(now, window))
+        return WindowCount(count <= limit, _retry_after(now, window))
 
     def reset(self) -> None:
         """Forget every count (tests share one app and start each test with no history)."""
@@ -102,7 +102,7 @@ class RedisCounter:
         self._redis = Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
         self._clock = clock
 
-    async def hit(self, key: str, limit: int) -> Decision:
+    async def hit(self, key: str, limit: int) -> WindowCount:
         """Count one request for `key` atomically; refuse once the window holds `limit`."""
         now = self._clock()
         window = int(now // WINDOW_SECONDS)
@@ -115,8 +115,8 @@ class RedisCounter:
         except Exception as exc:
             # A limiter outage must not take the surveys down with it: let the request pass.
             log.warning("rate limit store unavailable, request let through: %s", exc)
-            return Decision(True, 0)
-        return Decision(int(count) <= limit, _retry_after(now, window))
+            return WindowCount(True, 0)
+        return WindowCount(int(count) <= limit, _retry_after(now, window))
 
     async def close(self) -> None:
         """Close the connection pool."""
@@ -188,10 +188,10 @@ CUSTOMER_PREFIXES = ("/s/", "/f/")
 class RateLimited(TooManyRequestsException):
     """A 429 with Retry-After; on a customer link, the wording of the customer's page."""
 
-    def __init__(self, decision: Decision, wording: Wording | None = None) -> None:
+    def __init__(self, counted: WindowCount, wording: Wording | None = None) -> None:
         super().__init__(
             "Too many requests: please wait a minute and try again.",
-            headers={"Retry-After": str(decision.retry_after)},
+            headers={"Retry-After": str(counted.retry_after)},
         )
         self.wording = wording
 
@@ -243,7 +243,7 @@ class RateLimitMiddleware:
         if scope["type"] == "http":
             found = limit_key(scope, self.trusted, self.settings)
             if found is not None:
-                decision = await self.counter.hit(*found)
-                if not decision.allowed:
-                    raise RateLimited(decision, await customer_wording(scope))
+                counted = await self.counter.hit(*found)
+                if not counted.allowed:
+                    raise RateLimited(counted, await customer_wording(scope))
         await self.app(scope, receive, send)

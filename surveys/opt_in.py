@@ -27,6 +27,7 @@ from surveys.customer_language import customer_wording
 from surveys.employee_mail import enqueue_email
 from surveys.errors import Conflict, DomainError, Gone, Invalid, NotFound
 from surveys.languages import N_, Wording
+from surveys.message_erasure import erase_messages
 from surveys.optout import record_own_choice
 from surveys.tables import Customer, Message, Suppression
 from surveys.tokens import signed_link, signed_payload
@@ -273,16 +274,5 @@ async def forget_links(email: str | None) -> int:
         (Message.kind == KIND) & (Message.recipient == email)
     )
     ids = [r["id"] for r in rows]
-    if ids:
-        await Message.update(
-            {Message.status: "failed", Message.last_error: "customer data erased"}
-        ).where(Message.id.is_in(ids) & (Message.status == "queued"))
-        await Message.update(
-            {
-                Message.recipient: "",
-                Message.subject: "(erased)",
-                Message.body_text: "",
-                Message.body_html: "",
-            }
-        ).where(Message.id.is_in(ids))
+    await erase_messages(ids, recipient=True)
     return len(ids)

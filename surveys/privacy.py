@@ -32,6 +32,7 @@ from typing import Any, Protocol
 from surveys.audit import forget_customer
 from surveys.clock import Clock, system_clock
 from surveys.errors import NotFound
+from surveys.message_erasure import erase_messages
 from surveys.opt_in import forget_links
 from surveys.tables import (
     Answer,
@@ -273,19 +274,8 @@ async def _clear_follow_up_messages(response_ids: list[int]) -> int:
         )
         if linked:
             ids.append(message["id"])
-    if ids:
-        await Message.update(
-            {
-                Message.body_text: "",
-                Message.body_html: "",
-                Message.payload: "{}",
-                Message.subject: "(erased)",
-            }
-        ).where(Message.id.is_in(ids))
-        # A message not yet sent would now say nothing: it is not sent at all.
-        await Message.update(
-            {Message.status: "failed", Message.last_error: "customer data erased"}
-        ).where(Message.id.is_in(ids) & (Message.status == "queued"))
+    # The leads' address stays: it is theirs, not the customer's.
+    await erase_messages(ids)
     return len(ids)
 
 
