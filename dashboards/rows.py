@@ -2,7 +2,7 @@
 
 The statistics make polars frames with fixed columns (`dashboards.stats`, `dashboards.gap_tables`);
 a view reads them into these frozen rows, and pages, charts, Where to act, the report and the
-API read the rows. Each row class names its frame's columns as fields, so `from_frame` reads a
+API read the rows. Each row class names its frame's columns as fields, so `read_rows` reads a
 frame into rows with no field copied by hand, and a column missing from either side fails at once.
 """
 
