@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from html import escape
 from urllib.parse import urljoin
+from zoneinfo import ZoneInfo
 
 from surveys.audit import person_ref, record
 from surveys.clock import Clock, system_clock
@@ -27,6 +28,7 @@ from surveys.customer_language import customer_wording
 from surveys.employee_mail import enqueue_email
 from surveys.errors import Conflict, DomainError, Gone, Invalid, NotFound
 from surveys.languages import N_, Wording
+from surveys.local_time import organisation_time_zone
 from surveys.message_erasure import erase_messages
 from surveys.optout import record_own_choice
 from surveys.tables import Customer, Message, Suppression
@@ -63,14 +65,18 @@ class SentRecently(DomainError):
 
     status_code = 429
 
-    def __init__(self, sent_at: datetime, ready_at: datetime, now: datetime) -> None:
-        sent_at, ready_at = sent_at.astimezone(UTC), ready_at.astimezone(UTC)
+    def __init__(
+        self, sent_at: datetime, ready_at: datetime, now: datetime, zone: ZoneInfo
+    ) -> None:
+        sent_at, ready_at = sent_at.astimezone(zone), ready_at.astimezone(zone)
         # Times are shown to the minute, this one rounded up: a press at the time shown passes.
         into_minute = timedelta(seconds=ready_at.second, microseconds=ready_at.microsecond)
         shown = ready_at - into_minute + (timedelta(minutes=1) if into_minute else timedelta())
+        # In the organisation's zone, as every time the console shows and takes.
+        where = "UTC" if zone.key == "UTC" else f"{zone.key} time"
         super().__init__(
-            f"A link was sent to this customer's address at {sent_at:%Y-%m-%d %H:%M} UTC; "
-            f"a new one can be sent from {shown:%Y-%m-%d %H:%M} UTC.",
+            f"A link was sent to this customer's address at {sent_at:%Y-%m-%d %H:%M} {where}; "
+            f"a new one can be sent from {shown:%Y-%m-%d %H:%M} {where}.",
             field="customer",
         )
         self.ready_at = ready_at
@@ -210,7 +216,8 @@ async def send_opt_in_link(
             await Customer.raw("SELECT pg_advisory_xact_lock(hashtext({}))", f"opt-in:{address}")
         sent_at = await _last_link_since(address, now - cooldown)
         if sent_at is not None:
-            raise SentRecently(sent_at, sent_at + cooldown, now)
+            zone = await organisation_time_zone()
+            raise SentRecently(sent_at, sent_at + cooldown, now, zone)
         expires_at = now + timedelta(days=LINK_DAYS)
         token = link_token(secret_key, row["id"], row["opted_out_at"], expires_at)
         wording = await customer_wording(row["id"])

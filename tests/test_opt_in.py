@@ -24,6 +24,7 @@ from listening.worker import run_once
 from surveys.audit import person_ref
 from surveys.clock import Clock, system_clock
 from surveys.customer_language import customer_wording
+from surveys.journey_file import load_journey
 from surveys.opt_in import KIND, link_token, send_opt_in_link
 from surveys.organisation import Organisation
 from surveys.tables import AuditEntry, Customer, Message, Suppression
@@ -264,6 +265,8 @@ async def opted_out(external_id: str, email: str, at: datetime) -> None:
 
 async def test_an_address_gets_one_link_per_cooldown(settings, admin_user):
     await load_org()
+    # The desk speaks the organisation's time, as the rest of the console does.
+    await load_journey('[organisation]\nname = "Corp"\ntime_zone = "Europe/Zurich"\n')
     clock = MovingClock(datetime(2026, 12, 1, 9, 0, 30, tzinfo=UTC))
     await opted_out("anna-k", "anna@example.com", clock() - timedelta(days=3))
     # Another customer record with the same address, spelled otherwise: the address counts.
@@ -285,8 +288,8 @@ async def test_an_address_gets_one_link_per_cooldown(settings, admin_user):
             assert again.headers["content-type"].startswith("text/html")
             assert again.headers["retry-after"] == str(6 * 60)
             assert desk_error(again) == (
-                "A link was sent to this customer's address at 2026-12-01 09:00 UTC; "
-                "a new one can be sent from 2026-12-01 09:11 UTC."
+                "A link was sent to this customer's address at 2026-12-01 10:00 Europe/Zurich "
+                "time; a new one can be sent from 2026-12-01 10:11 Europe/Zurich time."
             )
         assert await deliver(settings, clock, sent=0) == []
         assert await Message.count().where(Message.kind == KIND) == 1
