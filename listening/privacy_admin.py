@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from piccolo.columns.combination import WhereRaw
+
 from surveys.clock import Clock, system_clock
 from surveys.errors import Conflict, Invalid, NotFound
 from surveys.tables import Customer, Invitation, Response, Suppression
@@ -81,7 +83,8 @@ async def find_customer(query: str) -> Found:
         raise Invalid("Enter a customer id or an email address.", field="q")
     condition = Customer.external_id == query
     if "@" in query:
-        condition = condition | (Customer.email == query.lower()) | (Customer.email == query)
+        # Addresses are stored as the source system sent them: any letter case matches.
+        condition = condition | WhereRaw('lower("email") = {}', query.lower())
     row = await Customer.select().where(condition & Customer.erased_at.is_null()).first()
     if row is None:
         raise NotFound("No customer has this id or address.", field="q")
