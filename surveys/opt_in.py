@@ -19,7 +19,6 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from html import escape
-from urllib.parse import urljoin
 from zoneinfo import ZoneInfo
 
 from surveys.audit import person_ref, record
@@ -29,6 +28,7 @@ from surveys.employee_mail import enqueue_email
 from surveys.errors import Conflict, DomainError, Gone, Invalid, NotFound
 from surveys.languages import N_, Wording
 from surveys.local_time import organisation_time_zone
+from surveys.mail_html import accent, document, organisation_header
 from surveys.message_erasure import erase_messages
 from surveys.optout import record_own_choice
 from surveys.tables import Customer, Message, Suppression
@@ -204,11 +204,11 @@ async def send_opt_in_link(
             raise Conflict("This customer has not opted out.", field="customer")
         if not row["email"]:
             raise Invalid("This customer has no email address to send a link to.", field="customer")
-        if await Suppression.exists().where(Suppression.email == row["email"].strip().lower()):
+        address = row["email"].strip().lower()
+        if await Suppression.exists().where(Suppression.email == address):
             raise Conflict(
                 "This customer's address is suppressed: no email reaches it.", field="customer"
             )
-        address = row["email"].strip().lower()
         if Customer._meta.db.engine_type == "postgres":
             # Two presses at once would both find no recent link; the address's lock makes the
             # second wait for the first to commit, then find its email. (On SQLite the write
@@ -251,26 +251,19 @@ def _email(wording: Wording, name: str | None, link: str, base_url: str) -> tupl
     lines = [_(NOT_RECEIVING), _(CONFIRM_THERE, days=LINK_DAYS)]
     text = [organisation.name, ""] if organisation.name else []
     text += [hello, "", *lines, "", link, "", _(IGNORE), ""]
-    logo = (
-        f'<img src="{escape(urljoin(base_url.rstrip("/") + "/", organisation.logo))}" alt="" '
-        'height="40" style="vertical-align:middle;margin-right:8px">'
-        if organisation.logo
-        else ""
+    colour = accent(organisation)
+    html = document(
+        wording.lang,
+        [
+            organisation_header(organisation, base_url.rstrip("/") + "/"),
+            f"<p>{escape(hello)}</p>",
+            *(f"<p>{escape(line)}</p>" for line in lines),
+            f'<p><a href="{escape(link)}" style="color:{colour}">'
+            f"{escape(_(RECEIVE_AGAIN))}</a></p>",
+            f'<p style="font-size:13px;color:#555">{escape(_(IGNORE))}</p>',
+        ],
     )
-    accent = organisation.accent_colour or "#1d4a8c"
-    html = [
-        f'<!doctype html><html lang="{escape(wording.lang)}">'
-        '<body style="font-family:sans-serif;color:#1a1a1a">',
-        f'<p style="font-size:18px;font-weight:bold">{logo}{escape(organisation.name)}</p>'
-        if logo or organisation.name
-        else "",
-        f"<p>{escape(hello)}</p>",
-        *(f"<p>{escape(line)}</p>" for line in lines),
-        f'<p><a href="{escape(link)}" style="color:{accent}">{escape(_(RECEIVE_AGAIN))}</a></p>',
-        f'<p style="font-size:13px;color:#555">{escape(_(IGNORE))}</p>',
-        "</body></html>",
-    ]
-    return "\n".join(text), "".join(html)
+    return "\n".join(text), html
 
 
 async def forget_links(email: str | None) -> int:

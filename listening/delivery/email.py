@@ -18,17 +18,16 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
 from html import escape
-from urllib.parse import urljoin
 
 import aiosmtplib
 
 from listening.settings import SmtpSettings
 from surveys.languages import N_, Wording
+from surveys.mail_html import accent, document, organisation_header
 from surveys.organisation import Organisation
 from surveys.scales import end_labels, scale_of
 
 TIMEOUT_SECONDS = 30.0
-DEFAULT_ACCENT = "#1d4a8c"
 ENGLISH = Wording.of("en", Organisation())
 ONE_CLICK = N_("A score opens the survey with it chosen; it is sent when you press “Send”.")
 
@@ -138,25 +137,10 @@ def _last(mail: InvitationMail) -> int:
     return scale_of(mail.question.kind)[1] if mail.question else 0
 
 
-def _organisation_html(mail: InvitationMail) -> str:
-    organisation = mail.wording.organisation
-    logo = (
-        f'<img src="{escape(urljoin(mail.survey_url, organisation.logo))}" alt="" height="40" '
-        'style="vertical-align:middle;margin-right:8px">'
-        if organisation.logo
-        else ""
-    )
-    if not (logo or organisation.name):
-        return ""
-    return f'<p style="font-size:18px;font-weight:bold">{logo}{escape(organisation.name)}</p>'
-
-
 def _html_body(mail: InvitationMail) -> str:
     _ = mail.wording.text
     parts = [
-        f'<!doctype html><html lang="{escape(mail.wording.lang)}">'
-        '<body style="font-family:sans-serif;color:#1a1a1a">',
-        _organisation_html(mail),
+        organisation_header(mail.wording.organisation, mail.survey_url),
         f"<p>{escape(_hello(mail))}</p>",
     ]
     if mail.reminder:
@@ -165,15 +149,14 @@ def _html_body(mail: InvitationMail) -> str:
         )
     how_was_it = _("How was it: %(step)s? It takes less than a minute.", step=mail.step_name)
     parts.append(f"<p>{escape(how_was_it)}</p>")
-    # The organisation's accent colour (checked as #rrggbb, AA on white) on the links.
-    accent = mail.wording.organisation.accent_colour or DEFAULT_ACCENT
+    colour = accent(mail.wording.organisation)
     if mail.question is not None:
         low_label, high_label = _end_labels(mail)
         cells = "".join(
             # Narrow enough that NPS's eleven links fit one row of a phone's mail app.
             f'<td style="padding:1px"><a href="{escape(url)}" style="display:inline-block;'
-            f"min-width:24px;padding:10px 2px;text-align:center;border:1px solid {accent};"
-            f"color:{accent};"
+            f"min-width:24px;padding:10px 2px;text-align:center;border:1px solid {colour};"
+            f"color:{colour};"
             f'text-decoration:none" aria-label="{score}">{score}</a></td>'
             for score, url in _score_links(mail)
         )
@@ -186,12 +169,11 @@ def _html_body(mail: InvitationMail) -> str:
         ]
     answer, stop = _("Answer the survey"), _("No more survey emails")
     parts += [
-        f'<p><a href="{escape(mail.survey_url)}" style="color:{accent}">{escape(answer)}</a></p>',
+        f'<p><a href="{escape(mail.survey_url)}" style="color:{colour}">{escape(answer)}</a></p>',
         f'<p style="font-size:12px;color:#555"><a href="{escape(mail.unsubscribe_url)}">'
         f"{escape(stop)}</a></p>",
-        "</body></html>",
     ]
-    return "".join(parts)
+    return document(mail.wording.lang, parts)
 
 
 def invitation_message(mail: InvitationMail, *, sender: str, now) -> EmailMessage:
