@@ -19,7 +19,7 @@ from surveys.languages import N_, Wording
 from surveys.opt_in import LinkExpired, LinkUsed, check_link, lift_opt_out, link_customer
 from surveys.organisation import current_organisation
 from surveys.password_pages import TOKEN_PAGE_HEADERS
-from surveys.survey_controllers import browser_locales, form_tokens_of
+from surveys.survey_controllers import browser_locales, form_tokens_of, problem_page
 
 NOT_VALID = (
     N_("Page not found"),
@@ -60,18 +60,9 @@ async def _wording(request: Request, token: str, customer_id: int | None = None)
 
 
 async def _problem(request: Request, token: str, error: DomainError) -> Template:
+    says = LINK_PAGES.get(type(error), NOT_VALID)
     wording = await _wording(request, token)
-    title, lines = LINK_PAGES.get(type(error), NOT_VALID)
-    return Template(
-        "surveys/problem.html",
-        context={
-            **wording.template_context(),
-            "title": wording.text(title),
-            "lines": [wording.text(line) for line in lines],
-        },
-        status_code=error.status_code,
-        headers=TOKEN_PAGE_HEADERS,
-    )
+    return problem_page(wording, error.status_code, TOKEN_PAGE_HEADERS, says=says)
 
 
 async def _page(

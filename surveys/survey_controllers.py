@@ -122,10 +122,15 @@ def browser_locales(request: Request) -> list[str]:
 
 
 def problem_page(
-    wording: Wording, status_code: int, headers: dict[str, str] | None = None
+    wording: Wording,
+    status_code: int,
+    headers: dict[str, str] | None = None,
+    *,
+    says: tuple[str, tuple[str, ...]] | None = None,
 ) -> Template:
-    """A customer's error page for a status, in `wording`'s language."""
-    title, lines = PROBLEM_PAGES.get(status_code, SOMETHING_WRONG)
+    """A customer's error page for a status, in `wording`'s language: `says` (a title and what
+    to do), else what the status's page says."""
+    title, lines = says or PROBLEM_PAGES.get(status_code, SOMETHING_WRONG)
     return Template(
         "surveys/problem.html",
         context={
