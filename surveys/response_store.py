@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -199,14 +199,19 @@ def _marks(count: int) -> str:
 MAX_PARAMETERS = 30_000
 
 
+def _chunks(rows: Sequence[Sequence[Any]], width: int) -> Iterator[Sequence[Sequence[Any]]]:
+    """The rows in order, in as few parts as fit a statement at `width` parameters a row."""
+    per_statement = MAX_PARAMETERS // width
+    for start in range(0, len(rows), per_statement):
+        yield rows[start : start + per_statement]
+
+
 async def _insert_rows(
     db: Db, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], returning: str = ""
 ) -> list[dict[str, Any]]:
     """Insert rows in as few statements as the parameter limit allows; the returned rows."""
-    per_statement = MAX_PARAMETERS // len(columns)
     returned: list[dict[str, Any]] = []
-    for start in range(0, len(rows), per_statement):
-        chunk = rows[start : start + per_statement]
+    for chunk in _chunks(rows, len(columns)):
         returned += await db.fetch(_insert(table, columns, len(chunk), returning), *_flat(chunk))
     return returned
 
@@ -260,9 +265,7 @@ async def write_responses(db: Db, batch: Sequence[ToWrite]) -> list[Submitted | 
         # One row per key, in key order: concurrent batches take the shared rows' locks in the
         # same order and cannot deadlock.
         rows = [(*key, count) for key, count in sorted(tallies.items())]
-        per_statement = MAX_PARAMETERS // 7
-        for start in range(0, len(rows), per_statement):
-            chunk = rows[start : start + per_statement]
+        for chunk in _chunks(rows, len(rows[0])):
             await db.fetch(upsert_sql(len(chunk)), *_flat(chunk))
     return [outcome for outcome in outcomes if outcome is not None]
 
